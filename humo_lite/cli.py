@@ -1,0 +1,175 @@
+"""``humo-lite``: the command line.
+
+    humo-lite tour                       # the quick start: a few triplets from each pool, as MP4 + PNG
+    humo-lite data stats                 # the pools: clips, identities, scene pairs, conditions
+    humo-lite data show --pool stage2 --index 3 --out outputs/show
+    humo-lite data export --pool stage2 --count 8 --out outputs/my_clips   # BYO folder format
+    humo-lite train judge --preset humo-micro --out outputs/judge
+
+Every command that writes prints where; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .presets import DEFAULT_PRESET, PRESETS, get_preset
+
+
+def _table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    widths = [max(len(str(k)), *(len(str(r[k])) for r in rows)) for k in keys]
+    line = "  ".join(str(k).ljust(w) for k, w in zip(keys, widths))
+    body = ["  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)) for r in rows]
+    return "\n".join([line, "-" * len(line), *body])
+
+
+def save_clip(clip, out_dir: str | os.PathLike, name: str, scale: int = 8) -> list[Path]:
+    """Write ``name.mp4`` (with sound) and ``name.png`` (frames, reference, masks) into ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path, write_mp4
+    from .viz import plot_clip
+
+    out_dir = Path(out_dir)
+    mp4 = write_mp4(out_dir / f"{name}.mp4", clip.video, audio=clip.audio, scale=scale)
+    fig = plot_clip(clip)
+    with atomic_path(out_dir / f"{name}.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return [mp4, out_dir / f"{name}.png"]
+
+
+def export_byo_clip(clip, folder: str | os.PathLike, scale: int = 4) -> Path:
+    """Write a clip in the BYO folder format (video.mp4, audio.wav, reference.png, caption.txt).
+
+    The folder appears whole or not at all: it is written under a temporary name and renamed.
+    """
+    from .io import write_mp4, write_png, write_wav
+
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"{folder} already exists; choose another --out or remove it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write_mp4(tmp / "video.mp4", clip.video, scale=scale)
+        write_wav(tmp / "audio.wav", clip.audio)
+        big_ref = clip.reference.repeat(scale, axis=0).repeat(scale, axis=1)
+        write_png(tmp / "reference.png", big_ref)
+        (tmp / "caption.txt").write_text(clip.caption + "\n")
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def cmd_tour(args) -> None:
+    from .data import make_clip, make_pool, pool_summary
+    from .data.render import mouth_darkness
+
+    world = get_preset(args.preset).world
+    out = Path(args.out)
+    print(f"humo_lite tour: preset {args.preset} ({world.height}x{world.width}, {world.num_frames} frames at "
+          f"{world.fps} fps, {world.duration:.2f} s, audio {world.sample_rate} Hz)\n")
+    print(_table(pool_summary(args.world_seed)) + "\n")
+    start = time.perf_counter()
+    for name in ("foundation", "stage1", "stage2", "heldout_identity"):
+        clip = make_clip(make_pool(name, args.world_seed)[0], world)
+        paths = save_clip(clip, out, f"{name}_0")
+        r = np.corrcoef(clip.mouth, mouth_darkness(clip.video, clip.face_mask))[0, 1]
+        print(f"{name:17s} {clip.caption!r}\n{'':17s} -> {paths[0]} (with sound), {paths[1].name}; "
+              f"lip law vs mouth in pixels: r = {r:+.2f}")
+    print(f"\nwrote {out}/ in {time.perf_counter() - start:.1f} s. Next: the notebooks in notebooks/, "
+          f"chapter 01 first.")
+
+
+def cmd_data_stats(args) -> None:
+    from .data import pool_summary
+
+    print(_table(pool_summary(args.world_seed)))
+
+
+def cmd_data_show(args) -> None:
+    from .data import make_clip, make_pool
+
+    pool = make_pool(args.pool, args.world_seed)
+    if not 0 <= args.index < len(pool):
+        raise SystemExit(f"--index must be in [0, {len(pool)}) for pool {args.pool!r}")
+    clip = make_clip(pool[args.index], args.preset)
+    for path in save_clip(clip, args.out, f"{args.pool}_{args.index}"):
+        print(f"wrote {path}")
+    print(f"caption: {clip.caption}\nlabels: {clip.labels}")
+
+
+def cmd_data_export(args) -> None:
+    from tqdm.auto import tqdm
+
+    from .data import make_clip, make_pool
+
+    pool = make_pool(args.pool, args.world_seed)
+    count = min(args.count, len(pool))
+    for i in tqdm(range(count), desc=f"export {args.pool}"):
+        export_byo_clip(make_clip(pool[i], args.preset), Path(args.out) / f"{args.pool}_{i:05d}")
+    print(f"wrote {count} clip folders to {args.out}")
+
+
+def cmd_train_judge(args) -> None:
+    from .eval.judge import train_judge
+
+    numbers = train_judge(args.preset, args.out, seed=args.seed, steps=args.steps)
+    print(_table([{"metric": k, "value": v} for k, v in numbers.items()]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(subparsers, name, func, help_text, out=None):
+        p = subparsers.add_parser(name, help=help_text)
+        p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
+        p.add_argument("--world-seed", type=int, default=0, help="seed of the world's pools")
+        if out:
+            p.add_argument("--out", default=out, help=f"output folder (default {out})")
+        p.set_defaults(func=func)
+        return p
+
+    add(sub, "tour", cmd_tour, "render a few triplets from each pool (the quick start)", out="outputs/tour")
+    data = sub.add_parser("data", help="the toy world's data").add_subparsers(dest="data_command", required=True)
+    add(data, "stats", cmd_data_stats, "pool sizes")
+    show = add(data, "show", cmd_data_show, "write one clip as MP4 (with sound) + PNG", out="outputs/show")
+    show.add_argument("--pool", default="stage2")
+    show.add_argument("--index", type=int, default=0)
+    export = add(data, "export", cmd_data_export, "write clips in the BYO folder format", out="outputs/export")
+    export.add_argument("--pool", default="stage2")
+    export.add_argument("--count", type=int, default=8)
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="train_command", required=True)
+    judge = add(train, "judge", cmd_train_judge, "train the evaluation judge (chapter 08)", out="outputs/judge")
+    judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"humo-lite: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The data pools: plenty of video, fewer references, few synced triplets — and what is held out.
+
+HuMo's data is scarce in exactly this order (reference notes §5–§6): O(1)M text–video clips with
+reference images for stage 1, O(50)K with synced audio for stage 2, and far more plain text–video
+before that (the pretrained Wan). Our pools keep that shape:
+
+==================  =====  ==========================  ==========  ====================  ===========
+pool                 clips  conditions given            identities  (background, clothing)  speech
+==================  =====  ==========================  ==========  ====================  ===========
+foundation           6000   text                        240         30 pairs               synth
+stage1               1500   text + reference            120         15 pairs               synth
+stage2                400   text + reference + audio     60          8 pairs               synth + bank
+heldout_identity      200   all                          60 unseen  30 pairs               synth + bank
+heldout_scene         200   all                         240          6 unseen pairs        synth + bank
+heldout_speech        200   all                         240         30 pairs               unseen
+==================  =====  ==========================  ==========  ====================  ===========
+
+Every clip still *has* a face that talks (the foundation pool's mouths move with speech the model
+never hears, as in real text–video data); "conditions given" is what a training stage may show the
+model. Unseen identities, unseen (background, clothing) combinations and unseen speech (held-out bank
+sentences and voices, and synthetic utterances from a separate seed stream) never appear in any
+training pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .attributes import BACKGROUNDS, CLOTHING, MOTIONS, POSITIONS, Identity, Scene, heldout_scene_pairs
+from .speech import SpeechSpec, bank_keys
+from .world import ClipSpec
+
+MODALITIES = ("text", "reference", "audio")
+NUM_HELDOUT_IDENTITIES = 60
+NUM_TRAIN_IDENTITIES = 240
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How one pool is drawn (see the module table)."""
+
+    size: int
+    modalities: tuple[str, ...]
+    identities: str | int  # "heldout", or how many of the training identities
+    scene_pairs: str | int  # "heldout", or how many of the training (background, clothing) pairs
+    speech: str  # "synth", "mixed" (half synth, half bank) or "heldout"
+
+
+POOL_CONFIGS = {
+    "foundation": PoolConfig(6000, ("text",), NUM_TRAIN_IDENTITIES, 30, "synth"),
+    "stage1": PoolConfig(1500, ("text", "reference"), 120, 15, "synth"),
+    "stage2": PoolConfig(400, MODALITIES, 60, 8, "mixed"),
+    "heldout_identity": PoolConfig(200, MODALITIES, "heldout", 30, "mixed"),
+    "heldout_scene": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, "heldout", "mixed"),
+    "heldout_speech": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, 30, "heldout"),
+}
+TRAINING_POOLS = ("foundation", "stage1", "stage2")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A named, ordered list of :class:`ClipSpec` and the conditions a stage may use from it."""
+
+    name: str
+    specs: tuple[ClipSpec, ...]
+    modalities: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __getitem__(self, index: int) -> ClipSpec:
+        return self.specs[index]
+
+    @property
+    def identities(self) -> set[int]:
+        return {spec.identity.index for spec in self.specs}
+
+    @property
+    def scene_pairs(self) -> set[tuple[int, int]]:
+        return {(spec.scene.background, spec.scene.clothing) for spec in self.specs}
+
+
+def _rng(world_seed: int, *tags: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([world_seed, *tags]))
+
+
+def identity_split(world_seed: int = 0) -> tuple[list[Identity], list[Identity]]:
+    """Disjoint (train, held-out) identities, drawn without replacement from all 1440 combinations."""
+    everyone = Identity.all()
+    order = _rng(world_seed, 0x1D).permutation(len(everyone))
+    heldout = [everyone[i] for i in order[:NUM_HELDOUT_IDENTITIES]]
+    train = [everyone[i] for i in order[NUM_HELDOUT_IDENTITIES : NUM_HELDOUT_IDENTITIES + NUM_TRAIN_IDENTITIES]]
+    return train, heldout
+
+
+def scene_pair_split(world_seed: int = 0) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(training, held-out) (background, clothing) pairs; training pairs in a seeded order."""
+    heldout = heldout_scene_pairs(world_seed)
+    pairs = [(b, c) for b in range(len(BACKGROUNDS)) for c in range(len(CLOTHING)) if (b, c) not in heldout]
+    order = _rng(world_seed, 0x9A1).permutation(len(pairs))
+    return [pairs[i] for i in order], sorted(heldout)
+
+
+def _speech(kind: str, rng: np.random.Generator) -> SpeechSpec:
+    if kind == "mixed":
+        kind = "synth" if rng.random() < 0.5 else "bank_train"
+    elif kind == "heldout":
+        kind = "synth_heldout" if rng.random() < 0.5 else "bank_heldout"
+    if kind.startswith("bank"):
+        keys = bank_keys("heldout" if kind.endswith("heldout") else "train")
+        return SpeechSpec("bank", key=keys[int(rng.integers(len(keys)))], offset=float(rng.random()))
+    # Training synth seeds are < 2**31; held-out ones >= 2**31: the streams never meet.
+    return SpeechSpec("synth", seed=int(rng.integers(2**31)) + (2**31 if kind == "synth_heldout" else 0))
+
+
+@lru_cache(maxsize=32)
+def make_pool(name: str, world_seed: int = 0, size: int | None = None) -> Pool:
+    """Draw pool ``name`` (see the module table); ``size`` overrides its number of clips."""
+    if name not in POOL_CONFIGS:
+        raise ValueError(f"unknown pool {name!r}; expected one of {list(POOL_CONFIGS)}")
+    config = POOL_CONFIGS[name]
+    train_ids, heldout_ids = identity_split(world_seed)
+    train_pairs, heldout_pairs = scene_pair_split(world_seed)
+    identities = heldout_ids if config.identities == "heldout" else train_ids[: config.identities]
+    pairs = heldout_pairs if config.scene_pairs == "heldout" else train_pairs[: config.scene_pairs]
+    rng = _rng(world_seed, 0x9001, list(POOL_CONFIGS).index(name))
+    specs = []
+    for _ in range(config.size if size is None else size):
+        background, clothing = pairs[int(rng.integers(len(pairs)))]
+        scene = Scene(background, clothing, int(rng.integers(len(POSITIONS))), int(rng.integers(len(MOTIONS))))
+        identity = identities[int(rng.integers(len(identities)))]
+        specs.append(ClipSpec(identity, scene, _speech(config.speech, rng), int(rng.integers(2**31))))
+    return Pool(name, tuple(specs), config.modalities)
+
+
+def pool_summary(world_seed: int = 0) -> list[dict]:
+    """One row per pool: clips, identities, scene pairs, conditions — for tables and plots."""
+    rows = []
+    for name in POOL_CONFIGS:
+        pool = make_pool(name, world_seed)
+        rows.append({
+            "pool": name,
+            "clips": len(pool),
+            "identities": len(pool.identities),
+            "scene_pairs": len(pool.scene_pairs),
+            "conditions": " + ".join(pool.modalities),
+            "bank_speech": sum(spec.speech.kind == "bank" for spec in pool.specs),
+        })
+    return rows

@@ -1,0 +1,171 @@
+"""Speech for the toy world: a procedural speech-like synthesiser, and a bank of real recordings.
+
+HuMo's stage-2 data is real speech, filtered and checked for lip sync (reference notes §6). We have
+two sources:
+
+- :func:`synth_speech` — unlimited and seeded: voiced syllables (a glottal pulse train through three
+  formant resonators, a vowel per syllable, a pitch contour and a loudness envelope), optional
+  consonant bursts of filtered noise, and pauses. It is not language, but it has what the lip law
+  and the mel features care about: loud vowels, quiet consonants, silence between words.
+- :func:`bank_speech` — real English sentences spoken by espeak-ng, shipped in
+  ``data_samples/speech_bank/`` (made once by ``scripts/make_speech_bank.py``; CI never needs
+  espeak-ng). The manifest marks each recording ``train`` or ``heldout`` (held-out sentences *and*
+  voices), which is the "unseen speech" split.
+
+:class:`SpeechSpec` names one utterance of either kind; :func:`speech_audio` renders it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import lfilter
+
+from ..presets import SAMPLE_RATE
+
+VOWEL_FORMANTS = {  # (F1, F2, F3) in Hz, adult averages (Peterson & Barney)
+    "a": (730, 1090, 2440),
+    "e": (530, 1840, 2480),
+    "i": (270, 2290, 3010),
+    "o": (570, 840, 2410),
+    "u": (300, 870, 2240),
+}
+FORMANT_BANDWIDTHS = (80.0, 110.0, 160.0)
+PEAK = 0.5  # every utterance is normalised to this peak amplitude
+
+
+def data_samples_dir() -> Path:
+    """Where the shipped samples live: ``$HUMO_LITE_DATA_SAMPLES`` or the repository's ``data_samples/``."""
+    return Path(os.environ.get("HUMO_LITE_DATA_SAMPLES", Path(__file__).resolve().parents[2] / "data_samples"))
+
+
+@dataclass(frozen=True)
+class SpeechSpec:
+    """One utterance: ``kind="synth"`` with a ``seed``, or ``kind="bank"`` with a recording ``key``.
+
+    ``offset`` (bank only, in [0, 1]) is where the clip's window starts, as a fraction of the room the
+    recording leaves after the window — so one spec fits clips of any length.
+    """
+
+    kind: str
+    seed: int = 0
+    key: str = ""
+    offset: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in ("synth", "bank"):
+            raise ValueError(f"speech kind must be 'synth' or 'bank', got {self.kind!r}")
+        if self.kind == "bank" and not self.key:
+            raise ValueError("a bank SpeechSpec needs the recording's key")
+
+
+def _resonator(freq: float, bandwidth: float) -> np.ndarray:
+    r = np.exp(-np.pi * bandwidth / SAMPLE_RATE)
+    return np.array([1.0, -2.0 * r * np.cos(2 * np.pi * freq / SAMPLE_RATE), r * r])
+
+
+def _formant_filter(formants, scale: float) -> np.ndarray:
+    """Denominator of three cascaded two-pole resonators (one IIR filter)."""
+    a = np.array([1.0])
+    for freq, bw in zip(formants, FORMANT_BANDWIDTHS):
+        a = np.convolve(a, _resonator(freq * scale, bw))
+    return a
+
+
+def _envelope(n: int, attack: int, release: int) -> np.ndarray:
+    env = np.ones(n)
+    attack, release = min(attack, n // 2), min(release, n // 2)
+    env[:attack] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, attack))
+    env[n - release :] = 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, release))
+    return env
+
+
+def _add(out: np.ndarray, start: int, seg: np.ndarray) -> None:
+    """Mix ``seg`` into ``out`` from ``start``, cutting whatever runs past the end."""
+    seg = seg[: max(0, len(out) - start)]
+    out[start : start + len(seg)] += seg
+
+
+def synth_speech(num_samples: int, seed: int) -> np.ndarray:
+    """``num_samples`` of speech-like audio at 16 kHz, float32, peak 0.5; the same seed, the same bytes."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EEC]))
+    f0_base = rng.uniform(95.0, 230.0)  # the speaker's pitch
+    scale = 1.0 + 0.2 * (f0_base - 95.0) / 135.0  # higher voices, shorter tracts, higher formants
+    out = np.zeros(num_samples)
+    t = int(rng.uniform(0.0, 0.12) * SAMPLE_RATE)
+    vowels = list(VOWEL_FORMANTS.values())
+    while t < num_samples:
+        if rng.random() < 0.22:  # a pause between words
+            t += int(rng.uniform(0.10, 0.30) * SAMPLE_RATE)
+            continue
+        if rng.random() < 0.5:  # a consonant burst: short band-passed noise
+            n = int(rng.uniform(0.02, 0.05) * SAMPLE_RATE)
+            burst = lfilter([1.0], _formant_filter((2500, 3500, 4500), scale), rng.standard_normal(n))
+            seg = burst / (np.abs(burst).max() + 1e-9) * rng.uniform(0.05, 0.15) * _envelope(n, 40, 80)
+            _add(out, t, seg)
+            t += n
+        n = int(rng.uniform(0.10, 0.24) * SAMPLE_RATE)  # a voiced syllable
+        time = np.arange(n) / SAMPLE_RATE
+        f0 = f0_base * (1.0 + 0.08 * np.sin(2 * np.pi * rng.uniform(2, 5) * time + rng.uniform(0, 6.3)))
+        phase = np.cumsum(f0 / SAMPLE_RATE) + rng.random()
+        pulses = np.diff(np.floor(phase), prepend=np.floor(phase[0])).astype(float)  # glottal pulses
+        pulses += 0.02 * rng.standard_normal(n)  # breath
+        voiced = lfilter([1.0], _formant_filter(vowels[int(rng.integers(len(vowels)))], scale), pulses)
+        loudness = rng.uniform(0.25, 1.0)
+        seg = voiced / (np.abs(voiced).max() + 1e-9) * loudness * _envelope(n, 240, 640)
+        _add(out, t, seg)
+        t += n + int(rng.uniform(0.01, 0.05) * SAMPLE_RATE)
+    peak = np.abs(out).max()
+    return (out * (PEAK / peak) if peak > 0 else out).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def bank_manifest() -> tuple[dict, ...]:
+    """The speech bank's manifest: one dict per recording (key, file, text, voice, split, ...)."""
+    path = data_samples_dir() / "speech_bank" / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"speech bank manifest not found at {path}; set HUMO_LITE_DATA_SAMPLES to the repository's "
+            f"data_samples/ folder, or regenerate it with scripts/make_speech_bank.py"
+        )
+    return tuple(json.loads(path.read_text()))
+
+
+def bank_keys(split: str) -> list[str]:
+    """Keys of the bank's ``train`` or ``heldout`` recordings."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    return [entry["key"] for entry in bank_manifest() if entry["split"] == split]
+
+
+@lru_cache(maxsize=None)
+def bank_recording(key: str) -> np.ndarray:
+    """One whole recording of the bank, float32 at 16 kHz."""
+    from .audio import load_wav
+
+    entries = {entry["key"]: entry for entry in bank_manifest()}
+    if key not in entries:
+        raise KeyError(f"no recording {key!r} in the speech bank; known keys: {sorted(entries)[:5]}...")
+    audio = load_wav(data_samples_dir() / "speech_bank" / entries[key]["file"])
+    audio.flags.writeable = False
+    return audio
+
+
+def bank_speech(key: str, offset: float, num_samples: int) -> np.ndarray:
+    """``num_samples`` of a bank recording, starting ``offset`` of the way in; past its end, silence."""
+    rec = bank_recording(key)
+    start = int(offset * max(0, len(rec) - num_samples))
+    seg = rec[start : start + num_samples]
+    return np.pad(seg, (0, num_samples - len(seg))).astype(np.float32)
+
+
+def speech_audio(spec: SpeechSpec, num_samples: int) -> np.ndarray:
+    """Render a :class:`SpeechSpec` to ``num_samples`` of 16 kHz audio."""
+    if spec.kind == "synth":
+        return synth_speech(num_samples, spec.seed)
+    return bank_speech(spec.key, spec.offset, num_samples)

@@ -1,0 +1,33 @@
+"""Models: the DiT (Wan2.1 block + HuMo's reference injection), its Wan weight loader, and presets."""
+
+from __future__ import annotations
+
+from humo_lite.models.attention import CONDITION_ATTENTION, CrossAttention, SelfAttention, register_condition
+from humo_lite.models.dit import DiTBlock, DiTOutput, HuMoLiteDiT
+from humo_lite.models.rope import RotaryEmbedding3D, apply_rope, grid_positions
+
+
+def build_dit(preset: str = "humo-micro", **overrides) -> HuMoLiteDiT:
+    """A freshly initialised DiT at a preset's size (``humo-nano``, ``humo-micro``, ``humo-mini``).
+
+    ``overrides`` replace single config entries, e.g. ``build_dit("humo-nano", conditions={"audio": 32})``.
+    An unknown preset name raises a clear error (:func:`humo_lite.presets.get_preset`).
+    """
+    from humo_lite.presets import get_preset
+
+    return HuMoLiteDiT(**{**get_preset(preset).dit, **overrides})
+
+
+__all__ = [
+    "CONDITION_ATTENTION",
+    "CrossAttention",
+    "DiTBlock",
+    "DiTOutput",
+    "HuMoLiteDiT",
+    "RotaryEmbedding3D",
+    "SelfAttention",
+    "apply_rope",
+    "build_dit",
+    "grid_positions",
+    "register_condition",
+]

@@ -1,0 +1,92 @@
+"""Matplotlib figures for the toy world: frame strips, the lip law, audio windows, pool sizes."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..data.audio import WINDOW, audio_windows
+from ..presets import FPS, num_latent_frames
+
+
+def plot_clip(clip, every: int = 4, masks: bool = True):
+    """Frames of a clip (every ``every``-th), its reference on white, and optionally its face masks."""
+    idx = list(range(0, clip.num_frames, every))
+    rows = 2 if masks else 1
+    fig, axes = plt.subplots(rows, len(idx) + 1, figsize=(1.6 * (len(idx) + 1), 1.8 * rows), squeeze=False)
+    for col, i in enumerate(idx):
+        axes[0, col].imshow(clip.video[i], interpolation="nearest")
+        axes[0, col].set_title(f"frame {i}", fontsize=8)
+        if masks:
+            axes[1, col].imshow(clip.video[i], interpolation="nearest")
+            axes[1, col].imshow(np.ma.masked_where(~clip.face_mask[i], clip.face_mask[i]), cmap="autumn",
+                                alpha=0.6, interpolation="nearest")
+    axes[0, -1].imshow(clip.reference, interpolation="nearest")
+    axes[0, -1].set_title("reference", fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    if masks:
+        axes[1, 0].set_title("face mask", fontsize=8, loc="left")
+    fig.suptitle(clip.caption, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lip_law(clip, measured: np.ndarray | None = None, shuffled: np.ndarray | None = None):
+    """Waveform, the lip law's opening, and (optionally) the mouth measured from pixels."""
+    t_audio = np.arange(len(clip.audio)) / 16_000
+    t_frames = (np.arange(clip.num_frames) + 0.5) / FPS
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(8, 4), sharex=True)
+    ax0.plot(t_audio, clip.audio, lw=0.5, color="0.3")
+    ax0.set_ylabel("audio")
+    ax1.step(t_frames, clip.mouth, where="mid", label="lip law (from audio)", lw=2)
+    if measured is not None:
+        ax1.plot(t_frames, measured, "o--", label="measured from pixels (rescaled)", ms=4)
+    if shuffled is not None:
+        ax1.plot(t_frames, shuffled, ":", label="another clip's lip law", color="0.5")
+    ax1.set_ylabel("mouth opening")
+    ax1.set_xlabel("time (s)")
+    ax1.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_audio_windows(features: np.ndarray, latent_frame: int = 2):
+    """Per-frame log-mel against latent frames, with one latent frame's 8-frame window highlighted."""
+    num_frames = len(features)
+    f_lat = num_latent_frames(num_frames)
+    windows = audio_windows(features)
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [3, 1]})
+    ax0.imshow(features.T, aspect="auto", origin="lower", extent=(-0.5, num_frames - 0.5, 0, 80), cmap="magma")
+    for i in range(f_lat):  # latent frame i covers video frame 0 (i = 0) or 4i-3 ... 4i
+        lo, hi = (0, 0) if i == 0 else (4 * i - 3, 4 * i)
+        ax0.axvspan(lo - 0.5, hi + 0.5, ymin=0.93, ymax=1.0, color=f"C{i}", alpha=0.9)
+        ax0.text((lo + hi) / 2, 76, f"z{i}", ha="center", va="center", fontsize=8, color="white")
+    start = 4 * latent_frame - 5
+    ax0.axvspan(start - 0.5, start + WINDOW - 0.5, ymax=0.9, fill=False, ec=f"C{latent_frame}", lw=2)
+    ax0.set_xlabel("video frame")
+    ax0.set_ylabel("mel band")
+    ax0.set_title(f"log-mel per video frame; box = latent frame {latent_frame}'s window")
+    ax1.imshow(windows[latent_frame].T, aspect="auto", origin="lower", cmap="magma")
+    ax1.set_title(f"window of z{latent_frame}: 8 x 80")
+    ax1.set_xlabel("slot")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pools(summary: list[dict]):
+    """Clips per pool on a log scale, coloured by which conditions each pool gives."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    names = [row["pool"] for row in summary]
+    colours = {"text": "C0", "text + reference": "C1", "text + reference + audio": "C2"}
+    bars = ax.bar(names, [row["clips"] for row in summary], color=[colours[row["conditions"]] for row in summary])
+    ax.set_yscale("log")
+    ax.set_ylabel("clips (log scale)")
+    for bar, row in zip(bars, summary):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{row['clips']}\n{row['identities']} ids",
+                ha="center", va="bottom", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    ax.legend(handles, colours.keys(), fontsize=7, loc="upper right")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig

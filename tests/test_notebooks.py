@@ -1,0 +1,80 @@
+"""Every notebook runs under papermill in SMOKE mode, and is committed clean.
+
+Each notebook's last cell writes a small JSON of its key numbers to ``RESULTS_PATH``; the checks
+below assert on them with tolerances (never on pixels). A notebook without checks here fails: add
+its entry to ``CHECKS`` when you add a chapter.
+"""
+
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
+NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]
+CELL_TIMEOUT = 180  # seconds, per cell
+
+
+def check_template(r):
+    assert r["chapter"] == "template" and r["smoke"] is True
+    assert 0.0 <= r["mouth_mean"] <= 1.0
+
+
+def check_01(r):
+    assert r["smoke"] is True
+    assert r["lip_r_matched"] > 0.7, r  # the lip law reaches the pixels...
+    assert abs(r["lip_r_shuffled"]) < 0.35, r  # ...and another clip's audio does not explain them
+    assert r["reference_min_distance"] > 0.08 and r["copied_frame_distance"] == 0.0
+    assert r["pool_sizes"]["foundation"] > r["pool_sizes"]["stage1"] > r["pool_sizes"]["stage2"]
+    assert r["windows_shape"] == [5, 8, 80]
+    assert r["batch_video_shape"][1:] == [3, 17, 32, 32]
+    assert 0.03 < r["byo_face_coverage"] < 0.8
+
+
+CHECKS = {
+    "chapter_template": check_template,
+    "01_data_triplets": check_01,
+}
+
+
+def _parameters_cell(nb):
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return cells[0] if len(cells) == 1 else None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} has outputs"
+    assert "widgets" not in nb.metadata, f"{path.name} carries widget state"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    params = _parameters_cell(nb)
+    assert params is not None, f"{path.name} needs exactly one cell tagged 'parameters'"
+    tree = ast.parse(params.source)
+    names = set()
+    for stmt in tree.body:  # literals only: papermill does not recompute derived values
+        assert isinstance(stmt, ast.Assign), f"{path.name}: parameters must be plain assignments"
+        ast.literal_eval(stmt.value)
+        names.update(t.id for t in stmt.targets)
+    assert {"SMOKE", "RESULTS_PATH"} <= names, f"{path.name}: parameters need SMOKE and RESULTS_PATH"
+    assert "RESULTS_PATH" in [c for c in nb.cells if c.cell_type == "code"][-1].source
+    assert path.stat().st_size < 150_000
+    assert path.stem in CHECKS, f"add checks for {path.stem} to tests/test_notebooks.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_smoke_mode(path, tmp_path):
+    import papermill as pm
+
+    results = tmp_path / "results.json"
+    pm.execute_notebook(
+        str(path), str(tmp_path / path.name),
+        parameters={"SMOKE": True, "RESULTS_PATH": str(results)},
+        kernel_name="python3", execution_timeout=CELL_TIMEOUT, cwd=str(path.parent), progress_bar=False,
+    )
+    CHECKS[path.stem](json.loads(results.read_text()))

@@ -1,0 +1,40 @@
+"""pyproject.toml is the one source of dependencies; environment.yml must mirror it exactly."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+tomllib = pytest.importorskip("tomllib")
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch", "pysoundfile": "soundfile"}  # conda-forge name -> PyPI name
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(_split(r) for r in project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted.update(_split(r) for r in extra)
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    got = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            got.update(_split(r) for r in dep["pip"] if not r.startswith("-e"))
+        elif not dep.startswith(("python", "pip")) or dep.startswith("pip:"):
+            name, spec = _split(dep)
+            got[CONDA_NAMES.get(name, name)] = spec
+    assert got == wanted
+
+
+def test_console_script_and_python_floor():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["humo-lite"] == "humo_lite.cli:main"
+    assert any(isinstance(d, dict) and "-e . --no-deps" in d["pip"]
+               for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"])

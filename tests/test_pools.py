@@ -1,0 +1,67 @@
+"""Pools: scarcity in HuMo's order, and held-out splits that never leak into training."""
+
+import pytest
+
+from humo_lite.data import make_pool
+from humo_lite.data.pools import POOL_CONFIGS, TRAINING_POOLS, identity_split, scene_pair_split
+from humo_lite.data.speech import bank_keys, bank_manifest
+
+
+def test_scarcity_foundation_over_stage1_over_stage2():
+    sizes = [len(make_pool(name)) for name in TRAINING_POOLS]
+    assert sizes[0] > 3 * sizes[1] > 9 * sizes[2]
+    ids = [len(make_pool(name).identities) for name in TRAINING_POOLS]
+    pairs = [len(make_pool(name).scene_pairs) for name in TRAINING_POOLS]
+    assert ids[0] > ids[1] > ids[2] and pairs[0] > pairs[1] > pairs[2]
+    assert [make_pool(n).modalities for n in TRAINING_POOLS] == [
+        ("text",), ("text", "reference"), ("text", "reference", "audio")]
+
+
+def test_heldout_identities_are_never_trained_on():
+    train, heldout = identity_split()
+    assert len(heldout) >= 50 and not {i.index for i in train} & {i.index for i in heldout}
+    trained = set().union(*(make_pool(n).identities for n in TRAINING_POOLS))
+    assert not trained & make_pool("heldout_identity").identities
+
+
+def test_heldout_scene_pairs_are_never_trained_on():
+    train_pairs, heldout_pairs = scene_pair_split()
+    assert not set(train_pairs) & set(heldout_pairs)
+    trained = set().union(*(make_pool(n).scene_pairs for n in TRAINING_POOLS))
+    assert make_pool("heldout_scene").scene_pairs == set(heldout_pairs)
+    assert not trained & set(heldout_pairs)
+    # ...while every single background and clothing colour was seen in training.
+    assert {b for b, _ in trained} == {b for b, _ in heldout_pairs}
+    assert {c for _, c in trained} == {c for _, c in heldout_pairs}
+
+
+def test_heldout_speech_is_never_trained_on():
+    heldout = {e["key"] for e in bank_manifest() if e["split"] == "heldout"}
+    train_entries = [e for e in bank_manifest() if e["split"] == "train"]
+    assert heldout and not heldout & set(bank_keys("train"))
+    heldout_entries = [e for e in bank_manifest() if e["split"] == "heldout"]
+    assert not {e["text"] for e in heldout_entries} & {e["text"] for e in train_entries}  # unseen sentences
+    assert {e["voice"] for e in heldout_entries} - {e["voice"] for e in train_entries}  # and an unseen voice
+    trained_keys, trained_seeds = set(), set()
+    for name in TRAINING_POOLS:
+        for spec in make_pool(name).specs:
+            (trained_keys.add(spec.speech.key) if spec.speech.kind == "bank" else trained_seeds.add(spec.speech.seed))
+    test_specs = make_pool("heldout_speech").specs
+    assert not {s.speech.key for s in test_specs if s.speech.kind == "bank"} & trained_keys
+    assert not {s.speech.seed for s in test_specs if s.speech.kind == "synth"} & trained_seeds
+    assert {s.speech.kind for s in test_specs} == {"bank", "synth"}
+
+
+def test_pools_are_deterministic_and_seeded():
+    make_pool.cache_clear()
+    a = make_pool("stage2", 0)
+    make_pool.cache_clear()
+    assert make_pool("stage2", 0).specs == a.specs
+    assert make_pool("stage2", 1).specs != a.specs
+    assert len(make_pool("stage2", 0, size=10)) == 10
+
+
+def test_unknown_pool_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown pool 'stage3'"):
+        make_pool("stage3")
+    assert set(POOL_CONFIGS) >= set(TRAINING_POOLS)
