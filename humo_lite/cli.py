@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,23 +54,15 @@ def export_byo_clip(clip, folder: str | os.PathLike, scale: int = 4) -> Path:
 
     The folder appears whole or not at all: it is written under a temporary name and renamed.
     """
-    from .io import write_mp4, write_png, write_wav
+    from .io import atomic_dir, write_mp4, write_png, write_wav
 
-    folder = Path(folder)
-    if folder.exists():
-        raise FileExistsError(f"{folder} already exists; choose another --out or remove it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:
         write_mp4(tmp / "video.mp4", clip.video, scale=scale)
         write_wav(tmp / "audio.wav", clip.audio)
         big_ref = clip.reference.repeat(scale, axis=0).repeat(scale, axis=1)
         write_png(tmp / "reference.png", big_ref)
         (tmp / "caption.txt").write_text(clip.caption + "\n")
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return Path(folder)
 
 
 def cmd_tour(args) -> None:

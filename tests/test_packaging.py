@@ -38,3 +38,20 @@ def test_console_script_and_python_floor():
     assert project["scripts"]["humo-lite"] == "humo_lite.cli:main"
     assert any(isinstance(d, dict) and "-e . --no-deps" in d["pip"]
                for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"])
+
+
+def _quick_start_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", readme, re.S)
+    assert block, "README.md needs a '## Quick start' section with a ```bash block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
+    install_and_run, test_command = _quick_start_commands()  # exactly two lines
+    assert "torch==2.13.0" in install_and_run  # unpinned torch may pull a multi-GB CUDA build
+    assert "humo-lite" in install_and_run
+    ci = (ROOT / ".ci" / "run").read_text()
+    ci_commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    assert test_command in ci_commands, f"{test_command!r} (README) must be what .ci/run runs"
+    assert "torch==2.13.0" in ci
