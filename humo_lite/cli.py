@@ -4,6 +4,9 @@
     humo-lite data stats                 # the pools: clips, identities, scene pairs, conditions
     humo-lite data show --pool stage2 --index 3 --out outputs/show
     humo-lite data export --pool stage2 --count 8 --out outputs/my_clips   # BYO folder format
+    humo-lite train vae --preset humo-micro --out outputs/humo-micro/vae
+    humo-lite train stage0 --preset humo-micro --vae outputs/humo-micro/vae --out outputs/humo-micro
+    humo-lite generate --prompt "a person with a red shirt in a blue room, ..." --out outputs/clip.mp4
     humo-lite train judge --preset humo-micro --out outputs/judge
 
 Every command that writes prints where; every file is written atomically.
@@ -122,6 +125,59 @@ def cmd_train_judge(args) -> None:
     print(_table([{"metric": k, "value": v} for k, v in numbers.items()]))
 
 
+def cmd_train_vae(args) -> None:
+    from .training.vae_training import train_vae
+
+    _, manifest = train_vae(args.preset, args.out, steps=args.steps, seed=args.seed, overwrite=args.overwrite,
+                            command=" ".join(["humo-lite", *sys.argv[1:]]))
+    print(_table([{"metric": k, "value": v} for k, v in manifest["metrics"].items()]))
+    print(f"wrote {args.out} in {manifest['wall_time_s']} s")
+
+
+def cmd_train_stage0(args) -> None:
+    from .training.stage0 import train_stage0
+    from .training.trainer import TrainConfig
+
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         checkpoint_every=args.checkpoint_every)
+    manifest = train_stage0(args.preset, args.vae, args.out, config, num_clips=args.clips,
+                            command=" ".join(["humo-lite", *sys.argv[1:]]))
+    if "wall_time_s" in manifest:
+        print(f"final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} "
+              f"in {manifest['wall_time_s']} s")
+
+
+def default_checkpoint(preset: str) -> Path:
+    """The shipped pipeline folder of a preset: ``data_samples/checkpoints/<preset>``."""
+    from .data.speech import data_samples_dir
+
+    return data_samples_dir() / "checkpoints" / get_preset(preset).name
+
+
+def cmd_generate(args) -> None:
+    import torch
+
+    from .data.audio import load_wav
+    from .io import write_mp4
+    from .pipeline import HuMoLitePipeline
+
+    checkpoint = Path(args.checkpoint or default_checkpoint(args.preset))
+    if not (checkpoint / "model_index.json").is_file():
+        raise FileNotFoundError(f"no pipeline at {checkpoint} (expected model_index.json); train one with "
+                                f"`humo-lite train stage0` or pass --checkpoint")
+    pipe = HuMoLitePipeline.from_pretrained(checkpoint)
+    image = None
+    if args.image:
+        import imageio.v3 as iio
+
+        image = iio.imread(args.image)
+    audio = load_wav(args.audio) if args.audio else None
+    out = pipe(args.prompt, image=image, audio=audio, num_inference_steps=args.steps, guidance=args.guidance,
+               generator=torch.Generator().manual_seed(args.seed), unknown_words=args.unknown_words)
+    path = write_mp4(args.out, out.frames[0], audio=None if out.audio is None else out.audio[0], scale=args.scale)
+    print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +204,30 @@ def build_parser() -> argparse.ArgumentParser:
     judge = add(train, "judge", cmd_train_judge, "train the evaluation judge (chapter 08)", out="outputs/judge")
     judge.add_argument("--seed", type=int, default=0)
     judge.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    vae = add(train, "vae", cmd_train_vae, "train the tiny Wan VAE (chapter 02)", out="outputs/humo-micro/vae")
+    vae.add_argument("--seed", type=int, default=0)
+    vae.add_argument("--steps", type=int, default=1500)
+    vae.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    stage0 = add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
+                 out="outputs/humo-micro")
+    stage0.add_argument("--vae", default=None, help="trained VAE folder (default: OUT/vae)")
+    stage0.add_argument("--seed", type=int, default=0)
+    stage0.add_argument("--steps", type=int, default=2000)
+    stage0.add_argument("--batch-size", type=int, default=16)
+    stage0.add_argument("--lr", type=float, default=3e-4)
+    stage0.add_argument("--clips", type=int, default=None, help="foundation clips to use (default: all 6000)")
+    stage0.add_argument("--checkpoint-every", type=int, default=250)
+    gen = add(sub, "generate", cmd_generate, "generate a clip (MP4, with sound if --audio)", out="outputs/generate.mp4")
+    gen.add_argument("--prompt", required=True, help="a caption in the toy vocabulary")
+    gen.add_argument("--checkpoint", default=None, help="pipeline folder (default: the preset's shipped one)")
+    gen.add_argument("--image", default=None, help="reference image (PNG) at the model's size")
+    gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
+    gen.add_argument("--steps", type=int, default=20, help="denoising steps")
+    gen.add_argument("--guidance", type=float, default=5.0, help="text guidance scale (1 = off)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--scale", type=int, default=8, help="upscale the MP4 by this factor (nearest)")
+    gen.add_argument("--unknown-words", default="error", choices=["error", "unk"],
+                     help="a prompt word outside the vocabulary: stop (default) or map it to <unk>")
     return parser
 
 
@@ -155,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         print(f"humo-lite: error: {exc}", file=sys.stderr)
         return 2
     return 0

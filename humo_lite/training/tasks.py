@@ -1,0 +1,70 @@
+"""The flow-matching training step, written once for every stage (HuMo §3.1–§3.3, Wan's recipe).
+
+One step, in Wan's convention (:mod:`humo_lite.flow_matching`): draw σ and noise ε, make
+``x_σ = (1 − σ)·x_0 + σ·ε``, ask the DiT for the velocity ``ε − x_0``, and take the mean squared error
+over the *video* latents only (reference frames appended by HuMo's injection are conditions, not
+targets; the DiT already drops their outputs).
+
+Each condition is dropped per sample with its own probability (HuMo trains every guidance branch
+this way, §3.4): a dropped caption becomes the null text context (all zeros — exactly what the text
+encoder returns for the empty caption), a dropped reference becomes zero reference frames.
+
+Data lives in memory as tensors indexed by clip (cached VAE latents, token ids), so a training step
+never touches the renderer or the VAE: see :func:`humo_lite.training.stage0.cache_latents`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..flow_matching import add_noise, sample_training_sigmas, velocity_target
+from .trainer import TrainingTask
+
+
+def _everything(name: str) -> bool:
+    return True
+
+
+class TextToVideoTask(TrainingTask):
+    """Stage 0: text → video on cached latents (the foundation model HuMo gets from Wan).
+
+    Args:
+        transformer: the DiT.  text_encoder: trained jointly here, frozen in later stages.
+        data: ``latents [N, C, F, H, W]`` (normalised VAE latents), ``text_ids [N, L]``, ``text_mask [N, L]``.
+        text_dropout: probability of replacing a caption by the null text (classifier-free guidance).
+        sigma_mode, shift: how training σ are drawn (:func:`humo_lite.flow_matching.sample_training_sigmas`).
+        trainable: which parameters train, ``{module name: predicate(param name)}``; default: all of both.
+    """
+
+    def __init__(self, transformer: torch.nn.Module, text_encoder: torch.nn.Module, data: dict[str, torch.Tensor],
+                 text_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 1.0,
+                 trainable: dict[str, Callable[[str], bool]] | None = None):
+        for key in ("latents", "text_ids", "text_mask"):
+            if key not in data:
+                raise KeyError(f"training data needs {key!r}; got {sorted(data)}")
+        lengths = {key: len(value) for key, value in data.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"training data tensors differ in length: {lengths}")
+        self.modules = {"transformer": transformer, "text_encoder": text_encoder}
+        self.trainable = trainable or {"transformer": _everything, "text_encoder": _everything}
+        self.data, self.num_items = data, lengths["latents"]
+        self.text_dropout, self.sigma_mode, self.shift = text_dropout, sigma_mode, shift
+
+    def conditions(self, modules, batch: dict[str, torch.Tensor], keep_text: torch.Tensor) -> dict:
+        """The DiT's keyword arguments for a batch: text context, with dropped captions zeroed."""
+        text_ctx = modules["text_encoder"](batch["text_ids"], batch["text_mask"])  # (B, L, text_dim)
+        return {"text_ctx": text_ctx * keep_text[:, None, None].to(text_ctx.dtype)}
+
+    def loss(self, modules, indices, generator, device):
+        batch = {key: value[indices].to(device) for key, value in self.data.items()}
+        x_0 = batch["latents"]  # (B, C, F, H, W)
+        b = len(x_0)
+        noise = torch.randn(x_0.shape, generator=generator).to(device)
+        sigma = sample_training_sigmas(b, generator, mode=self.sigma_mode, shift=self.shift).to(device)  # (B,)
+        keep_text = (torch.rand(b, generator=generator) >= self.text_dropout).to(device)
+        x_t = add_noise(x_0, noise, sigma)
+        velocity = modules["transformer"](x_t, sigma * 1000, **self.conditions(modules, batch, keep_text)).sample
+        per_sample = ((velocity.float() - velocity_target(x_0, noise).float()) ** 2).mean(dim=(1, 2, 3, 4))  # (B,)
+        return per_sample.mean(), {"sigma": sigma, "loss": per_sample}

@@ -1,0 +1,313 @@
+"""One trainer for every stage: HF Accelerate, EMA, gradient clipping, exact resume, safetensors.
+
+HuMo trains all its stages with one recipe (reference notes §1.6): flow matching, AdamW, a constant
+learning rate after warm-up. Here the *what* of a stage (which modules, which parameters train, which
+loss) is a :class:`TrainingTask`; the *how* (optimiser, EMA, clipping, checkpoints, processes) is this
+module, shared by stage 0 (chapter 02) and stages 1–2 (chapters 03–06).
+
+Determinism and exact resume without saving RNG states: batch ``step`` is a pure function of
+``(seed, step)`` — sample order comes from a per-epoch permutation seeded with ``(seed, epoch)``, and
+the step's noise, σ and condition dropout come from a generator seeded with ``(seed, step, rank)``.
+Resuming at step ``k`` therefore replays exactly what an uninterrupted run does at step ``k``; with the
+model, optimiser and EMA states restored, N/2 + resume + N/2 steps give the same bytes as N steps.
+
+Several processes (``accelerate launch --multi_gpu --num_processes 2 ...``, which on a machine without
+GPUs starts CPU processes talking over gloo; NCCL on GPUs): each takes
+its slice of the global batch, gradients are averaged by DDP, so every replica stays identical — the
+trainer checks it at the end (``replica_checksums`` in the returned summary).
+
+Checkpoint folder (written atomically; the newest replaces the old one)::
+
+    checkpoint/model-<name>.safetensors   trainable modules' weights (one file per module)
+    checkpoint/ema.safetensors            EMA shadow weights of the trained parameters
+    checkpoint/optimizer.safetensors      AdamW moments; hyper-parameters in its metadata
+    checkpoint/trainer_state.json         step, config, loss history
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file, safe_open, save_file
+from tqdm.auto import tqdm
+
+from ..io import atomic_dir, write_json
+
+
+@dataclass
+class TrainConfig:
+    """How to train (the task decides *what*). Defaults suit humo-micro on a laptop CPU."""
+
+    steps: int = 2000  # optimiser steps
+    batch_size: int = 16  # clips per step and process
+    lr: float = 3e-4  # AdamW learning rate after warm-up
+    warmup_steps: int = 100  # linear warm-up from 0
+    weight_decay: float = 0.0  # HuMo/Wan fine-tune with none
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0  # max global gradient norm
+    ema_decay: float = 0.999  # EMAModel warms up as (1 + n) / (10 + n) until it reaches this
+    seed: int = 0
+    checkpoint_every: int = 500  # steps between checkpoints (and at the end)
+    log_every: int = 10  # steps between progress-bar updates
+
+
+class TrainingTask:
+    """What a stage trains. Subclasses set ``modules`` and implement :meth:`loss`.
+
+    ``modules``: every module the stage uses, by name (e.g. ``{"transformer": dit, "text_encoder": te}``).
+    ``trainable``: ``{module_name: predicate(param_name) -> bool}``; modules not named are frozen.
+    ``num_items``: size of the data the task samples from (indices ``0 .. num_items-1``).
+    """
+
+    modules: dict[str, torch.nn.Module]
+    trainable: dict[str, Callable[[str], bool]]
+    num_items: int
+
+    def loss(self, modules: dict[str, torch.nn.Module], indices: torch.Tensor, generator: torch.Generator,
+             device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean loss over the items ``indices`` and per-sample logs (must include ``sigma`` and ``loss``)."""
+        raise NotImplementedError
+
+
+def _seed_for(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def batch_indices(step: int, batch_size: int, num_items: int, seed: int, rank: int = 0,
+                  world_size: int = 1) -> torch.Tensor:
+    """Items of this process's share of global batch ``step``: epochs are seeded permutations."""
+    global_batch = batch_size * world_size
+    start = step * global_batch + rank * batch_size
+    positions = torch.arange(start, start + batch_size)
+    epochs, offsets = positions // num_items, positions % num_items
+    out = torch.empty(batch_size, dtype=torch.long)
+    for epoch in epochs.unique().tolist():
+        perm = torch.randperm(num_items, generator=torch.Generator().manual_seed(_seed_for(seed, epoch)))
+        sel = epochs == epoch
+        out[sel] = perm[offsets[sel]]
+    return out
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to ``config.lr``, then constant (HuMo's schedule)."""
+    return config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+
+
+def _named_trainable(task: TrainingTask) -> list[tuple[str, torch.nn.Parameter]]:
+    params = []
+    for module_name, module in task.modules.items():
+        keep = task.trainable.get(module_name)
+        for name, param in module.named_parameters():
+            param.requires_grad_(bool(keep and keep(name)))
+            if param.requires_grad:
+                params.append((f"{module_name}.{name}", param))
+    if not params:
+        raise ValueError("the task trains no parameters; check its `trainable` predicates")
+    return params
+
+
+def weights_checksum(modules: dict[str, torch.nn.Module]) -> str:
+    """SHA-256 over every parameter's bytes, in name order (replica and resume checks)."""
+    digest = hashlib.sha256()
+    for module_name in sorted(modules):
+        for name, tensor in sorted(modules[module_name].state_dict().items()):
+            digest.update(f"{module_name}.{name}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class Trainer:
+    """Train a :class:`TrainingTask`; ``out_dir/checkpoint`` is written every ``checkpoint_every`` steps.
+
+    >>> trainer = Trainer(task, TrainConfig(steps=200), "outputs/stage0")
+    >>> summary = trainer.train()          # resumes from outputs/stage0/checkpoint if it exists
+    """
+
+    def __init__(self, task: TrainingTask, config: TrainConfig, out_dir: str | Path,
+                 accelerator: Accelerator | None = None):
+        self.task, self.config, self.out_dir = task, config, Path(out_dir)
+        self.accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+        self.named_params = _named_trainable(task)
+        self.optimizer = torch.optim.AdamW(
+            [p for _, p in self.named_params], lr=config.lr, betas=config.betas,
+            weight_decay=config.weight_decay, foreach=False,
+        )
+        names = list(task.modules)
+        prepared = self.accelerator.prepare(*[task.modules[n] for n in names], self.optimizer)
+        prepared = prepared if isinstance(prepared, tuple) else (prepared,)
+        self.modules = dict(zip(names, prepared[:-1], strict=True))  # DDP-wrapped when distributed
+        self.optimizer = prepared[-1]
+        self.ema = EMAModel([p for _, p in self.named_params], decay=config.ema_decay)
+        self.step = 0
+        self.history: list[dict] = []  # per logged step: step, loss, lr, grad_norm, and (sigma, loss) pairs
+
+    # ---------------------------------------------------------------- training
+    def train(self, resume: bool = True, progress: bool = True) -> dict:
+        """Run until ``config.steps``; return a summary (final loss, wall time, checksums)."""
+        config, acc = self.config, self.accelerator
+        if resume and (self.out_dir / "checkpoint").exists():
+            self.load_checkpoint(self.out_dir / "checkpoint")
+        start_time, start_step = time.perf_counter(), self.step
+        for module in self.modules.values():
+            module.train()
+        bar = tqdm(total=config.steps, initial=self.step, disable=not (progress and acc.is_main_process),
+                   desc="train", unit="step", dynamic_ncols=True)
+        while self.step < config.steps:
+            record = self.train_step()
+            bar.update(1)
+            if self.step % config.log_every == 0 or self.step == config.steps:
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.1e}")
+            if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                self.save_checkpoint(self.out_dir / "checkpoint")
+        bar.close()
+        checksums = acc.gather(torch.tensor([int(weights_checksum(self.unwrapped())[:15], 16)]))
+        return {
+            "steps": self.step,
+            "steps_this_run": self.step - start_step,
+            "wall_time_s": round(time.perf_counter() - start_time, 2),
+            "final_loss": float(np.mean([h["loss"] for h in self.history[-20:]])) if self.history else None,
+            "num_processes": acc.num_processes,
+            "replica_checksums": [f"{int(c):015x}" for c in checksums.tolist()],
+        }
+
+    def train_step(self) -> dict:
+        """One optimiser step on global batch ``self.step`` (a pure function of seed and step)."""
+        config, acc = self.config, self.accelerator
+        indices = batch_indices(self.step, config.batch_size, self.task.num_items, config.seed,
+                                acc.process_index, acc.num_processes)
+        generator = torch.Generator().manual_seed(_seed_for(config.seed, self.step, acc.process_index, 0x5EED))
+        lr = learning_rate(self.step, config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss, logs = self.task.loss(self.modules, indices, generator, acc.device)
+        acc.backward(loss)
+        grad_norm = acc.clip_grad_norm_([p for _, p in self.named_params], config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.step([p for _, p in self.named_params])
+        self.step += 1
+        record = {
+            "step": self.step, "loss": float(loss.detach()), "lr": lr, "grad_norm": float(grad_norm),
+            "sigma": logs["sigma"].detach().cpu().tolist(), "sample_loss": logs["loss"].detach().cpu().tolist(),
+        }
+        self.history.append(record)
+        return record
+
+    def unwrapped(self) -> dict[str, torch.nn.Module]:
+        return {name: self.accelerator.unwrap_model(m) for name, m in self.modules.items()}
+
+    # ------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, folder: str | Path) -> Path | None:
+        """Write the checkpoint folder atomically (main process only); returns its path."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return None
+        with atomic_dir(folder, overwrite=True) as tmp:
+            for name, module in self.unwrapped().items():
+                save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+                          tmp / f"model-{name}.safetensors")
+            save_file({name: shadow.detach().cpu().contiguous() for (name, _), shadow
+                       in zip(self.named_params, self.ema.shadow_params, strict=True)}, tmp / "ema.safetensors")
+            tensors, meta = _flatten_optimizer(self.optimizer.state_dict(), [n for n, _ in self.named_params])
+            save_file(tensors, tmp / "optimizer.safetensors", metadata={"param_groups": json.dumps(meta)})
+            write_json(tmp / "trainer_state.json", {
+                "step": self.step, "ema_optimization_step": self.ema.optimization_step,
+                "config": asdict(self.config), "history": self.history,
+            })
+        return Path(folder)
+
+    def load_checkpoint(self, folder: str | Path) -> None:
+        """Restore weights, EMA, optimiser and step; errors name any key that does not match."""
+        folder = Path(folder)
+        state = json.loads((folder / "trainer_state.json").read_text())
+        for name, module in self.unwrapped().items():
+            load_state_dict_strict(module, load_file(folder / f"model-{name}.safetensors"), f"module {name!r}")
+        ema = load_file(folder / "ema.safetensors")
+        names = [n for n, _ in self.named_params]
+        _check_keys(set(ema), set(names), "EMA weights")
+        for name, shadow in zip(names, self.ema.shadow_params, strict=True):
+            shadow.data.copy_(ema[name])
+        self.ema.optimization_step = state["ema_optimization_step"]
+        with safe_open(folder / "optimizer.safetensors", "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            groups = json.loads(f.metadata()["param_groups"])
+        self.optimizer.load_state_dict(_unflatten_optimizer(tensors, groups, names))
+        self.step, self.history = state["step"], state["history"]
+
+    def ema_state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Each module's state dict with the trained parameters replaced by their EMA values."""
+        out = {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in self.unwrapped().items()}
+        for (full_name, _), shadow in zip(self.named_params, self.ema.shadow_params, strict=True):
+            module_name, param_name = full_name.split(".", 1)
+            out[module_name][param_name] = shadow.detach().clone()
+        return out
+
+
+def _check_keys(got: set[str], expected: set[str], what: str) -> None:
+    missing, unexpected = sorted(expected - got), sorted(got - expected)
+    if missing or unexpected:
+        raise KeyError(f"{what} do not match: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                       f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+
+
+def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str = "weights") -> None:
+    """``module.load_state_dict`` with an error naming the first key whose name or shape differs."""
+    own = module.state_dict()
+    _check_keys(set(state), set(own), f"{what}: keys")
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise ValueError(f"{what}: key {key!r} has shape {tuple(value.shape)}, the model expects "
+                             f"{tuple(own[key].shape)} (was the checkpoint made with another config?)")
+    module.load_state_dict(state)
+
+
+def _flatten_optimizer(state: dict, names: list[str]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    tensors = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"{names[index]}::{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]]
+    return tensors, groups
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[dict], names: list[str]) -> dict:
+    index = {name: i for i, name in enumerate(names)}
+    per_param: dict[int, dict] = {}
+    for key, value in tensors.items():
+        name, field_name = key.split("::")
+        if name not in index:
+            raise KeyError(f"optimizer state has key {name!r}, which this task does not train")
+        per_param.setdefault(index[name], {})[field_name] = value
+    for group in groups:
+        group["betas"] = tuple(group.get("betas", (0.9, 0.999)))
+    return {"state": per_param, "param_groups": groups}
+
+
+def loss_by_sigma(history: list[dict], bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Mean per-sample loss in ``bins`` equal σ bins over a history: (bin centres, mean loss)."""
+    sigma = np.concatenate([h["sigma"] for h in history])
+    loss = np.concatenate([h["sample_loss"] for h in history])
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(sigma, edges) - 1, 0, bins - 1)
+    means = np.array([loss[which == b].mean() if (which == b).any() else math.nan for b in range(bins)])
+    return (edges[:-1] + edges[1:]) / 2, means
+
+
+def iterate_minibatches(num_items: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """Indices ``0..num_items-1`` in order, in chunks (evaluation and latent caching)."""
+    for start in range(0, num_items, batch_size):
+        yield torch.arange(start, min(start + batch_size, num_items))
+
+
+__all__ = ["TrainConfig", "Trainer", "TrainingTask", "batch_indices", "learning_rate", "load_state_dict_strict",
+           "loss_by_sigma", "weights_checksum"]
