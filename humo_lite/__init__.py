@@ -3,9 +3,8 @@
 Start with the notebooks in ``notebooks/``; the library is organised like the model:
 ``data`` (the toy world), ``models``, ``training``, ``guidance``, ``eval`` and ``viz``.
 
-The pipeline and model classes are importable from the top level (``humo_lite.HuMoLitePipeline``):
-diffusers' ``from_pretrained`` finds a saved component by its library (``humo_lite``) and class
-name. They are imported lazily, so ``import humo_lite`` stays fast.
+The pipeline and model classes are importable from the top level (``humo_lite.HuMoLitePipeline``);
+they are imported lazily, so ``import humo_lite`` stays fast.
 """
 
 from importlib import import_module

@@ -6,7 +6,7 @@
     humo-lite data export --pool stage2 --count 8 --out outputs/my_clips   # BYO folder format
     humo-lite train vae --preset humo-micro --out outputs/humo-micro/vae
     humo-lite train stage0 --preset humo-micro --vae outputs/humo-micro/vae --out outputs/humo-micro
-    humo-lite generate --prompt "a person with a red shirt in a blue room, ..." --out outputs/clip.mp4
+    humo-lite generate --prompt "a person in a red shirt stands in the centre of a blue room, nodding"
     humo-lite train judge --preset humo-micro --out outputs/judge
 
 Every command that writes prints where; every file is written atomically.
@@ -28,8 +28,8 @@ from .presets import DEFAULT_PRESET, PRESETS, get_preset
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     widths = [max(len(str(k)), *(len(str(r[k])) for r in rows)) for k in keys]
-    line = "  ".join(str(k).ljust(w) for k, w in zip(keys, widths))
-    body = ["  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)) for r in rows]
+    line = "  ".join(str(k).ljust(w) for k, w in zip(keys, widths, strict=False))
+    body = ["  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths, strict=False)) for r in rows]
     return "\n".join([line, "-" * len(line), *body])
 
 
@@ -179,7 +179,8 @@ def cmd_generate(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(subparsers, name, func, help_text, out=None):

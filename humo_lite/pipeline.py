@@ -28,6 +28,8 @@ from diffusers.utils import BaseOutput
 
 from .data.audio import audio_features, audio_windows, check_audio
 from .data.captions import NULL_CAPTION, Tokenizer
+from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
+from .models.text_encoder import TextEncoder  # noqa: F401  (likewise)
 from .models.vae import decode_latents, encode_image
 from .presets import SAMPLES_PER_FRAME, check_num_frames, num_latent_frames
 
@@ -71,7 +73,7 @@ class HuMoLitePipeline(DiffusionPipeline):
     """Text (+ image, + audio) to video with a HuMo-lite checkpoint.
 
     >>> pipe = HuMoLitePipeline.from_pretrained("data_samples/checkpoints/humo-micro")
-    >>> out = pipe("a person with a red shirt in a blue room, in the centre of the frame, nodding",
+    >>> out = pipe("a person in a red shirt stands in the centre of a blue room, nodding",
     ...            generator=torch.Generator().manual_seed(0))
     >>> out.frames.shape                       # (1, 17, 32, 32, 3), floats in [0, 1]
     """
@@ -85,12 +87,11 @@ class HuMoLitePipeline(DiffusionPipeline):
         self.register_to_config(height=height, width=width, num_frames=check_num_frames(num_frames))
 
     # 1. Inputs -----------------------------------------------------------------------------------------
-    def encode_prompt(self, prompt: list[str], unknown_words: str = "error") -> torch.Tensor:
-        """Captions → text context ``[B, L, text_dim]``; the empty caption gives the null context."""
-        tokenizer = Tokenizer(on_unknown=unknown_words)
-        ids, masks = zip(*(tokenizer.encode(p) for p in prompt), strict=True)
+    def encode_prompt(self, prompt: list[str], unknown_words: str = "error") -> tuple[torch.Tensor, torch.Tensor]:
+        """Captions → text context ``[B, L, text_dim]`` and mask ``[B, L]``; the empty caption has no tokens."""
+        ids, mask = Tokenizer(on_unknown=unknown_words).encode(list(prompt))
         device = self._execution_device
-        return self.text_encoder(torch.stack(ids).to(device), torch.stack(masks).to(device))
+        return self.text_encoder(ids.to(device), mask.to(device)), mask.to(device)
 
     def prepare_audio(self, audio, batch: int, num_frames: int) -> tuple[np.ndarray, torch.Tensor]:
         """16 kHz mono audio (one array, or one per prompt) → cut waveforms and windows ``[B, F', 8, 80]``."""
@@ -138,11 +139,12 @@ class HuMoLitePipeline(DiffusionPipeline):
         height, width = self.config.height, self.config.width
 
         # 1. Conditions: text (with the null text for guidance), reference latents, audio windows.
-        text_ctx = self.encode_prompt(prompts, unknown_words)  # (B, L, text_dim)
+        text_ctx, text_mask = self.encode_prompt(prompts, unknown_words)  # (B, L, text_dim), (B, L)
         use_cfg = guidance != 1.0
         if use_cfg:
-            text_ctx = torch.cat([text_ctx, self.encode_prompt([NULL_CAPTION] * batch)])  # (2B, L, text_dim)
-        extra = {}
+            null_ctx, null_mask = self.encode_prompt([NULL_CAPTION] * batch)
+            text_ctx, text_mask = torch.cat([text_ctx, null_ctx]), torch.cat([text_mask, null_mask])  # 2B rows
+        extra = {"text_mask": text_mask}
         if image is not None:
             ref = encode_image(self.vae, _image_to_tensor(image, height, width).to(device))  # (1, C, 1, h, w)
             extra["ref_latents"] = ref.expand(batch, -1, -1, -1, -1)
@@ -153,9 +155,9 @@ class HuMoLitePipeline(DiffusionPipeline):
                 extra["audio_ctx"] = windows.to(device)
             else:
                 warnings.warn("this checkpoint has no audio cross-attention (stage 0/1); the audio is returned "
-                              "with the frames but does not drive the lips", stacklevel=2)
+                              "with the frames but does not drive the lips", stacklevel=3)
         if use_cfg:  # the unconditional row keeps image and audio: guidance here is on the text only
-            extra = {k: torch.cat([v, v]) for k, v in extra.items()}
+            extra = {k: v if k == "text_mask" else torch.cat([v, v]) for k, v in extra.items()}
 
         # 2. Initial noise, drawn on the CPU so a seed gives the same video on any device.
         channels = self.transformer.config.in_channels

@@ -93,18 +93,52 @@ PRESETS: dict[str, Preset] = {
         WorldConfig(height=16, width=16, num_frames=9),
         # latents 8 x 3 x 4 x 4 -> 3 x 2 x 2 tokens (+4 per reference frame)
         dit=dict(in_channels=8, dim=32, num_layers=2, num_heads=2, ffn_dim=128, text_dim=32),
+        # AutoencoderKLWan: 3 stages -> 4x in space (Wan: 8x); temperal_downsample [True, True] -> 4x in time
+        vae=dict(
+            base_dim=8,
+            z_dim=8,
+            num_res_blocks=1,
+            dim_mult=[1, 2, 2],
+            temperal_downsample=[True, True],
+            attn_scales=[],
+            scale_factor_temporal=4,
+            scale_factor_spatial=4,
+        ),
+        text_encoder=dict(dim=32, num_layers=1, num_heads=2, ffn_dim=64, text_dim=32),
     ),
     "humo-micro": Preset(
         "humo-micro",
         WorldConfig(height=32, width=32, num_frames=17),
         # latents 8 x 5 x 8 x 8 -> 5 x 4 x 4 tokens (+16 per reference frame)
         dit=dict(in_channels=8, dim=192, num_layers=6, num_heads=3, ffn_dim=768, text_dim=64),
+        vae=dict(
+            base_dim=16,
+            z_dim=8,
+            num_res_blocks=1,
+            dim_mult=[1, 2, 2],
+            temperal_downsample=[True, True],
+            attn_scales=[],
+            scale_factor_temporal=4,
+            scale_factor_spatial=4,
+        ),
+        text_encoder=dict(dim=64, num_layers=2, num_heads=4, ffn_dim=256, text_dim=64),
     ),
     "humo-mini": Preset(
         "humo-mini",
         WorldConfig(height=64, width=64, num_frames=33),
         # latents 16 x 9 x 16 x 16 -> 9 x 8 x 8 tokens (+64 per reference frame)
         dit=dict(in_channels=16, dim=384, num_layers=8, num_heads=6, ffn_dim=1536, text_dim=64),
+        vae=dict(
+            base_dim=32,
+            z_dim=16,
+            num_res_blocks=2,
+            dim_mult=[1, 2, 2],
+            temperal_downsample=[True, True],
+            attn_scales=[],
+            scale_factor_temporal=4,
+            scale_factor_spatial=4,
+        ),
+        text_encoder=dict(dim=128, num_layers=3, num_heads=4, ffn_dim=512, text_dim=64),
     ),
 }
 DEFAULT_PRESET = "humo-micro"

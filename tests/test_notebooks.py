@@ -34,9 +34,20 @@ def check_01(r):
     assert 0.03 < r["byo_face_coverage"] < 0.8
 
 
+def check_08_evaluation(r):
+    assert r["smoke"] is True and r["num_clips"] >= 16
+    assert min(r["attribute_accuracy"].values()) >= 0.95, r["attribute_accuracy"]  # unseen people, voices
+    assert r["retrieval_top1"] >= 0.9 and r["retrieval_identities"] >= 16, r
+    assert r["mouth_r2"] >= 0.85 and r["offset_recovery"] >= 0.9, r
+    assert min(r["effect_size"].values()) > 2, r["effect_size"]  # every metric separates true from corrupted
+    assert r["ratios"]["TVA-lite"] >= 0.95 and 0.7 <= r["ratios"]["Sync-C-lite"] <= 1.3, r["ratios"]
+    assert r["blur_shuffled_ratios"]["Sync-C-lite"] < 0.6 and r["blur_shuffled_ratios"]["Quality-lite"] > 3, r
+
+
 CHECKS = {
     "chapter_template": check_template,
     "01_data_triplets": check_01,
+    "08_evaluation": check_08_evaluation,
 }
 
 

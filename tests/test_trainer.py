@@ -9,8 +9,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from humo_lite.training.trainer import (TrainConfig, Trainer, TrainingTask, batch_indices,
-                                        load_state_dict_strict, weights_checksum)
+from humo_lite.training.trainer import (
+    TrainConfig,
+    Trainer,
+    TrainingTask,
+    batch_indices,
+    load_state_dict_strict,
+    weights_checksum,
+)
 
 
 class ToyTask(TrainingTask):

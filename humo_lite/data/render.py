@@ -172,7 +172,7 @@ def mouth_darkness(video: np.ndarray, face_mask: np.ndarray) -> np.ndarray:
     lum = video @ np.array([0.299, 0.587, 0.114], np.float32)  # (F, H, W)
     rows = np.arange(video.shape[1])[:, None]
     out = np.zeros(len(video), np.float32)
-    for i, (frame, mask) in enumerate(zip(lum, face_mask)):
+    for i, (frame, mask) in enumerate(zip(lum, face_mask, strict=False)):
         if not mask.any():
             continue
         lower = mask & (rows > np.nonzero(mask)[0].mean())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +72,7 @@ def _resonator(freq: float, bandwidth: float) -> np.ndarray:
 def _formant_filter(formants, scale: float) -> np.ndarray:
     """Denominator of three cascaded two-pole resonators (one IIR filter)."""
     a = np.array([1.0])
-    for freq, bw in zip(formants, FORMANT_BANDWIDTHS):
+    for freq, bw in zip(formants, FORMANT_BANDWIDTHS, strict=False):
         a = np.convolve(a, _resonator(freq * scale, bw))
     return a
 
@@ -143,7 +143,7 @@ def bank_keys(split: str) -> list[str]:
     return [entry["key"] for entry in bank_manifest() if entry["split"] == split]
 
 
-@lru_cache(maxsize=None)
+@cache
 def bank_recording(key: str) -> np.ndarray:
     """One whole recording of the bank, float32 at 16 kHz."""
     from .audio import load_wav

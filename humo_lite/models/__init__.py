@@ -1,8 +1,16 @@
-"""Models: the DiT (Wan2.1 block + HuMo's reference injection), its Wan weight loader, and presets."""
+"""Models: the DiT (Wan2.1 block + HuMo's reference injection, HuMo §3.1/§3.3) and its Wan weight loader.
+
+Upstream: Wan2.1 ``wan/modules/model.py`` and diffusers' ``transformer_wan.py`` (see each module)."""
 
 from __future__ import annotations
 
-from humo_lite.models.attention import CONDITION_ATTENTION, CrossAttention, SelfAttention, register_condition
+from humo_lite.models.attention import (
+    CONDITION_ATTENTION,
+    CrossAttention,
+    FrameLocalCrossAttention,
+    SelfAttention,
+    register_condition,
+)
 from humo_lite.models.dit import DiTBlock, DiTOutput, HuMoLiteDiT
 from humo_lite.models.rope import RotaryEmbedding3D, apply_rope, grid_positions
 
@@ -23,6 +31,7 @@ __all__ = [
     "CrossAttention",
     "DiTBlock",
     "DiTOutput",
+    "FrameLocalCrossAttention",
     "HuMoLiteDiT",
     "RotaryEmbedding3D",
     "SelfAttention",

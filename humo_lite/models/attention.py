@@ -1,17 +1,29 @@
 """Attention layers of the DiT block, and the registry of pluggable condition cross-attentions.
 
-Mirrors ``WanSelfAttention`` / ``WanT2VCrossAttention`` and the ``WAN_CROSSATTENTION_CLASSES`` dict of
-Wan2.1's ``wan/modules/model.py`` (diffusers: ``WanAttention`` + ``WanAttnProcessor``). Both attentions
-normalise q and k with an RMSNorm across the full width (all heads at once, Wan's
-``rms_norm_across_heads``) before splitting heads; only self-attention gets 3D RoPE.
+Paper: HuMo §3.1 (Wan2.1 backbone) and §3.3 (audio cross-attention, Eq. 2); reference notes §1.2 and §3.4.
+Upstream code mirrored: ``WanSelfAttention`` / ``WanT2VCrossAttention`` and the
+``WAN_CROSSATTENTION_CLASSES`` dict of Wan2.1's ``wan/modules/model.py``; ``WanT2VCrossAttentionGather`` of
+HuMo's ``model_humo.py`` (frame-local audio attention); diffusers' ``WanAttention`` + ``WanAttnProcessor`` in
+``transformer_wan.py``. Both attentions normalise q and k with an RMSNorm across the full width (all heads
+at once, Wan's ``rms_norm_across_heads``)
+before splitting heads; only self-attention gets 3D RoPE.
 
 One deliberate difference from Wan's code, for speed only: self-attention computes q, k and v with one fused
 ``qkv`` linear, cross-attention k and v with one fused ``kv`` linear (``from_wan`` concatenates Wan's
 separate weights; the maths is identical).
 
-HuMo adds one more cross-attention per block, for audio (HuMo §3.3, reference notes §3.4). Extra conditions
-plug in through :data:`CONDITION_ATTENTION`: a condition name maps to a cross-attention class, built by the
-block as ``cls(dim=..., num_heads=..., ctx_dim=..., eps=...)`` and called as ``layer(x, ctx, grid)``.
+Extra conditions (HuMo's audio) plug in through :data:`CONDITION_ATTENTION`: a condition name maps to a
+cross-attention class. The contract for such a class (checked when a block builds it):
+
+- built as ``cls(dim=D, num_heads=..., ctx_dim=<the condition's width>, eps=...)``;
+- called as ``layer(x, ctx, grid)`` with the tokens ``x`` ``(B, L, D)``, the condition's tokens ``ctx`` and
+  the token grid ``(F + R, h, w)`` (video and reference frames), returning ``(B, L, D)``;
+- has an output projection ``out`` (``nn.Linear``) that the DiT zero-initialises, so adding a condition to a
+  trained model leaves its output unchanged until the condition is trained.
+
+``audio`` is registered by default as :class:`FrameLocalCrossAttention`: HuMo's layer, in which each latent
+frame's tokens attend only to that frame's K audio tokens. A later module may replace it with
+``register_condition("audio", cls, replace=True)``.
 """
 
 from __future__ import annotations
@@ -24,11 +36,26 @@ from torch import nn
 from humo_lite.models.rope import apply_rope
 
 
-def multi_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Scaled dot-product attention over ``num_heads`` heads; q ``(B, Lq, D)``, k and v ``(B, Lk, D)``."""
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, key_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Multi-head scaled dot-product attention; q ``(B, Lq, D)``, k and v ``(B, Lk, D)`` -> ``(B, Lq, D)``.
+
+    ``key_mask`` ``(B, Lk)`` bool, True = a real key. A query whose keys are all masked gets zeros (it attends
+    to nothing) instead of the NaN of a softmax over nothing.
+    """
     q, k, v = (rearrange(t, "b l (n d) -> b n l d", n=num_heads) for t in (q, k, v))  # (B, heads, L, hd)
-    out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, Lq, hd)
-    return rearrange(out, "b n l d -> b l (n d)")  # (B, Lq, D)
+    attn_mask, empty = None, None
+    if key_mask is not None and not bool(key_mask.all()):
+        empty = ~key_mask.any(dim=1)  # (B,) samples with no real key
+        attn_mask = (key_mask | empty[:, None])[
+            :, None, None, :
+        ]  # (B, 1, 1, Lk), broadcast over heads, queries
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, heads, Lq, hd)
+    out = rearrange(out, "b n l d -> b l (n d)")  # (B, Lq, D)
+    if empty is not None and bool(empty.any()):
+        out = out.masked_fill(empty[:, None, None], 0.0)
+    return out
 
 
 class SelfAttention(nn.Module):
@@ -47,21 +74,18 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, L, D)``, ``rotations`` ``(L, head_dim/2)`` complex from :class:`RotaryEmbedding3D`."""
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 x (B, L, D)
-        q, k = self.norm_q(q), self.norm_k(k)
-        q, k = (rearrange(t, "b l (n d) -> b l n d", n=self.num_heads) for t in (q, k))  # (B, L, heads, hd)
-        q, k = apply_rope(q, rotations), apply_rope(k, rotations)
-        q, k = (rearrange(t, "b l n d -> b l (n d)") for t in (q, k))  # (B, L, D)
-        return self.out(multi_head_attention(q, k, v, self.num_heads))  # (B, L, D)
+        q = apply_rope(self.norm_q(q), rotations, self.num_heads)  # (B, L, D)
+        k = apply_rope(self.norm_k(k), rotations, self.num_heads)
+        return self.out(attention(q, k, v, self.num_heads))  # (B, L, D)
 
 
 class CrossAttention(nn.Module):
     """Tokens attend to a context (text tokens, or a registered condition's tokens); no RoPE.
 
     ``ctx_dim`` is the context's width (``dim`` for text, already embedded by the model's text MLP).
-    ``zero_init=True`` zeroes the output projection so that a newly added condition starts as identity.
     """
 
-    def __init__(self, dim: int, num_heads: int, ctx_dim: int | None = None, eps: float = 1e-6, zero_init=False):
+    def __init__(self, dim: int, num_heads: int, ctx_dim: int | None = None, eps: float = 1e-6):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
@@ -71,26 +95,74 @@ class CrossAttention(nn.Module):
         self.norm_q = nn.RMSNorm(dim, eps=eps)
         self.norm_k = nn.RMSNorm(dim, eps=eps)
         self.out = nn.Linear(dim, dim)
-        if zero_init:
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, ctx: torch.Tensor, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
-        """``x`` ``(B, L, D)``, ``ctx`` ``(B, Lc, ctx_dim)``; ``grid`` (token grid) is unused by full attention."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        ctx: torch.Tensor,
+        grid: tuple[int, int, int] | None = None,
+        ctx_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``x`` ``(B, L, D)``, ``ctx`` ``(B, Lc, ctx_dim)``, ``ctx_mask`` ``(B, Lc)`` bool (True: real).
+
+        ``grid`` (the token grid) is unused by full cross-attention; it is part of the condition contract.
+        """
         q = self.norm_q(self.q(x))  # (B, L, D)
         k, v = self.kv(ctx).chunk(2, dim=-1)  # 2 x (B, Lc, D)
-        k = self.norm_k(k)
-        return self.out(multi_head_attention(q, k, v, self.num_heads))  # (B, L, D)
+        return self.out(attention(q, self.norm_k(k), v, self.num_heads, ctx_mask))  # (B, L, D)
+
+
+class FrameLocalCrossAttention(CrossAttention):
+    """HuMo's audio cross-attention (§3.3 Eq. 2, ``WanT2VCrossAttentionGather``): frame-by-frame.
+
+    The tokens of latent frame ``f`` attend only to the ``K`` context tokens of frame ``f``; no RoPE, no mask.
+    ``ctx`` is ``(B, F + R, K, ctx_dim)`` or flat ``(B, (F + R) * K, ctx_dim)``: one group of K tokens for
+    every frame of the token grid, reference frames included (HuMo gives them zero audio windows).
+    """
+
+    def forward(
+        self, x: torch.Tensor, ctx: torch.Tensor, grid: tuple[int, int, int], ctx_mask=None
+    ) -> torch.Tensor:
+        frames = grid[0]
+        if ctx.ndim == 3:
+            if ctx.shape[1] % frames:
+                raise ValueError(
+                    f"frame-local context has {ctx.shape[1]} tokens, not a multiple of the {frames} "
+                    f"frames of the token grid {tuple(grid)} "
+                    f"(expected (B, frames * K, ctx_dim) or (B, frames, K, ctx_dim))"
+                )
+            ctx = rearrange(ctx, "b (f k) c -> b f k c", f=frames)  # (B, F+R, K, ctx_dim)
+        if ctx.ndim != 4 or ctx.shape[1] != frames:
+            raise ValueError(
+                f"frame-local context of shape {tuple(ctx.shape)} does not match the {frames} frames "
+                f"of the token grid {tuple(grid)}; expected (B, {frames}, K, ctx_dim)"
+            )
+        q = rearrange(self.norm_q(self.q(x)), "b (f l) d -> (b f) l d", f=frames)  # (B*(F+R), h*w, D)
+        k, v = self.kv(rearrange(ctx, "b f k c -> (b f) k c")).chunk(2, dim=-1)  # 2 x (B*(F+R), K, D)
+        out = attention(q, self.norm_k(k), v, self.num_heads)  # (B*(F+R), h*w, D)
+        return self.out(rearrange(out, "(b f) l d -> b (f l) d", f=frames))  # (B, L, D)
 
 
 CONDITION_ATTENTION: dict[str, type[nn.Module]] = {}
-"""Condition name -> cross-attention class (Wan2.1's ``WAN_CROSSATTENTION_CLASSES``). Audio registers here."""
+"""Condition name -> cross-attention class (Wan2.1's ``WAN_CROSSATTENTION_CLASSES``)."""
 
 
-def register_condition(name: str, cls: type[nn.Module]) -> type[nn.Module]:
-    """Make ``name`` usable in the DiT's ``conditions`` config; returns ``cls`` (usable as a decorator body)."""
+def register_condition(name: str, cls: type[nn.Module], replace: bool = False) -> type[nn.Module]:
+    """Make ``name`` usable in the DiT's ``conditions`` config (and as ``<name>_ctx=`` in forward).
+
+    Registering a name twice with different classes is an error unless ``replace=True``. Returns ``cls``.
+    """
     if not name.isidentifier():
-        raise ValueError(f"condition name must be a Python identifier (it becomes '{name}_ctx'), got {name!r}")
+        raise ValueError(
+            f"condition name must be a Python identifier (it becomes '{name}_ctx'), got {name!r}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"condition {name!r}: expected an nn.Module subclass, got {cls!r}")
+    if CONDITION_ATTENTION.get(name, cls) is not cls and not replace:
+        raise ValueError(
+            f"condition {name!r} is already registered as {CONDITION_ATTENTION[name].__name__}; "
+            f"pass replace=True to replace it with {cls.__name__}"
+        )
     CONDITION_ATTENTION[name] = cls
     return cls
 
@@ -103,3 +175,6 @@ def condition_class(name: str) -> type[nn.Module]:
             f"{sorted(CONDITION_ATTENTION)}. Import the module that registers it (register_condition) first."
         )
     return CONDITION_ATTENTION[name]
+
+
+register_condition("audio", FrameLocalCrossAttention)

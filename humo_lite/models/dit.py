@@ -8,8 +8,8 @@ mirrors: ``WanModel`` / ``WanAttentionBlock`` / ``Head`` in Wan2.1's ``wan/modul
 One block, in Wan's order (``x`` are the tokens ``(B, L, D)``, ``m`` the block's modulation ``(B, 6, D)``):
 
 1. ``x = x + gate_1 * SelfAttn(LN(x) * (1 + scale_1) + shift_1)``  (3D RoPE, q/k RMSNorm)
-2. ``x = x + TextCrossAttn(LN_affine(x), text_ctx)``             (plain residual)
-3. ``x = x + CondCrossAttn(LN_affine(x), cond_ctx)``              per registered condition (audio later)
+2. ``x = x + TextCrossAttn(LN_affine(x), text_ctx)``             (plain residual; padded text masked out)
+3. ``x = x + CondCrossAttn(LN_affine(x), cond_ctx)``              per registered condition (HuMo's audio)
 4. ``x = x + gate_2 * FFN(LN(x) * (1 + scale_2) + shift_2)``      (GELU-tanh)
 
 ``m`` = one time projection shared by all blocks + a learned per-block offset (Wan's ``modulation``,
@@ -19,6 +19,15 @@ is zero-initialised, so a freshly built model predicts exactly zero.
 Reference injection (HuMo-1.7B): clean ``ref_latents`` ``[B, C, R, H, W]`` are appended after the noisy
 video latents on the time axis, ``[x_t ; ref]``; they take RoPE time positions ``F .. F+R-1``, share the
 sample's timestep, and their outputs are dropped.
+
+Extension points for the later chapters:
+
+- extra conditions: config ``conditions={"audio": width}`` adds step 3 with the class registered under that
+  name (``attention.register_condition``; ``audio`` is HuMo's frame-local cross-attention, where each latent
+  frame's tokens see only their own K audio tokens). Its output projection starts at zero, so adding it does
+  not change the output. Forward takes ``audio_ctx=...`` (``<name>_ctx``).
+- ``return_hidden_states=N`` returns the video tokens of the last N blocks after step 3, ``[B, D, F, h, w]``
+  each: the input of HuMo's face-mask head (focus-by-predicting, §3.3; the paper uses the last 4 blocks).
 """
 
 from __future__ import annotations
@@ -35,8 +44,8 @@ from einops import rearrange
 from torch import nn
 
 from humo_lite.models.attention import CrossAttention, SelfAttention, condition_class
-from humo_lite.models.rope import RotaryEmbedding3D
-from humo_lite.models.wan_weights import load_wan
+from humo_lite.models.rope import RotaryEmbedding3D, grid_positions
+from humo_lite.models.wan_weights import export_wan, load_wan
 
 
 def sinusoidal_embedding(timestep: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -55,18 +64,34 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 class DiTBlock(nn.Module):
     """One Wan2.1 block, plus a slot of extra condition cross-attentions (HuMo's audio)."""
 
-    def __init__(self, dim: int, num_heads: int, ffn_dim: int, eps: float = 1e-6, conditions: dict | None = None):
+    def __init__(
+        self, dim: int, num_heads: int, ffn_dim: int, eps: float = 1e-6, conditions: dict | None = None
+    ):
         super().__init__()
         self.eps = eps
         self.self_attn = SelfAttention(dim, num_heads, eps)
         self.norm_text = nn.LayerNorm(dim, eps=eps, elementwise_affine=True)
         self.text_attn = CrossAttention(dim, num_heads, ctx_dim=dim, eps=eps)
+        # The slot of HuMo's audio cross-attention: one pre-norm (affine, as HuMo's ``norm1_audio``) and one
+        # registered cross-attention per condition, in the order of the ``conditions`` config.
         conditions = conditions or {}
         self.cond_norm = nn.ModuleDict({n: nn.LayerNorm(dim, eps=eps) for n in conditions})
         self.cond_attn = nn.ModuleDict(
-            {n: condition_class(n)(dim=dim, num_heads=num_heads, ctx_dim=c, eps=eps) for n, c in conditions.items()}
+            {
+                n: condition_class(n)(dim=dim, num_heads=num_heads, ctx_dim=c, eps=eps)
+                for n, c in conditions.items()
+            }
         )
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(ffn_dim, dim))
+        for name, layer in self.cond_attn.items():
+            if not isinstance(getattr(layer, "out", None), nn.Linear):
+                raise TypeError(
+                    f"condition {name!r}: {type(layer).__name__} needs an output projection `out` "
+                    f"(nn.Linear) "
+                    f"that the DiT zero-initialises (see humo_lite.models.attention)"
+                )
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(ffn_dim, dim)
+        )
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)  # learned per-block offset
 
     def forward(
@@ -74,25 +99,30 @@ class DiTBlock(nn.Module):
         x: torch.Tensor,
         time_mod: torch.Tensor,
         text_ctx: torch.Tensor,
+        text_mask: torch.Tensor | None,
         rotations: torch.Tensor,
         grid: tuple[int, int, int],
         cond_ctx: dict[str, torch.Tensor],
         return_hidden: bool = False,
     ):
-        """``x`` ``(B, L, D)``, ``time_mod`` ``(B, 6, D)``; with ``return_hidden`` also the tokens after step 3."""
+        """``x`` ``(B, L, D)``, ``time_mod`` ``(B, 6, D)``; ``return_hidden``: also the tokens of step 3."""
         m = (self.modulation + time_mod).chunk(6, dim=1)  # 6 x (B, 1, D)
         shift_attn, scale_attn, gate_attn, shift_ffn, scale_ffn, gate_ffn = m
         ln = (x.shape[-1],)
 
+        # 1. Self-attention, adaLN-modulated, gated residual.
         h = modulate(F.layer_norm(x, ln, eps=self.eps), shift_attn, scale_attn)  # (B, L, D)
-        x = torch.addcmul(x, gate_attn, self.self_attn(h, rotations))  # gated residual
-        x = x + self.text_attn(self.norm_text(x), text_ctx)  # plain residual
+        x = torch.addcmul(x, gate_attn, self.self_attn(h, rotations))  # (B, L, D)
+        # 2. Text cross-attention, plain residual.
+        x = x + self.text_attn(self.norm_text(x), text_ctx, grid, text_mask)  # (B, L, D)
+        # 3. Extra conditions (HuMo's audio), plain residual; a condition that is not given is skipped.
         for name, layer in self.cond_attn.items():
-            if cond_ctx.get(name) is not None:  # a condition that is not given is skipped
-                x = x + layer(self.cond_norm[name](x), cond_ctx[name], grid)  # plain residual
-        hidden = x
+            if cond_ctx.get(name) is not None:
+                x = x + layer(self.cond_norm[name](x), cond_ctx[name], grid)  # (B, L, D)
+        hidden = x  # where HuMo's face-mask head reads (§3.3 focus-by-predicting)
+        # 4. FFN, adaLN-modulated, gated residual.
         h = modulate(F.layer_norm(x, ln, eps=self.eps), shift_ffn, scale_ffn)  # (B, L, D)
-        x = torch.addcmul(x, gate_ffn, self.ffn(h))  # gated residual
+        x = torch.addcmul(x, gate_ffn, self.ffn(h))  # (B, L, D)
         return (x, hidden) if return_hidden else x
 
 
@@ -145,7 +175,9 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
         self.patch_size = tuple(patch_size)
         self.patch_embed = nn.Conv3d(in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
         self.rope = RotaryEmbedding3D(dim // num_heads, rope_max_positions, rope_theta)
-        self.text_embed = nn.Sequential(nn.Linear(text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim))
+        self.text_embed = nn.Sequential(
+            nn.Linear(text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim)
+        )
         self.time_embed = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.time_proj = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))  # shared by all blocks
         self.blocks = nn.ModuleList(
@@ -160,9 +192,10 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
     def _init_weights(self):
         """Wan's ``init_weights``: Xavier linears, N(0, 0.02) embedding MLPs, zero head.
 
-        Condition cross-attentions keep their own init (e.g. a zero output projection)."""
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear) and ".cond_attn." not in name:
+        Then every condition cross-attention's output projection is zeroed (HuMo's audio starts as identity:
+        adding a condition leaves the model's output unchanged)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
         nn.init.xavier_uniform_(self.patch_embed.weight.flatten(1))
@@ -171,14 +204,68 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
                 nn.init.normal_(module.weight, std=0.02)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        for block in self.blocks:
+            for layer in block.cond_attn.values():
+                nn.init.zeros_(layer.out.weight)
+                if layer.out.bias is not None:
+                    nn.init.zeros_(layer.out.bias)
+
+    def _check_inputs(self, x_t, timestep, text_ctx, text_mask, ref_latents, cond_ctx) -> None:
+        """Clear errors for inputs that do not fit this model, each saying what was expected."""
+        c = self.config
+        if x_t.ndim != 5:
+            raise ValueError(f"x_t must be video latents [B, C, F, H, W], got shape {tuple(x_t.shape)}")
+        batch, channels, frames, height, width = x_t.shape
+        if channels != c.in_channels:
+            raise ValueError(
+                f"x_t has {channels} channels; this DiT expects in_channels={c.in_channels} latent channels "
+                f"[B, {c.in_channels}, F, H, W]"
+            )
+        pt, ph, pw = self.patch_size
+        if frames % pt or height % ph or width % pw:
+            raise ValueError(
+                f"latent size (frames x height x width) {frames}x{height}x{width} is not divisible by "
+                f"the patch "
+                f"{pt}x{ph}x{pw}; expected multiples of it"
+            )
+        if ref_latents is not None:
+            expected = (batch, channels, "R", height, width)
+            if (
+                ref_latents.ndim != 5
+                or ref_latents.shape[:2] != x_t.shape[:2]
+                or ref_latents.shape[3:] != (height, width)
+            ):
+                raise ValueError(
+                    f"ref_latents {tuple(ref_latents.shape)} do not match x_t: expected {expected}"
+                )
+        if text_ctx.ndim != 3 or text_ctx.shape[0] != batch or text_ctx.shape[2] != c.text_dim:
+            raise ValueError(
+                f"text_ctx must be [B, Lt, text_dim] = [{batch}, Lt, {c.text_dim}], "
+                f"got {tuple(text_ctx.shape)}"
+            )
+        if text_mask is not None and (text_mask.dtype != torch.bool or text_mask.shape != text_ctx.shape[:2]):
+            raise ValueError(
+                f"text_mask must be a bool tensor [B, Lt] = {tuple(text_ctx.shape[:2])} (True = real token), "
+                f"got {text_mask.dtype} {tuple(text_mask.shape)}"
+            )
+        if torch.is_tensor(timestep) and timestep.numel() not in (1, batch):
+            raise ValueError(f"timestep must be a scalar or shape ({batch},), got {tuple(timestep.shape)}")
+        conditions = c.conditions or {}
+        for key in cond_ctx:
+            if not key.endswith("_ctx") or key[: -len("_ctx")] not in conditions:
+                raise TypeError(
+                    f"unexpected argument {key!r}; this DiT's conditions take "
+                    f"{[f'{n}_ctx' for n in conditions]}"
+                )
 
     def forward(
         self,
         x_t: torch.Tensor,
         timestep: torch.Tensor | float,
         text_ctx: torch.Tensor,
-        ref_latents: torch.Tensor | None = None,
         *,
+        text_mask: torch.Tensor | None = None,
+        ref_latents: torch.Tensor | None = None,
         return_hidden_states: int = 0,
         return_dict: bool = True,
         **cond_ctx: torch.Tensor | None,
@@ -187,38 +274,32 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
 
         Args:
             x_t: noisy video latents ``[B, C, F, H, W]``.
-            timestep: ``1000 * sigma``, shape ``[B]`` or a scalar.
+            timestep: ``1000 * sigma``, shape ``(B,)`` or a scalar; reference frames use the same one.
             text_ctx: text-encoder tokens ``[B, Lt, text_dim]``.
+            text_mask: ``[B, Lt]`` bool, True = real token; padded text keys are masked out (None: all real).
             ref_latents: clean reference latents ``[B, C, R, H, W]``; ``None`` or R = 0 means no image.
-            return_hidden_states: also return the last N blocks' hidden states (see :class:`DiTOutput`).
-            **cond_ctx: ``<name>_ctx=`` for each configured condition (e.g. ``audio_ctx``); a condition
-                left out (or ``None``) is skipped.
+            return_hidden_states: N > 0 also returns the last N blocks' video tokens after the condition
+                cross-attentions (for the face-mask head; see :class:`DiTOutput`).
+            **cond_ctx: ``<name>_ctx=`` for each configured condition (e.g. ``audio_ctx``), in the layout its
+                registered class expects; a condition left out (or ``None``) is skipped.
         Returns:
             :class:`DiTOutput` (or the tuple ``(sample, hidden_states)`` with ``return_dict=False``).
         """
+        self._check_inputs(x_t, timestep, text_ctx, text_mask, ref_latents, cond_ctx)
         batch, _, num_frames, height, width = x_t.shape
-        conditions = self.config.conditions or {}
-        for key in cond_ctx:
-            if not key.endswith("_ctx") or key[: -len("_ctx")] not in conditions:
-                raise TypeError(
-                    f"unexpected argument {key!r}; this DiT's conditions take {[f'{c}_ctx' for c in conditions]}"
-                )
         cond_ctx = {key[: -len("_ctx")]: value for key, value in cond_ctx.items()}
         pt, ph, pw = self.patch_size
-        if num_frames % pt or height % ph or width % pw:
-            raise ValueError(f"latent size {num_frames}x{height}x{width} is not divisible by patch {self.patch_size}")
 
-        # 1. Reference frames go after the video on the time axis: [x_t ; ref].
+        # 1. Reference frames go after the video on the time axis: [x_t ; ref] (HuMo §3.3).
         if ref_latents is not None and ref_latents.shape[2] > 0:
-            if ref_latents.shape[:2] != x_t.shape[:2] or ref_latents.shape[3:] != x_t.shape[3:]:
-                raise ValueError(f"ref_latents {tuple(ref_latents.shape)} do not match x_t {tuple(x_t.shape)} ")
             x_t = torch.cat([x_t, ref_latents.to(x_t.dtype)], dim=2)  # (B, C, F+R, H, W)
-        grid = (x_t.shape[2] // pt, height // ph, width // pw)  # token grid (F', h, w), reference frames included
+        grid = (x_t.shape[2] // pt, height // ph, width // pw)  # token grid (F'+R', h, w)
         num_video_tokens = (num_frames // pt) * grid[1] * grid[2]
 
-        # 2. Patchify, positions, conditions.
+        # 2. Patchify, positions, time and text embeddings.
         x = rearrange(self.patch_embed(x_t), "b d f h w -> b (f h w) d")  # (B, L, D)
-        rotations = self.rope(*grid)  # (L, head_dim/2), complex; reference frames take positions F..F+R-1
+        positions = grid_positions(*grid, device=x.device)  # (L, 3); reference frames: times F'..F'+R'-1
+        rotations = self.rope(positions)  # (L, head_dim/2), complex
         timestep = torch.as_tensor(timestep, device=x.device).reshape(-1).expand(batch)  # (B,)
         time_emb = self.time_embed(sinusoidal_embedding(timestep, self.config.freq_dim).to(x.dtype))  # (B, D)
         time_mod = rearrange(self.time_proj(time_emb), "b (six d) -> b six d", six=6)  # (B, 6, D)
@@ -228,7 +309,7 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
         hidden_states = []
         first_tapped = len(self.blocks) - return_hidden_states
         for i, block in enumerate(self.blocks):
-            args = (x, time_mod, text_ctx, rotations, grid, cond_ctx, i >= first_tapped)
+            args = (x, time_mod, text_ctx, text_mask, rotations, grid, cond_ctx, i >= first_tapped)
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 out = self._gradient_checkpointing_func(block, *args)
             else:
@@ -245,9 +326,7 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
         shift, scale = (self.head_modulation + time_emb[:, None]).chunk(2, dim=1)  # 2 x (B, 1, D)
         x = self.head(modulate(self.norm_out(x), shift, scale))  # (B, L_video, pt*ph*pw*C)
         sample = rearrange(
-            x,
-            "b (f h w) (pt ph pw c) -> b c (f pt) (h ph) (w pw)",
-            h=grid[1], w=grid[2], pt=pt, ph=ph, pw=pw,
+            x, "b (f h w) (pt ph pw c) -> b c (f pt) (h ph) (w pw)", h=grid[1], w=grid[2], pt=pt, ph=ph, pw=pw
         )  # (B, C, F, H, W)
 
         hidden_states = tuple(hidden_states) if return_hidden_states else None
@@ -257,11 +336,37 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
 
     @classmethod
     def from_wan(cls, wan, config: dict | None = None) -> HuMoLiteDiT:
-        """Build from diffusers' ``WanTransformer3DModel``: a model, a local folder, or a state dict + ``config``.
+        """Build from diffusers' ``WanTransformer3DModel``: a model, a local folder or a state dict.
 
-        The result gives the same output as the Wan model (``tests/test_dit.py`` checks it). A config option
-        or a key that does not match raises an error that names it."""
+        The result gives the same output as the Wan model (``tests/test_wan_parity.py`` checks it). A config
+        option or a key that does not match raises an error that names it."""
         return load_wan(cls, wan, config)
+
+    def to_wan(self):
+        """The same network as a diffusers ``WanTransformer3DModel`` (only without extra conditions)."""
+        return export_wan(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """diffusers' ``from_pretrained``, made strict: a checkpoint whose keys do not match the config
+        (missing, unexpected or of another shape) raises an error that names the first offending key."""
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, output_loading_info=True, **kwargs
+            )
+        except ValueError as error:  # diffusers' own shape check names the key; say which checkpoint
+            raise ValueError(
+                f"checkpoint {pretrained_model_name_or_path} does not match the config: {error}"
+            ) from None
+        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+            if info.get(kind):
+                keys = sorted(k if isinstance(k, str) else k[0] for k in info[kind])
+                raise ValueError(
+                    f"checkpoint {pretrained_model_name_or_path} does not match the config: "
+                    f"{kind.replace('_', ' ')[:-1]} {keys[0]!r} ({len(keys)} in all)"
+                )
+        return (model, info) if output_loading_info else model
 
     def describe(self) -> str:
         """One line: parameter count and sizes."""

@@ -56,27 +56,32 @@ class RotaryEmbedding3D(nn.Module):
         self.register_buffer("cos_table", angles.cos().float(), persistent=False)
         self.register_buffer("sin_table", angles.sin().float(), persistent=False)
 
-    def forward(self, num_frames: int, height: int, width: int) -> torch.Tensor:
-        """Rotations ``e^{i * angle}`` for a ``num_frames x height x width`` token grid: ``(L, head_dim/2)``."""
-        if max(num_frames, height, width) > self.max_positions:
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        """Rotations ``e^{i * angle}`` for tokens at integer ``positions`` ``(L, 3)`` (frame, row, column).
+
+        Returns ``(L, head_dim/2)`` complex. :func:`grid_positions` gives the positions of a token grid."""
+        if positions.numel() and int(positions.max()) >= self.max_positions:
             raise ValueError(
-                f"token grid {num_frames}x{height}x{width} exceeds RoPE's {self.max_positions} positions per axis"
+                f"token position {int(positions.max())} exceeds RoPE's {self.max_positions} positions "
+                f"per axis "
+                f"(config rope_max_positions)"
             )
-        pos = grid_positions(num_frames, height, width, device=self.cos_table.device)  # (L, 3)
         t, h, _ = (n // 2 for n in self.split)
         columns = (slice(0, t), slice(t, t + h), slice(t + h, None))
         # Each axis reads its own frequency columns at its own position index.
-        cos = torch.cat([self.cos_table[pos[:, a], cols] for a, cols in enumerate(columns)], dim=1)  # (L, hd/2)
-        sin = torch.cat([self.sin_table[pos[:, a], cols] for a, cols in enumerate(columns)], dim=1)  # (L, hd/2)
+        cos = torch.cat([self.cos_table[positions[:, a], cols] for a, cols in enumerate(columns)], dim=1)
+        sin = torch.cat([self.sin_table[positions[:, a], cols] for a, cols in enumerate(columns)], dim=1)
         return torch.complex(cos, sin)  # (L, head_dim/2)
 
 
-def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs of ``x`` ``(B, L, heads, head_dim)`` by ``rotations`` ``(L, head_dim/2)``.
+def apply_rope(x: torch.Tensor, rotations: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Rotate channel pairs of every head of ``x`` ``(B, L, D)`` by ``rotations`` ``(L, head_dim/2)``.
 
-    Treating each pair ``(x[2j], x[2j+1])`` as the complex number ``x[2j] + i x[2j+1]``, a rotation is a
-    multiplication (Wan's ``rope_apply`` does exactly this).
+    Treating each pair ``(x[2j], x[2j+1])`` of a head as the complex number ``x[2j] + i x[2j+1]``, a rotation
+    is one complex multiplication (Wan's ``rope_apply`` does exactly this; diffusers writes it with cos/sin).
     """
-    pairs = rearrange(x.float(), "b l n (d two) -> b l n d two", two=2).contiguous()  # (B, L, heads, hd/2, 2)
+    pairs = rearrange(
+        x.float().contiguous(), "b l (n d two) -> b l n d two", n=num_heads, two=2
+    )  # (B,L,n,hd/2,2)
     rotated = torch.view_as_complex(pairs) * rotations[:, None, :]  # (B, L, heads, hd/2), complex
-    return rearrange(torch.view_as_real(rotated), "b l n d two -> b l n (d two)").type_as(x)  # (B, L, heads, hd)
+    return rearrange(torch.view_as_real(rotated), "b l n d two -> b l (n d two)").type_as(x)  # (B, L, D)

@@ -7,6 +7,9 @@ and k/v (cross-attention) weights into our fused ``qkv`` / ``kv`` linears.
 
 Anything that does not match stops with an error that names the key: a config option we do not implement
 (I2V image embedder, no q/k norm, ...), a missing or unexpected state-dict key, or a shape mismatch.
+
+The reverse direction, :func:`export_wan` (``HuMoLiteDiT.to_wan()``), splits the fused weights again, so a
+model trained here can be run by diffusers' Wan pipelines (without extra conditions, which Wan does not have).
 """
 
 from __future__ import annotations
@@ -62,6 +65,32 @@ def dit_config_from_wan(wan_config: Mapping) -> dict:
     }
 
 
+def wan_config_from_dit(config: Mapping) -> dict:
+    """The ``WanTransformer3DModel`` config of the same network as our DiT's ``config``."""
+    if config.get("conditions"):
+        raise ValueError(
+            f"a DiT with extra conditions {sorted(config['conditions'])} has no "
+            "WanTransformer3DModel equivalent"
+        )
+    if config.get("rope_theta", 10000.0) != 10000.0:
+        raise ValueError(
+            f"WanTransformer3DModel has a fixed RoPE theta 10000, got rope_theta={config['rope_theta']}"
+        )
+    return dict(
+        patch_size=tuple(config["patch_size"]),
+        num_attention_heads=config["num_heads"],
+        attention_head_dim=config["dim"] // config["num_heads"],
+        in_channels=config["in_channels"],
+        out_channels=config.get("out_channels") or config["in_channels"],
+        text_dim=config["text_dim"],
+        freq_dim=config["freq_dim"],
+        ffn_dim=config["ffn_dim"],
+        num_layers=config["num_layers"],
+        eps=config["eps"],
+        rope_max_seq_len=config["rope_max_positions"],
+    )
+
+
 def wan_key_map(num_layers: int) -> dict[str, list[str]]:
     """Our state-dict key -> the Wan key(s) it is made of (several = concatenated along dim 0)."""
     top = {
@@ -107,6 +136,31 @@ def convert_wan_state_dict(wan_state: Mapping[str, torch.Tensor], num_layers: in
     if missing:
         raise KeyError(f"the Wan checkpoint is missing key {missing[0]!r} ({len(missing)} missing in all)")
     return {ours: torch.cat([wan_state[k] for k in keys], dim=0) for ours, keys in mapping.items()}
+
+
+def to_wan_state_dict(state: Mapping[str, torch.Tensor], num_layers: int) -> dict[str, torch.Tensor]:
+    """Our state dict -> Wan's (the inverse of :func:`convert_wan_state_dict`: fused weights split again)."""
+    mapping = wan_key_map(num_layers)
+    missing = sorted(k for k in mapping if k not in state)
+    if missing:
+        raise KeyError(f"the DiT state dict is missing key {missing[0]!r} ({len(missing)} missing in all)")
+    unexpected = sorted(k for k in state if k not in mapping)
+    if unexpected:
+        raise KeyError(f"key {unexpected[0]!r} has no WanTransformer3DModel equivalent")
+    wan_state = {}
+    for ours, wan_keys in mapping.items():
+        for wan_key, part in zip(wan_keys, state[ours].chunk(len(wan_keys), dim=0), strict=True):
+            wan_state[wan_key] = part.clone()
+    return wan_state
+
+
+def export_wan(dit):
+    """Body of ``HuMoLiteDiT.to_wan``: a ``WanTransformer3DModel`` with the same weights."""
+    from diffusers import WanTransformer3DModel
+
+    wan = WanTransformer3DModel(**wan_config_from_dit(dit.config))
+    wan.load_state_dict(to_wan_state_dict(dit.state_dict(), dit.config["num_layers"]), strict=True)
+    return wan.to(dtype=dit.dtype, device=dit.device)
 
 
 def load_wan(cls, wan, config: Mapping | None = None):

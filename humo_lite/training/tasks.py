@@ -6,8 +6,8 @@ over the *video* latents only (reference frames appended by HuMo's injection are
 targets; the DiT already drops their outputs).
 
 Each condition is dropped per sample with its own probability (HuMo trains every guidance branch
-this way, §3.4): a dropped caption becomes the null text context (all zeros — exactly what the text
-encoder returns for the empty caption), a dropped reference becomes zero reference frames.
+this way, §3.4): a dropped caption becomes the null text — no tokens at all, exactly what the
+empty caption encodes to, a dropped reference becomes zero reference frames.
 
 Data lives in memory as tensors indexed by clip (cached VAE latents, token ids), so a training step
 never touches the renderer or the VAE: see :func:`humo_lite.training.stage0.cache_latents`.
@@ -53,9 +53,10 @@ class TextToVideoTask(TrainingTask):
         self.text_dropout, self.sigma_mode, self.shift = text_dropout, sigma_mode, shift
 
     def conditions(self, modules, batch: dict[str, torch.Tensor], keep_text: torch.Tensor) -> dict:
-        """The DiT's keyword arguments for a batch: text context, with dropped captions zeroed."""
+        """The DiT's keyword arguments for a batch: text context and mask, dropped captions emptied."""
         text_ctx = modules["text_encoder"](batch["text_ids"], batch["text_mask"])  # (B, L, text_dim)
-        return {"text_ctx": text_ctx * keep_text[:, None, None].to(text_ctx.dtype)}
+        text_mask = batch["text_mask"] & keep_text[:, None]  # (B, L): a dropped caption has no tokens
+        return {"text_ctx": text_ctx * text_mask[..., None].to(text_ctx.dtype), "text_mask": text_mask}
 
     def loss(self, modules, indices, generator, device):
         batch = {key: value[indices].to(device) for key, value in self.data.items()}

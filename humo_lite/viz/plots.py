@@ -82,7 +82,7 @@ def plot_pools(summary: list[dict]):
     bars = ax.bar(names, [row["clips"] for row in summary], color=[colours[row["conditions"]] for row in summary])
     ax.set_yscale("log")
     ax.set_ylabel("clips (log scale)")
-    for bar, row in zip(bars, summary):
+    for bar, row in zip(bars, summary, strict=False):
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{row['clips']}\n{row['identities']} ids",
                 ha="center", va="bottom", fontsize=7)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]

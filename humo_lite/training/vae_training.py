@@ -1,0 +1,294 @@
+"""Stage 0, part 1: train the tiny Wan VAE on the toy world.
+
+HuMo never trains a VAE: it inherits Wan2.1's (reference notes §1.3). We have no pretrained Wan at our
+size, so we make one, the way the Wan VAE itself was trained in spirit (Wan2.1 report §3.1: a
+reconstruction loss plus a small KL term on a causal 3D VAE) and much shorter:
+
+    loss = mean(w * (|x_hat - x| + (x_hat - x)^2))      reconstruction, L1 + L2
+         + kl_weight * KL(q(z | x) || N(0, I))          keeps the posterior a Gaussian (small)
+
+where ``w = 1 + mouth_weight`` on the lower half of each frame's face mask (the mouth) and ``1``
+elsewhere: the mouth is a handful of pixels at 32x32, and a VAE that blurs it away would make lip
+sync impossible to learn later. ``x_hat`` is decoded from a *sample* of the posterior (a VAE, not a
+plain autoencoder). Each step sees a batch of clips cropped to ``crop_frames`` (4k+1) frames at a
+random start — the VAE is causal, so any crop is a valid clip — plus their reference images as
+1-frame videos (white background, another pose: HuMo encodes these too).
+
+After training, Wan's per-channel latent statistics (``latents_mean`` / ``latents_std``) are measured
+on training clips and written into the config, and the VAE is evaluated on held-out identities:
+
+- ``psnr_db``: PSNR over all pixels of the held-out clips (frames in [0, 1]);
+- ``mouth_r``: correlation, over every frame of every held-out clip, between the mouth opening read
+  from the reconstruction and from the original (:func:`humo_lite.data.render.mouth_darkness`);
+  ``mouth_r_within_clip`` is the mean of per-clip correlations, which only rewards getting the mouth's
+  *motion* right; ``mouth_r_static_baseline`` is what a video frozen at its mean frame would score on
+  ``mouth_r`` (the number a mouth-blind VAE gets for free).
+
+Run::
+
+    python -m humo_lite.training.vae_training --preset humo-micro \
+        --out data_samples/checkpoints/humo-micro/vae --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import diffusers
+import numpy as np
+import torch
+from einops import rearrange
+from tqdm.auto import tqdm
+
+from humo_lite.data import make_clip, make_pool
+from humo_lite.data.render import mouth_darkness
+from humo_lite.io import atomic_dir, write_json
+from humo_lite.models.vae import build_vae, decode_latents, encode_video
+from humo_lite.presets import check_num_frames, get_preset
+
+
+def _lower_face(face_mask: np.ndarray) -> np.ndarray:
+    """The mouth region: each frame's face mask below its mean row (as ``mouth_darkness`` reads it)."""
+    rows = np.arange(face_mask.shape[1])[:, None]
+    out = np.zeros_like(face_mask)
+    for i, mask in enumerate(face_mask):
+        if mask.any():
+            out[i] = mask & (rows > np.nonzero(mask)[0].mean())
+    return out
+
+
+def render_clips(pool: str, count: int, preset: str = "humo-micro") -> dict:
+    """Render the first ``count`` clips of ``pool`` at a preset's size, as training tensors.
+
+    Returns ``video`` ``[N, 3, F, H, W]`` and ``reference`` ``[N, 3, 1, H, W]`` in [-1, 1], ``mouth``
+    ``[N, 1, F, H, W]`` (lower-face mask, float) and the ``clips`` themselves (for metrics).
+    """
+    world = get_preset(preset).world
+    specs = make_pool(pool)
+    if count > len(specs):
+        raise ValueError(f"pool {pool!r} has {len(specs)} clips, asked for {count}")
+    clips = [make_clip(specs[i], world) for i in range(count)]
+    video = torch.from_numpy(np.stack([c.video for c in clips]))  # (N, F, H, W, 3) in [0, 1]
+    ref = torch.from_numpy(np.stack([c.reference for c in clips]))  # (N, H, W, 3)
+    mouth = torch.from_numpy(np.stack([_lower_face(c.face_mask) for c in clips])).float()  # (N, F, H, W)
+    return {
+        "video": rearrange(video, "n f h w c -> n c f h w") * 2 - 1,
+        "reference": rearrange(ref, "n h w c -> n c 1 h w") * 2 - 1,
+        "mouth": mouth[:, None],
+        "clips": clips,
+    }
+
+
+def _batch(data: dict, size: int, crop_frames: int, generator: torch.Generator) -> tuple:
+    """A random batch: clips, a random 4k+1-frame crop each, a random horizontal flip each."""
+    n, f = data["video"].shape[0], data["video"].shape[2]
+    index = torch.randint(n, (size,), generator=generator)
+    start = torch.randint(f - crop_frames + 1, (size,), generator=generator)
+    flip = torch.rand(size, generator=generator) < 0.5
+    video, mouth, ref = [], [], []
+    for i, s, fl in zip(index.tolist(), start.tolist(), flip.tolist(), strict=True):
+        window = slice(s, s + crop_frames)
+        v, m, r = data["video"][i, :, window], data["mouth"][i, :, window], data["reference"][i]
+        if fl:
+            v, m, r = v.flip(-1), m.flip(-1), r.flip(-1)
+        video.append(v)
+        mouth.append(m)
+        ref.append(r)
+    return torch.stack(video), torch.stack(mouth), torch.stack(ref)  # (B,3,T,H,W), (B,1,T,H,W), (B,3,1,H,W)
+
+
+def vae_loss(vae, video, weight, kl_weight: float, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """Weighted L1 + L2 reconstruction of a posterior sample, plus ``kl_weight`` x mean KL to N(0, I)."""
+    posterior = vae.encode(video).latent_dist
+    z = posterior.sample(generator=generator)  # (B, C, F', H', W'), un-normalised
+    recon = vae.decode(z).sample  # (B, 3, F, H, W)
+    err = recon - video
+    rec = (weight * (err.abs() + err.square())).mean()
+    kl = 0.5 * (posterior.mean.square() + posterior.var - 1.0 - posterior.logvar).mean()
+    return rec + kl_weight * kl, {"rec": rec.item(), "kl": kl.item()}
+
+
+@torch.no_grad()
+def latent_statistics(vae, video: torch.Tensor, batch_size: int = 8) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the raw posterior means of ``video`` ``[N, 3, F, H, W]``."""
+    config = dict(vae.config)
+    vae.register_to_config(latents_mean=[0.0] * vae.config.z_dim, latents_std=[1.0] * vae.config.z_dim)
+    z = torch.cat([encode_video(vae, v) for v in video.split(batch_size)])  # (N, C, F', H', W')
+    vae.register_to_config(latents_mean=config["latents_mean"], latents_std=config["latents_std"])
+    z = rearrange(z, "n c f h w -> c (n f h w)")
+    return z.mean(1).tolist(), z.std(1).tolist()
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() < 1e-8 or b.std() < 1e-8:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@torch.no_grad()
+def evaluate_vae(vae, data: dict, batch_size: int = 8) -> dict:
+    """PSNR and mouth-opening fidelity of reconstructions of ``data`` (from :func:`render_clips`)."""
+    vae.eval()
+    roundtrip = lambda x: torch.cat([decode_latents(vae, encode_video(vae, b)) for b in x.split(batch_size)])  # noqa: E731
+    recon, ref_recon = roundtrip(data["video"]), roundtrip(data["reference"])
+    to01 = lambda x: ((x + 1) / 2).clamp(0, 1)  # noqa: E731
+    mse = (to01(recon) - to01(data["video"])).square()  # (N, 3, F, H, W)
+    ref_mse = (to01(ref_recon) - to01(data["reference"])).square().mean()
+    frames = rearrange(to01(recon), "n c f h w -> n f h w c").numpy()
+    orig, rec, static, per_clip = [], [], [], []
+    for clip, frames_hat in zip(data["clips"], frames, strict=True):
+        a, b = mouth_darkness(clip.video, clip.face_mask), mouth_darkness(frames_hat, clip.face_mask)
+        mean_frame = np.broadcast_to(clip.video.mean(0), clip.video.shape)
+        orig.append(a)
+        rec.append(b)
+        static.append(mouth_darkness(mean_frame, clip.face_mask))
+        per_clip.append(_corr(a, b))
+    orig, rec, static = np.concatenate(orig), np.concatenate(rec), np.concatenate(static)
+    return {
+        "psnr_db": float(-10 * torch.log10(mse.mean())),
+        "psnr_db_worst_clip": float(-10 * torch.log10(mse.mean((1, 2, 3, 4)).max())),
+        "reference_psnr_db": float(-10 * torch.log10(ref_mse)),
+        "mouth_r": _corr(orig, rec),
+        "mouth_r_within_clip": float(np.nanmean(per_clip)),
+        "mouth_r_static_baseline": _corr(orig, static),
+        "num_clips": len(data["clips"]),
+    }
+
+
+def machine_info() -> dict:
+    """Where a run happened: platform, CPU count, thread count and library versions."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+    }
+
+
+def train_vae(
+    preset: str = "humo-micro",
+    out_dir: str | os.PathLike | None = None,
+    steps: int = 1500,
+    seed: int = 0,
+    batch_size: int = 4,
+    lr: float = 5e-3,
+    crop_frames: int | None = 9,
+    num_clips: int = 384,
+    num_stat_clips: int = 64,
+    num_eval_clips: int = 32,
+    kl_weight: float = 1e-5,
+    mouth_weight: float = 4.0,
+    warmup: int = 50,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+    notes: str | None = None,
+):
+    """Train a preset's VAE on foundation-pool clips; returns ``(vae, manifest)``.
+
+    Deterministic on CPU: the same arguments (and thread count) give the same weights, byte for byte.
+    With ``out_dir`` the result is written atomically as a diffusers folder (``config.json`` +
+    ``diffusion_pytorch_model.safetensors``) plus ``manifest.json`` (command, seed, steps, wall time,
+    machine, metrics). ``crop_frames=None`` trains on whole clips.
+    """
+    start_time = time.time()
+    world = get_preset(preset).world
+    crop_frames = check_num_frames(min(crop_frames or world.num_frames, world.num_frames))
+    if out_dir is not None and Path(out_dir).exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+    train = render_clips("foundation", num_clips, preset)
+    heldout = render_clips("heldout_identity", num_eval_clips, preset)
+
+    torch.manual_seed(seed)
+    vae = build_vae(preset)
+    generator = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * s / steps))  # noqa: E731
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    vae.train()
+    bar = tqdm(range(steps), desc=f"VAE {preset}", disable=not progress)
+    for _ in bar:
+        video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
+        loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator)
+        ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), kl_weight, generator)
+        opt.zero_grad(set_to_none=True)
+        (loss + 0.25 * ref_loss).backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        bar.set_postfix(rec=f"{logs['rec']:.4f}", kl=f"{logs['kl']:.1f}", refresh=False)
+    vae.eval()
+    latents_mean, latents_std = latent_statistics(vae, train["video"][:num_stat_clips])
+    vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
+    metrics = evaluate_vae(vae, heldout)
+    train_time = time.time() - start_time
+    manifest = {
+        "kind": "vae",
+        "preset": get_preset(preset).name,
+        "command": command or "humo_lite.training.vae_training.train_vae(...)",
+        "seed": seed,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "crop_frames": crop_frames,
+        "num_clips": num_clips,
+        "kl_weight": kl_weight,
+        "mouth_weight": mouth_weight,
+        "num_params": sum(p.numel() for p in vae.parameters()),
+        "wall_time_s": round(train_time, 1),
+        "machine": machine_info(),
+        "metrics": metrics,
+        "eval_pool": "heldout_identity",
+        "train_pool": "foundation",
+    }
+    if notes:
+        manifest["notes"] = notes
+    if out_dir is not None:
+        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+            vae.save_pretrained(tmp, safe_serialization=True)
+            write_json(Path(tmp) / "manifest.json", manifest)
+            for file in Path(tmp).iterdir():  # safetensors writes 0600; make every file world-readable
+                file.chmod(0o644)
+    return vae, manifest
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Command line: ``python -m humo_lite.training.vae_training --preset humo-micro --out DIR``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="humo-micro")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write (atomically)")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--crop-frames", type=int, default=9)
+    parser.add_argument("--num-clips", type=int, default=384)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--notes", default=None)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    argv = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "-m", "humo_lite.training.vae_training", *argv])
+    _, manifest = train_vae(
+        args.preset, args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+        crop_frames=args.crop_frames, num_clips=args.num_clips, overwrite=args.overwrite, command=command,
+        notes=args.notes,
+    )  # fmt: skip
+    print({k: round(v, 4) if isinstance(v, float) else v for k, v in manifest["metrics"].items()})
+    return manifest
+
+
+if __name__ == "__main__":
+    main()
