@@ -58,11 +58,9 @@ def test_train_judge_writes_a_loadable_checkpoint_atomically(tmp_path):
     )
     assert {"attribute_accuracy", "mouth_r2", "ceiling", "train_wall_s"} <= set(numbers)
     judge = Judge.from_pretrained(out)
-    assert judge.manifest["seed"] == 0 and judge.real_stats["mu"].shape == (judge.config.feature_dim,)
+    assert judge.manifest["seed"] == 0 and judge.real_stats["mu"].shape == (judge.config.channels[0],)
     with pytest.raises(FileExistsError):  # never overwrites silently, and says so before any work
-        train_judge(
-            "humo-nano", out, steps=1, num_train_clips=4, num_val_clips=4, motion_steps=1, progress=False
-        )
+        train_judge("humo-nano", out, steps=1, num_train_clips=4, num_val_clips=4, motion_steps=1, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["judge"]  # nothing half-written beside it
     with pytest.raises(FileNotFoundError, match="train one"):
         Judge.from_pretrained(tmp_path / "missing")

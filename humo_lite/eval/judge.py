@@ -15,7 +15,8 @@ head            trained on                                       used by
                 *and* reference portraits on white
 ``mouth``       the lip law's opening per frame                  Sync-C-lite / Sync-D-lite
 ``box``         the face box per frame (from the face mask)      the motion head, plots
-``features``    the shared 128-d penultimate vector              Quality-lite (Fréchet distance)
+``features``    the shared 128-d penultimate vector              the motion head, plots
+``detail``      first-layer filters on high-pass detail          Quality-lite (Fréchet distance)
 ==============  ===============================================  ================================
 
 Frames of any size are resized to 32 x 32 (the judge's input) with antialiasing. The training data are
@@ -99,9 +100,7 @@ class Judge(nn.Module):
         )
         self.embed = nn.Linear(config.feature_dim, config.embed_dim)
         self.id_weight = nn.Parameter(torch.randn(config.num_identities, config.embed_dim) * 0.1)
-        self.id_attr = nn.ModuleDict(
-            {k: nn.Linear(config.embed_dim, n) for k, n in config.identity_classes.items()}
-        )
+        self.id_attr = nn.ModuleDict({k: nn.Linear(config.embed_dim, n) for k, n in config.identity_classes.items()})
         self.mouth = nn.Linear(config.feature_dim, 1)
         self.box = nn.Linear(config.feature_dim, 4)
         h = config.motion_hidden
@@ -163,6 +162,20 @@ class Judge(nn.Module):
         out = {k: torch.cat([p[k] for p in parts]).reshape(b, f, *parts[0][k].shape[1:]) for k in parts[0]}
         out["scene_motion"] = self.motion_logits(out["box"], out["features"])
         return out
+
+    @torch.no_grad()
+    def detail_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Quality-lite's features: the first conv layer's filters applied to the frames' high-pass detail.
+
+        ``frames [N, 3, H, W]`` in [0, 1] → ``[N, H*W, C]``: one C-d vector per pixel (a patch-level
+        feature, as SinGAN's SIFID). Deeper features are trained to ignore noise and blur (so the judge
+        can read imperfect generated frames); the detail left after removing each pixel's 3 x 3 mean is
+        exactly what noise adds and blur removes, while flat colours (the content) cancel out.
+        """
+        x = self.prepare(frames)
+        detail = x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)  # high-pass
+        h = F.conv2d(detail, self.backbone[0][0].weight, padding=1)  # (N, C, H, W)
+        return h.flatten(2).transpose(1, 2)
 
     @torch.no_grad()
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
@@ -292,9 +305,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if blur.any():
         k = torch.tensor([0.15, 0.7, 0.15])
         kernel = (k[:, None] * k[None, :]).expand(3, 1, 3, 3)
-        x = torch.where(
-            blur[:, None, None, None], F.conv2d(F.pad(x, (1,) * 4, mode="replicate"), kernel, groups=3), x
-        )
+        x = torch.where(blur[:, None, None, None], F.conv2d(F.pad(x, (1,) * 4, mode="replicate"), kernel, groups=3), x)
     sigma = torch.rand(n, 1, 1, 1, generator=gen) * 0.03
     return (x + sigma * torch.randn(x.shape, generator=gen)).clamp(0, 1)
 
@@ -358,12 +369,8 @@ def train_judge(
         loss = sum(F.cross_entropy(o[f"scene_{k}"][:nfr], lab[k][ci]) for k in FRAME_SCENE_FIELDS)
         ids = torch.cat([ident[ci], ident[ri]])
         loss = loss + F.cross_entropy(judge.identity_logits(o["embedding"], ids), ids)
-        loss = loss + sum(
-            F.cross_entropy(o[f"id_{k}"], torch.cat([lab[k][ci], lab[k][ri]])) for k in IDENTITY_FIELDS
-        )
-        loss = (
-            loss + 20.0 * F.mse_loss(o["mouth"][:nfr], mouth[fi]) + 50.0 * F.mse_loss(o["box"][:nfr], box[fi])
-        )
+        loss = loss + sum(F.cross_entropy(o[f"id_{k}"], torch.cat([lab[k][ci], lab[k][ri]])) for k in IDENTITY_FIELDS)
+        loss = loss + 20.0 * F.mse_loss(o["mouth"][:nfr], mouth[fi]) + 50.0 * F.mse_loss(o["box"][:nfr], box[fi])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -387,8 +394,7 @@ def train_judge(
             write_json(
                 tmp / "manifest.json",
                 {
-                    "command": f"humo-lite train judge --preset {preset} --seed {seed} --steps {steps} "
-                    f"--out {out}",
+                    "command": f"humo-lite train judge --preset {preset} --seed {seed} --steps {steps} --out {out}",
                     "preset": preset,
                     "seed": seed,
                     "steps": steps,
@@ -411,9 +417,7 @@ def train_judge(
     return numbers
 
 
-def _train_motion_head(
-    judge: Judge, frames: torch.Tensor, nf: int, motion: torch.Tensor, gen, steps: int = 1000
-):
+def _train_motion_head(judge: Judge, frames: torch.Tensor, nf: int, motion: torch.Tensor, gen, steps: int = 1000):
     """Fit the temporal motion head on the frozen judge's box + feature trajectories (random lengths)."""
     with torch.no_grad():
         outs = [judge(frames[i : i + 2048]) for i in range(0, len(frames), 2048)]
@@ -438,9 +442,6 @@ def _train_motion_head(
 
 
 def _real_stats(judge: Judge, val: dict) -> dict[str, torch.Tensor]:
-    """Mean and covariance of the judge's features on real held-out frames (Quality-lite's reference)."""
-    with torch.no_grad():
-        feats = judge(_to_frames(val["video"]))["features"].double()
-    mu = feats.mean(0)
-    cov = torch.cov(feats.T)
-    return {"mu": mu.float(), "sigma": cov.float(), "count": torch.tensor([len(feats)])}
+    """Mean and covariance of Quality-lite's detail features on real held-out frames (its reference)."""
+    feats = judge.detail_features(_to_frames(val["video"])).reshape(-1, judge.config.channels[0]).double()
+    return {"mu": feats.mean(0).float(), "sigma": torch.cov(feats.T).float(), "count": torch.tensor([len(feats)])}

@@ -22,9 +22,12 @@ on what our judge reads from the frames (:mod:`humo_lite.eval.judge`):
   stays defined and bounded on near-silent clips, and its unit is readable (a fraction of a fully open
   mouth). SyncNet's distances are between learned 1024-d embeddings, so values are not comparable.
 - **Quality-lite** (for FID; HuMo reports AES/IQA, not FID/FVD): the Fréchet distance between
-  Gaussians fitted to the judge's 128-d per-frame features of the videos and of real held-out frames
-  (stored with the judge as ``real_stats.safetensors``). Lower is better. It is per-frame, like FID;
-  an FVD would need clip-level features.
+  Gaussians fitted to the judge's *detail features* of the videos and of real held-out frames (stored
+  with the judge as ``real_stats.safetensors``): its first-layer filters applied to each frame's
+  high-pass detail, one 16-d vector per pixel, like SinGAN's patch-level SIFID
+  (:meth:`~humo_lite.eval.judge.Judge.detail_features`). Not the 128-d deep features: those were
+  trained to ignore noise and blur, and with a handful of clips their Fréchet distance only measures
+  which scenes were drawn. Lower is better. Per-frame, like FID; an FVD would need clip features.
 
 :func:`evaluate` runs all of them on a batch and returns an :class:`EvalTable`: each metric, its value,
 the **real-data ceiling** (the same metric on real held-out clips) and value / ceiling. The ceilings of
@@ -87,9 +90,7 @@ def as_scene(item) -> dict[str, int]:
         if missing:
             raise ValueError(f"scene labels need {list(SCENE_FIELDS)}; missing {missing}")
         return {
-            k: SCENE_FIELDS[k].index(v) if isinstance(v, str) else int(v)
-            for k, v in item.items()
-            if k in SCENE_FIELDS
+            k: SCENE_FIELDS[k].index(v) if isinstance(v, str) else int(v) for k, v in item.items() if k in SCENE_FIELDS
         }
     raise ValueError(f"expected a caption, a Scene or a dict of scene labels, got {type(item).__name__}")
 
@@ -162,9 +163,7 @@ def as_audio(audio, batch: int, num_frames: int) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] != batch:
         raise ValueError(f"audio must be (B={batch}, samples) mono 16 kHz waveforms; got shape {a.shape}")
     if a.shape[1] < need:
-        raise ValueError(
-            f"audio has {a.shape[1]} samples per clip; {num_frames} frames need {need} at 16 kHz"
-        )
+        raise ValueError(f"audio has {a.shape[1]} samples per clip; {num_frames} frames need {need} at 16 kHz")
     if not np.isfinite(a).all():
         raise ValueError("audio contains NaN or infinity")
     return a[:, :need].astype(np.float32)
@@ -189,9 +188,7 @@ def scene_predictions(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return pred
 
 
-def tva_lite(
-    pred: dict[str, np.ndarray], scenes: list[dict[str, int]], fields=tuple(SCENE_FIELDS)
-) -> np.ndarray:
+def tva_lite(pred: dict[str, np.ndarray], scenes: list[dict[str, int]], fields=tuple(SCENE_FIELDS)) -> np.ndarray:
     """Per clip: the share of requested attributes the judge sees. ``(B,)`` in [0, 1]."""
     hits = [[pred[k][i] == s[k] for k in fields] for i, s in enumerate(scenes)]
     return np.asarray(hits, np.float64).mean(1)
@@ -233,16 +230,18 @@ def sync_lite(mouth: np.ndarray, lips: np.ndarray, max_offset: int = MAX_OFFSET)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """Fréchet distance between two Gaussians (FID's formula): |μ1−μ2|² + tr(Σ1 + Σ2 − 2(Σ1Σ2)^½)."""
-    from scipy import linalg
+    """Fréchet distance between two Gaussians (FID's formula): |μ1−μ2|² + tr(Σ1 + Σ2 − 2(Σ1Σ2)^½).
 
+    tr((Σ1Σ2)^½) is computed as tr((Σ1^½ Σ2 Σ1^½)^½) — the same number, from symmetric eigen-
+    decompositions, so it stays real and stable for rank-deficient covariances.
+    """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean.real))
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T  # Σ1^½
+    middle = root1 @ s2 @ root1
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
 def feature_stats(features) -> tuple[np.ndarray, np.ndarray]:
@@ -266,7 +265,7 @@ METRICS = {  # name -> (better, what it stands for)
     "Sync-C-lite": ("higher", "SyncNet LSE-C (Sync-C)"),
     "Sync-D-lite": ("lower", "SyncNet LSE-D (Sync-D)"),
     "Sync-|offset|": ("lower", "mean |best offset| in frames (SyncNet's AV offset)"),
-    "Quality-lite": ("lower", "Fréchet distance in judge features (FID)"),
+    "Quality-lite": ("lower", "Fréchet distance of judge detail features (FID)"),
 }
 
 
@@ -302,12 +301,19 @@ class EvalTable:
 
 
 def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def judge_clips(judge: Judge, video: torch.Tensor) -> dict[str, torch.Tensor]:
     """Run the judge once over ``[B, F, 3, H, W]`` clips (all metrics read from this)."""
     return judge.judge_video(video)
+
+
+def quality_lite(judge: Judge, video: torch.Tensor) -> float:
+    """Fréchet distance of ``[B, F, 3, H, W]`` clips' detail features to the judge's real statistics."""
+    feats = judge.detail_features(video.reshape(-1, *video.shape[2:]))  # (B*F, H*W, C)
+    mu, sigma = judge.real_stats["mu"].numpy(), judge.real_stats["sigma"].numpy()
+    return frechet_distance(*feature_stats(feats.reshape(-1, feats.shape[-1]).numpy()), mu, sigma)
 
 
 def real_frechet_ceiling(judge: Judge, num_clips: int, num_frames: int, height: int, width: int) -> float:
@@ -323,12 +329,7 @@ def real_frechet_ceiling(judge: Judge, num_clips: int, num_frames: int, height: 
         except ValueError:
             world = WorldConfig()
         real = render_set(judge_specs(num_clips, "heldout", seed=2), world)
-        feats = judge_clips(judge, as_video(real["video"]))["features"]
-        cache[key] = frechet_distance(
-            *feature_stats(feats.reshape(-1, feats.shape[-1]).numpy()),
-            judge.real_stats["mu"].numpy(),
-            judge.real_stats["sigma"].numpy(),
-        )
+        cache[key] = quality_lite(judge, as_video(real["video"]))
     return cache[key]
 
 
@@ -360,11 +361,7 @@ def evaluate(
     per_clip: dict[str, np.ndarray] = {}
 
     if captions_or_labels is not None:
-        items = (
-            [captions_or_labels]
-            if isinstance(captions_or_labels, (str, dict, Scene))
-            else list(captions_or_labels)
-        )
+        items = [captions_or_labels] if isinstance(captions_or_labels, (str, dict, Scene)) else list(captions_or_labels)
         if len(items) != b:
             raise ValueError(f"got {len(items)} captions/labels for {b} videos")
         per_clip["TVA-lite"] = tva_lite(scene_predictions(out), [as_scene(c) for c in items])
@@ -388,10 +385,7 @@ def evaluate(
     for k, v in per_clip.items():
         values[k] = float(np.mean(v))
     if judge.real_stats is not None:
-        feats = out["features"].reshape(-1, out["features"].shape[-1]).numpy()
-        values["Quality-lite"] = frechet_distance(
-            *feature_stats(feats), judge.real_stats["mu"].numpy(), judge.real_stats["sigma"].numpy()
-        )
+        values["Quality-lite"] = quality_lite(judge, video)
         if frechet_ceiling:
             ceiling = {**ceiling, "Quality-lite": real_frechet_ceiling(judge, b, f, *video.shape[-2:])}
     rows = []
@@ -399,9 +393,7 @@ def evaluate(
         if name not in values:
             continue
         c = ceiling.get(name)
-        ratio = (
-            None if c is None or name in ("ID-drift", "Sync-|offset|") or abs(c) < 1e-12 else values[name] / c
-        )
+        ratio = None if c is None or name in ("ID-drift", "Sync-|offset|") or abs(c) < 1e-12 else values[name] / c
         rows.append(
             {
                 "metric": name,
@@ -428,13 +420,9 @@ def validate_judge(judge: Judge, val: dict, max_shift: int = 4) -> dict:
     b, f = video.shape[:2]
     out = judge_clips(judge, video)
     lab = val["labels"]
-    acc = {
-        k: float((out[f"scene_{k}"].argmax(-1).numpy() == lab[k][:, None]).mean()) for k in FRAME_SCENE_FIELDS
-    }
+    acc = {k: float((out[f"scene_{k}"].argmax(-1).numpy() == lab[k][:, None]).mean()) for k in FRAME_SCENE_FIELDS}
     acc["motion"] = float((out["scene_motion"].argmax(-1).numpy() == lab["motion"]).mean())
-    id_acc = {
-        k: float((out[f"id_{k}"].argmax(-1).numpy() == lab[k][:, None]).mean()) for k in IDENTITY_FIELDS
-    }
+    id_acc = {k: float((out[f"id_{k}"].argmax(-1).numpy() == lab[k][:, None]).mean()) for k in IDENTITY_FIELDS}
 
     ref_emb = judge.embed_images(as_images(val["reference"]))
     ids = lab["identity"]
@@ -490,9 +478,7 @@ def corrupt(video: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
     """Degrade clips ``(B, F, H, W, 3)`` in [0, 1]: ``"noise"`` (Gaussian, σ 0.1) or ``"blur"`` (σ 1 px)."""
     video = np.asarray(video, np.float32)
     if kind == "noise":
-        return np.clip(
-            video + 0.1 * np.random.default_rng(seed).standard_normal(video.shape, np.float32), 0, 1
-        )
+        return np.clip(video + 0.1 * np.random.default_rng(seed).standard_normal(video.shape, np.float32), 0, 1)
     if kind == "blur":
         from scipy.ndimage import gaussian_filter
 
@@ -515,24 +501,18 @@ def metric_validation(judge: Judge, val: dict, seed: int = 0, group: int = 8) ->
     perm = np.roll(np.arange(b), 1 + int(rng.integers(b - 1)))  # a derangement: nobody keeps their own
     ids = val["labels"]["identity"]
     other = np.array([int(rng.choice(np.nonzero(ids != ids[i])[0])) for i in range(b)])
-    true = evaluate(
-        video, val["captions"], val["reference"], val["audio"], judge=judge, frechet_ceiling=False
-    )
+    true = evaluate(video, val["captions"], val["reference"], val["audio"], judge=judge, frechet_ceiling=False)
     wrong_caption = evaluate(video, [val["captions"][i] for i in perm], judge=judge, frechet_ceiling=False)
     wrong_ref = evaluate(video, references=val["reference"][other], judge=judge, frechet_ceiling=False)
     shuffled = evaluate(video, audio=val["audio"][perm], judge=judge, frechet_ceiling=False)
     pc, wc, wr, sh = true.per_clip, wrong_caption.per_clip, wrong_ref.per_clip, shuffled.per_clip
 
-    mu, sigma = judge.real_stats["mu"].numpy(), judge.real_stats["sigma"].numpy()
     fd = {"real": [], "noise": [], "blur": []}
     for start in range(0, b - group + 1, group):
         chunk = video[start : start + group]
         for kind in fd:
             v = chunk if kind == "real" else corrupt(chunk, kind, seed + start)
-            feats = judge_clips(judge, as_video(v))["features"]
-            fd[kind].append(
-                frechet_distance(*feature_stats(feats.reshape(-1, feats.shape[-1]).numpy()), mu, sigma)
-            )
+            fd[kind].append(quality_lite(judge, as_video(v)))
     scores = {
         "TVA-lite": (pc["TVA-lite"], wc["TVA-lite"]),
         "ID-lite": (pc["ID-lite"], wr["ID-lite"]),

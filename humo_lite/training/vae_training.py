@@ -10,9 +10,12 @@ reconstruction loss plus a small KL term on a causal 3D VAE) and much shorter:
 where ``w = 1 + mouth_weight`` on the lower half of each frame's face mask (the mouth) and ``1``
 elsewhere: the mouth is a handful of pixels at 32x32, and a VAE that blurs it away would make lip
 sync impossible to learn later. ``x_hat`` is decoded from a *sample* of the posterior (a VAE, not a
-plain autoencoder). Each step sees a batch of clips cropped to ``crop_frames`` (4k+1) frames at a
-random start — the VAE is causal, so any crop is a valid clip — plus their reference images as
-1-frame videos (white background, another pose: HuMo encodes these too).
+plain autoencoder). Each step sees a batch of whole clips (or crops of ``crop_frames`` = 4k+1 frames at a
+random start) plus their reference images as 1-frame videos (white background, another pose: HuMo
+encodes these too). Beware short crops: the causal feature cache means latent frame k is computed
+from a history k chunks long, and a VAE trained on 9-frame crops of 17-frame clips reconstructed
+frames 0-8 at ~25 dB but frames 9-16 at 22 -> 14 dB (measured at humo-micro): train on the clip
+length you will encode.
 
 After training, Wan's per-channel latent statistics (``latents_mean`` / ``latents_std``) are measured
 on training clips and written into the config, and the VAE is evaluated on held-out identities:
@@ -182,7 +185,7 @@ def train_vae(
     seed: int = 0,
     batch_size: int = 4,
     lr: float = 5e-3,
-    crop_frames: int | None = 9,
+    crop_frames: int | None = None,
     num_clips: int = 384,
     num_stat_clips: int = 64,
     num_eval_clips: int = 32,
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--crop-frames", type=int, default=9)
+    parser.add_argument("--crop-frames", type=int, default=None, help="4k+1 frames per crop (default: whole clips)")
     parser.add_argument("--num-clips", type=int, default=384)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--notes", default=None)
