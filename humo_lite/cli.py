@@ -141,10 +141,13 @@ def cmd_train_stage0(args) -> None:
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          checkpoint_every=args.checkpoint_every)
     manifest = train_stage0(args.preset, args.vae, args.out, config, num_clips=args.clips,
-                            command=" ".join(["humo-lite", *sys.argv[1:]]))
+                            command=" ".join(["humo-lite", *sys.argv[1:]]), eval_clips=args.eval_clips,
+                            role_weight=args.role_weight)
     if "wall_time_s" in manifest:
         print(f"final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} "
               f"in {manifest['wall_time_s']} s")
+        if manifest["metrics"]:
+            print(f"held-out scene combinations: {manifest['metrics']}")
 
 
 def default_checkpoint(preset: str) -> Path:
@@ -218,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     stage0.add_argument("--lr", type=float, default=3e-4)
     stage0.add_argument("--clips", type=int, default=None, help="foundation clips to use (default: all 6000)")
     stage0.add_argument("--checkpoint-every", type=int, default=250)
+    stage0.add_argument("--role-weight", type=float, default=0.1,
+                        help="weight of the text encoder's binding objective (0: video loss only)")
+    stage0.add_argument("--eval-clips", type=int, default=48, help="held-out scene clips to score (0: skip)")
     gen = add(sub, "generate", cmd_generate, "generate a clip (MP4, with sound if --audio)", out="outputs/generate.mp4")
     gen.add_argument("--prompt", required=True, help="a caption in the toy vocabulary")
     gen.add_argument("--checkpoint", default=None, help="pipeline folder (default: the preset's shipped one)")

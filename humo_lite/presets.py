@@ -104,7 +104,7 @@ PRESETS: dict[str, Preset] = {
             scale_factor_temporal=4,
             scale_factor_spatial=4,
         ),
-        text_encoder=dict(dim=32, num_layers=1, num_heads=2, ffn_dim=64, text_dim=32),
+        text_encoder=dict(dim=32, num_layers=1, num_heads=2, ffn_dim=64, text_dim=32, num_roles=3),
     ),
     "humo-micro": Preset(
         "humo-micro",
@@ -121,7 +121,7 @@ PRESETS: dict[str, Preset] = {
             scale_factor_temporal=4,
             scale_factor_spatial=4,
         ),
-        text_encoder=dict(dim=64, num_layers=2, num_heads=4, ffn_dim=256, text_dim=64),
+        text_encoder=dict(dim=64, num_layers=2, num_heads=4, ffn_dim=256, text_dim=64, num_roles=3),
     ),
     "humo-mini": Preset(
         "humo-mini",
@@ -138,7 +138,7 @@ PRESETS: dict[str, Preset] = {
             scale_factor_temporal=4,
             scale_factor_spatial=4,
         ),
-        text_encoder=dict(dim=128, num_layers=3, num_heads=4, ffn_dim=512, text_dim=64),
+        text_encoder=dict(dim=128, num_layers=3, num_heads=4, ffn_dim=512, text_dim=64, num_roles=3),
     ),
 }
 DEFAULT_PRESET = "humo-micro"

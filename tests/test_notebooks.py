@@ -51,7 +51,9 @@ def check_02(r):
     assert r["wan_parity"] <= 1e-5  # our DiT is diffusers' Wan
     assert r["vae_psnr"] > 15  # the nano VAE is a CI stand-in; humo-micro's numbers are in its manifest
     assert r["frames_shape"][1:] == [9, 16, 16, 3]
-    assert 0.0 <= r["heldout_scene_accuracy"]["both"] <= 1.0
+    assert 0.0 <= r["heldout_scene_accuracy"]["both"] <= 1.0 and 0.0 <= r["heldout_scene_judge"]["both"] <= 1.0
+    assert -1.0 <= r["vae_mouth_r_within_clip"] <= 1.0
+    assert len(r["binding_cosines"]) == 2 and all(-1.0 <= v <= 1.0 for v in r["binding_cosines"].values())
 
 
 CHECKS = {

@@ -1,6 +1,7 @@
 """HuMoLitePipeline and stage 0: save/load, determinism, inputs checked, the MP4 with sound, the CLI."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from humo_lite.models.text_encoder import build_text_encoder
 from humo_lite.models.vae import build_vae
 from humo_lite.pipeline import HuMoLitePipeline
 
+ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "a person in a red shirt stands in the centre of a blue room, nodding"
 
 
@@ -92,12 +94,13 @@ def test_stage0_trains_saves_a_pipeline_and_the_cli_generates_with_sound(tmp_pat
     vae = default_checkpoint("humo-nano") / "vae"
     out = tmp_path / "stage0"
     code = main(["train", "stage0", "--preset", "humo-nano", "--vae", str(vae), "--out", str(out), "--steps", "6",
-                 "--clips", "32", "--batch-size", "4"])
+                 "--clips", "32", "--batch-size", "4", "--eval-clips", "4"])
     assert code == 0
     import json
 
     manifest = json.loads((out / "pipeline" / "manifest.json").read_text())
     assert manifest["preset"] == "humo-nano" and manifest["config"]["steps"] == 6
+    assert manifest["metrics"]["num_clips"] == 4 and 0 <= manifest["metrics"]["judge"]["background"] <= 1
     assert manifest["command"].startswith("humo-lite") or "train_stage0" in manifest["command"]
     wav = tmp_path / "speech.wav"
     from humo_lite.io import write_wav
@@ -112,3 +115,49 @@ def test_stage0_trains_saves_a_pipeline_and_the_cli_generates_with_sound(tmp_pat
     assert main(["generate", "--preset", "humo-nano", "--checkpoint", str(tmp_path / "nowhere"),
                  "--prompt", PROMPT]) == 2
     assert "no pipeline" in capsys.readouterr().err
+
+    # ship it as data_samples/ does: float16 weights that load back as float32, re-measured, no local paths
+    import importlib.util
+
+    from safetensors import safe_open
+
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", ROOT / "scripts" / "ship_checkpoint.py")
+    ship_checkpoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship_checkpoint)
+    shipped = ship_checkpoint.ship(out / "pipeline", tmp_path / "shipped")
+    assert shipped["stored_dtype"] == {"transformer": "float16", "text_encoder": "float16"}
+    assert shipped["metrics"]["num_clips"] == 4 and shipped["metrics_float32"] == manifest["metrics"]
+    with safe_open(tmp_path / "shipped" / "transformer" / "diffusion_pytorch_model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    loaded = HuMoLitePipeline.from_pretrained(tmp_path / "shipped")
+    assert loaded.transformer.dtype == torch.float32 and (tmp_path / "shipped" / "vae" / "manifest.json").is_file()
+    assert not any("_name_or_path" in p.read_text() for p in (tmp_path / "shipped").rglob("*.json"))
+
+
+@pytest.mark.parametrize("preset", ["humo-nano", "humo-micro"])
+def test_shipped_checkpoints_load_and_carry_their_manifests(preset):
+    import json
+
+    from humo_lite.cli import default_checkpoint
+
+    folder = default_checkpoint(preset)
+    for manifest_path in (folder / "manifest.json", folder / "vae" / "manifest.json"):
+        manifest = json.loads(manifest_path.read_text())
+        for key in ("command", "seed", "wall_time_s", "machine", "metrics"):
+            assert key in manifest, f"{manifest_path} lacks {key!r}"
+    for weights in folder.rglob("*.safetensors"):  # "a few MB each"
+        size = weights.stat().st_size / 2**20
+        assert size < 8, f"{weights} weighs {size:.1f} MB; keep shipped checkpoints small (float16, see data_samples)"
+    pipe = HuMoLitePipeline.from_pretrained(folder)
+    frames = pipe(PROMPT, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).frames
+    assert frames.shape[1:] == (pipe.config.num_frames, pipe.config.height, pipe.config.width, 3)
+
+
+def test_mismatched_checkpoint_names_the_key(tmp_path):
+    from humo_lite.models import HuMoLiteDiT
+
+    build_dit("humo-nano").save_pretrained(tmp_path / "t")
+    config = (tmp_path / "t" / "config.json").read_text().replace('"num_layers": 2', '"num_layers": 3')
+    (tmp_path / "t" / "config.json").write_text(config)
+    with pytest.raises(Exception, match=r"blocks\.2\."):
+        HuMoLiteDiT.from_pretrained(tmp_path / "t")

@@ -1,5 +1,6 @@
 """The text encoder: shapes, padding, save/load, bad ids; presets agree with the DiT's text_dim."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,10 +66,69 @@ def test_encode_and_gradients(encoder):
     encoder.train()
     ids, mask = Tokenizer().encode(CAPTIONS)
     encoder(ids, mask).square().sum().backward()
-    assert all(p.grad is not None for n, p in encoder.named_parameters() if n != "token_embedding.weight")
+    skip = ("token_embedding.weight", "role_head.weight", "role_head.bias")  # the role head is a training-only read-out
+    assert all(p.grad is not None for n, p in encoder.named_parameters() if n not in skip)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_text_dim_matches_dit(name):
     preset = PRESETS[name]
     assert preset.text_encoder["text_dim"] == preset.dit["text_dim"]
+
+
+def test_token_roles_bind_colours_to_room_and_shirt():
+    from humo_lite.data.attributes import Scene
+    from humo_lite.data.captions import IGNORE_ROLE, ROLES, TEMPLATES, caption, token_roles
+
+    green_room_blue_shirt = Scene(background=1, clothing=1, position=0, motion=0)  # a held-out pair
+    for template in range(len(TEMPLATES)):
+        text = caption(green_room_blue_shirt, template=template)
+        roles = token_roles(text)
+        words = Tokenizer().decode(Tokenizer().encode(text)[0]).replace(",", " ,").split()
+        named = {ROLES[int(r)]: w for w, r in zip(words, roles, strict=False) if r > 0}
+        assert named == {"room colour": "green", "shirt colour": "blue"}, (text, named)
+        assert (roles[len(words):] == IGNORE_ROLE).all()
+
+
+def test_role_objective_teaches_binding_to_held_out_pairs():
+    """Trained on training-pool captions only, the role head reads the held-out (green room, blue shirt)."""
+    import torch.nn.functional as F
+
+    from humo_lite.data import make_pool
+    from humo_lite.data.attributes import Scene
+    from humo_lite.data.captions import IGNORE_ROLE, caption, token_roles
+
+    torch.manual_seed(0)
+    encoder = build_text_encoder("humo-nano")  # one layer is enough: a colour's role is its neighbour's word
+    rng = np.random.default_rng(0)
+    texts = [caption(spec.scene, rng) for spec in make_pool("foundation")[:512]]
+    ids, mask = Tokenizer().encode(texts)
+    roles = torch.stack([token_roles(t) for t in texts])
+    opt = torch.optim.AdamW(encoder.parameters(), lr=3e-3)
+    for step in range(120):
+        batch = torch.arange(64) + (step * 64) % 512
+        logits = encoder.role_logits(encoder(ids[batch], mask[batch]))
+        loss = F.cross_entropy(logits.flatten(0, 1), roles[batch].flatten(), ignore_index=IGNORE_ROLE)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    held_out = [caption(Scene(1, 1, p, m), template=t) for p in range(3) for m in range(3) for t in range(4)]
+    ids, mask = Tokenizer().encode(held_out)
+    want = torch.stack([token_roles(t) for t in held_out])
+    with torch.no_grad():
+        got = encoder.role_logits(encoder(ids, mask)).argmax(-1)
+    colour = want > 0
+    assert (got[colour] == want[colour]).float().mean() >= 0.95
+
+
+def test_role_weight_needs_roles_and_a_role_head():
+    from humo_lite.models import build_dit
+    from humo_lite.training import TextToVideoTask
+
+    data = {"latents": torch.zeros(2, 8, 3, 4, 4), "text_ids": torch.zeros(2, 24, dtype=torch.long),
+            "text_mask": torch.zeros(2, 24, dtype=torch.bool)}
+    with pytest.raises(KeyError, match="text_roles"):
+        TextToVideoTask(build_dit("humo-nano"), build_text_encoder("humo-nano"), data, role_weight=0.1)
+    data["text_roles"] = torch.zeros(2, 24, dtype=torch.long)
+    with pytest.raises(ValueError, match="role head"):
+        TextToVideoTask(build_dit("humo-nano"), build_text_encoder("humo-nano", num_roles=0), data, role_weight=0.1)

@@ -137,6 +137,25 @@ def test_training_is_seeded_and_writes_an_atomic_folder(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
 
 
+def test_image_batches_are_single_frames_of_the_clips():
+    from humo_lite.training.vae_training import _image_batch, render_clips
+
+    data = render_clips("foundation", 3, "humo-nano")
+    video, mouth, ref = _image_batch(data, 8, torch.Generator().manual_seed(0))
+    assert video.shape == (8, 3, 1, 16, 16) and mouth.shape == (8, 1, 1, 16, 16) and ref.shape == (2, 3, 1, 16, 16)
+    frames = data["video"].permute(0, 2, 1, 3, 4).flatten(0, 1)  # every frame of every clip, (N*F, 3, H, W)
+    for v in video[:, :, 0]:  # each is a frame of some clip, maybe mirrored
+        assert any(torch.equal(v, f) or torch.equal(v, f.flip(-1)) for f in frames)
+
+
+def test_image_curriculum_runs_before_the_clip_steps(tmp_path):
+    from humo_lite.training.vae_training import train_vae
+
+    _, manifest = train_vae("humo-nano", None, steps=1, image_steps=2, image_batch_size=4, batch_size=1,
+                            num_clips=4, num_stat_clips=2, num_eval_clips=2, progress=False)
+    assert manifest["image_steps"] == 2 and manifest["steps"] == 1 and manifest["metrics"]["psnr_db"] > 0
+
+
 @pytest.mark.parametrize("preset", ["humo-nano", "humo-micro"])
 def test_shipped_checkpoint_reconstructs_heldout_clips(preset):
     """The shipped VAE beats a random one by a wide margin on clips of identities it never saw."""

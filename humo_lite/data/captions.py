@@ -17,7 +17,7 @@ import re
 import numpy as np
 import torch
 
-from .attributes import SCENE_FIELDS, Scene
+from .attributes import BACKGROUNDS, CLOTHING, SCENE_FIELDS, Scene
 
 POSITION_PHRASES = {"left": "on the left of", "centre": "in the centre of", "right": "on the right of"}
 MOTION_PHRASES = {"still": ["keeping still", "standing still"], "nodding": ["nodding"], "swaying": ["swaying"]}
@@ -53,6 +53,34 @@ def caption(scene: Scene, rng: np.random.Generator | None = None, template: int 
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+|,", text.lower())
+
+
+ROLES = ("other", "room colour", "shirt colour")
+"""What a caption token does, as :func:`token_roles` labels it."""
+IGNORE_ROLE = -100
+"""The role label of padding (``torch.nn.functional.cross_entropy``'s default ``ignore_index``)."""
+
+
+def token_roles(text: str, max_length: int = MAX_TOKENS) -> torch.Tensor:
+    """Which colour word names the room and which the shirt: ``[max_length]`` int64 indices into ``ROLES``.
+
+    "blue" and "green" are both room and shirt colours, so "a blue shirt ... a green room" and "a green
+    shirt ... a blue room" contain the same words; only word order says which colour goes where. This
+    labels each token by the grammar of the templates — a colour before "room" is the room's, a colour
+    before "shirt" or after "person in" is the shirt's, everything else is "other" — and padding with
+    ``IGNORE_ROLE``. Stage 0 uses it to teach the text encoder *binding* (see
+    :class:`humo_lite.models.text_encoder.TextEncoder`).
+    """
+    words = _words(text)
+    roles = torch.full((max_length,), IGNORE_ROLE, dtype=torch.long)
+    roles[: min(len(words), max_length)] = 0
+    for i, word in enumerate(words[:max_length]):
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if word in BACKGROUNDS and after == "room":
+            roles[i] = 1
+        elif word in CLOTHING and (after == "shirt" or words[max(i - 2, 0):i] == ["person", "in"]):
+            roles[i] = 2
+    return roles
 
 
 def _build_vocab() -> list[str]:

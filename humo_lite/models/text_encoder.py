@@ -12,6 +12,14 @@ a pretrained language model would be overkill, and there is none at our size. In
   umT5's pretraining: it has to learn that different wordings name the same scene.
 - **Afterwards it is frozen** for stages 1 and 2, exactly as HuMo freezes umT5 — subject preservation
   and audio sync never touch the text pathway.
+- **Binding.** umT5 arrives knowing grammar; ours learns only what the video loss forces. Trained on
+  video alone it learned a shortcut: "blue" and "green" are both room and shirt colours, and the
+  training pools contain a blue room with a green shirt but (held out) never a green room with a blue
+  shirt, so the encoder represented *any* caption with both words as the blue room — and stage 0 drew
+  the held-out pair with its colours swapped (chapter 02 measures it). With ``num_roles`` > 0 a linear
+  ``role_head`` reads each output token's grammatical role (:data:`humo_lite.data.captions.ROLES`:
+  room colour, shirt colour, other), and stage 0 adds its cross-entropy to the loss: a small stand-in
+  for the language pretraining umT5 brings. The head is not used at inference.
 
 Shapes: ``text_ids`` ``[B, L]`` (int64, ``L = MAX_TOKENS = 24``), ``text_mask`` ``[B, L]`` (bool, True
 on real tokens) -> ``text_ctx`` ``[B, L, text_dim]`` with padded positions set to zero (as Wan zeroes
@@ -49,6 +57,7 @@ class TextEncoder(ModelMixin, ConfigMixin):
         ffn_dim: int = 256,
         text_dim: int = 64,  # output width = the DiT's text_dim
         dropout: float = 0.0,
+        num_roles: int = 0,  # > 0: a linear head reading each token's role (the binding objective)
     ):
         super().__init__()
         self.token_embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
@@ -59,6 +68,13 @@ class TextEncoder(ModelMixin, ConfigMixin):
         self.blocks = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.proj = nn.Linear(dim, text_dim)
+        self.role_head = nn.Linear(text_dim, num_roles) if num_roles else None
+
+    def role_logits(self, text_ctx: torch.Tensor) -> torch.Tensor:
+        """``text_ctx`` [B, L, text_dim] -> logits over :data:`~humo_lite.data.captions.ROLES` [B, L, num_roles]."""
+        if self.role_head is None:
+            raise ValueError("this text encoder has no role head; build it with num_roles > 0")
+        return self.role_head(text_ctx)
 
     def check_inputs(self, text_ids: torch.Tensor, text_mask: torch.Tensor) -> None:
         """Clear errors for wrong shapes, dtypes and ids outside the vocabulary."""

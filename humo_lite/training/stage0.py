@@ -10,6 +10,7 @@ that later stages start from, exactly as HuMo starts from Wan.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -20,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import make_clip, make_pool
-from ..data.captions import Tokenizer
+from ..data.captions import Tokenizer, token_roles
 from ..flow_matching import make_scheduler
 from ..io import atomic_dir, write_json
 from ..models import build_dit
@@ -42,7 +43,8 @@ def cache_latents(vae, pool: str = "foundation", preset: str = "humo-micro", siz
     world = get_preset(preset).world
     specs = make_pool(pool, size=size)
     tokenizer = Tokenizer()
-    out: dict[str, list] = {"latents": [], "text_ids": [], "text_mask": [], "background": [], "clothing": []}
+    out: dict[str, list] = {"latents": [], "text_ids": [], "text_mask": [], "text_roles": [], "background": [],
+                            "clothing": []}
     vae.eval()
     for idx in tqdm(list(iterate_minibatches(len(specs), batch_size)), desc=f"encode {pool}", disable=not progress):
         clips = [make_clip(specs[int(i)], world) for i in idx]
@@ -53,15 +55,51 @@ def cache_latents(vae, pool: str = "foundation", preset: str = "humo-micro", siz
             ids, mask = tokenizer.encode(clip.caption)
             out["text_ids"].append(ids)
             out["text_mask"].append(mask)
+            out["text_roles"].append(token_roles(clip.caption))
             out["background"].append(clip.labels["background"])
             out["clothing"].append(clip.labels["clothing"])
     return {
         "latents": torch.cat(out["latents"]),
         "text_ids": torch.stack(out["text_ids"]),
         "text_mask": torch.stack(out["text_mask"]),
+        "text_roles": torch.stack(out["text_roles"]),
         "background": torch.tensor(out["background"]),
         "clothing": torch.tensor(out["clothing"]),
     }
+
+
+@torch.no_grad()
+def evaluate_stage0(pipe, num_clips: int = 48, num_inference_steps: int = 20, guidance: float = 5.0,
+                    seed: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
+    """Does stage 0 draw what the caption asks, on background x clothing pairs it never saw?
+
+    Captions of the ``heldout_scene`` pool are generated and the background and clothing colour read
+    back twice: from the pixels (:mod:`humo_lite.eval.scene_pixels`) and by the judge of chapter 08
+    (:mod:`humo_lite.eval`), which also reads position. Returns accuracies in [0, 1].
+    """
+    import numpy as np
+
+    from ..data.captions import caption
+    from ..eval import load_judge
+    from ..eval.metrics import as_video, judge_clips, scene_predictions
+    from ..eval.scene_pixels import scene_accuracy
+
+    specs = make_pool("heldout_scene")[:num_clips]
+    rng = np.random.default_rng(seed)
+    prompts = [caption(spec.scene, rng) for spec in specs]
+    frames = []
+    for start in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
+        frames.append(pipe(prompts[start:start + batch_size], num_inference_steps=num_inference_steps,
+                           guidance=guidance, generator=torch.Generator().manual_seed(seed + start)).frames)
+    frames = np.concatenate(frames)  # (N, F, H, W, 3)
+    wanted = {k: np.array([getattr(spec.scene, k) for spec in specs]) for k in ("background", "clothing", "position")}
+    pixels = scene_accuracy(frames, wanted["background"], wanted["clothing"])
+    seen = scene_predictions(judge_clips(load_judge(), as_video(frames)))
+    judged = {k: float((seen[k] == v).mean()) for k, v in wanted.items()}
+    judged["background_and_clothing"] = float(((seen["background"] == wanted["background"])
+                                               & (seen["clothing"] == wanted["clothing"])).mean())
+    return {"num_clips": len(specs), "num_inference_steps": num_inference_steps, "guidance": guidance,
+            "pixels": pixels, "judge": judged}
 
 
 def machine_summary() -> dict:
@@ -73,11 +111,13 @@ def machine_summary() -> dict:
 def train_stage0(preset: str = "humo-micro", vae_path: str | os.PathLike | None = None,
                  out_dir: str | os.PathLike = "outputs/stage0", config: TrainConfig | None = None,
                  num_clips: int | None = None, text_dropout: float = 0.1, command: str | None = None,
-                 progress: bool = True) -> dict:
+                 eval_clips: int = 48, role_weight: float = 0.1, progress: bool = True) -> dict:
     """Train stage 0 and save a pipeline folder at ``out_dir/pipeline`` (+ ``manifest.json``).
 
     ``out_dir/checkpoint`` holds the trainer state; re-running the same call resumes from it. Returns
-    the manifest (command, seed, wall time, machine, final loss).
+    the manifest (command, seed, wall time, machine, final loss, and — with ``eval_clips`` > 0 — how
+    often generated clips show the prompted background and clothing on held-out scene combinations).
+    ``role_weight`` weighs the text encoder's binding objective (:class:`~humo_lite.training.tasks.TextToVideoTask`).
     """
     from ..pipeline import HuMoLitePipeline
 
@@ -90,8 +130,9 @@ def train_stage0(preset: str = "humo-micro", vae_path: str | os.PathLike | None 
     data = cache_latents(vae, "foundation", preset_.name, size=num_clips, progress=progress)
     cache_time = time.perf_counter() - start
     transformer, text_encoder = build_dit(preset_.name), build_text_encoder(preset_.name)
-    task = TextToVideoTask(transformer, text_encoder, {k: data[k] for k in ("latents", "text_ids", "text_mask")},
-                           text_dropout=text_dropout)
+    keys = ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ())
+    task = TextToVideoTask(transformer, text_encoder, {k: data[k] for k in keys}, text_dropout=text_dropout,
+                           role_weight=role_weight)
     trainer = Trainer(task, config, out_dir)
     summary = trainer.train(progress=progress)
     if not trainer.accelerator.is_main_process:
@@ -103,6 +144,9 @@ def train_stage0(preset: str = "humo-micro", vae_path: str | os.PathLike | None 
     world = preset_.world
     pipe = HuMoLitePipeline(transformer.eval(), vae, text_encoder.eval(), make_scheduler("unipc", shift=SAMPLING_SHIFT),
                             height=world.height, width=world.width, num_frames=world.num_frames)
+    pipe.set_progress_bar_config(disable=True)
+    train_time = time.perf_counter() - start
+    metrics = evaluate_stage0(pipe, eval_clips, seed=config.seed, progress=progress) if eval_clips else {}
     manifest = {
         "kind": "stage0",
         "preset": preset_.name,
@@ -112,7 +156,11 @@ def train_stage0(preset: str = "humo-micro", vae_path: str | os.PathLike | None 
         "train_pool": "foundation",
         "num_clips": int(len(data["latents"])),
         "text_dropout": text_dropout,
-        "wall_time_s": round(time.perf_counter() - start, 1),
+        "role_weight": role_weight,
+        "wall_time_s": round(train_time, 1),
+        "vae_wall_time_s": json.loads((vae_path / "manifest.json").read_text()).get("wall_time_s")
+        if (vae_path / "manifest.json").is_file() else None,
+        "metrics": metrics,
         "latent_cache_time_s": round(cache_time, 1),
         "final_loss": summary["final_loss"],
         "replica_checksums": summary["replica_checksums"],

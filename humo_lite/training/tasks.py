@@ -9,6 +9,12 @@ Each condition is dropped per sample with its own probability (HuMo trains every
 this way, §3.4): a dropped caption becomes the null text — no tokens at all, exactly what the
 empty caption encodes to, a dropped reference becomes zero reference frames.
 
+Stage 0 can add a second, small term: ``role_weight`` x the cross-entropy of the text encoder's role
+head against :func:`humo_lite.data.captions.token_roles` (which colour word names the room, which the
+shirt), so that the text features *bind* colours to objects (see
+:class:`humo_lite.models.text_encoder.TextEncoder`). The per-sample losses logged for
+:func:`~humo_lite.training.trainer.loss_by_sigma` are the flow-matching term alone.
+
 Data lives in memory as tensors indexed by clip (cached VAE latents, token ids), so a training step
 never touches the renderer or the VAE: see :func:`humo_lite.training.stage0.cache_latents`.
 """
@@ -18,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
+from ..data.captions import IGNORE_ROLE
 from ..flow_matching import add_noise, sample_training_sigmas, velocity_target
 from .trainer import TrainingTask
 
@@ -34,14 +42,17 @@ class TextToVideoTask(TrainingTask):
         transformer: the DiT.  text_encoder: trained jointly here, frozen in later stages.
         data: ``latents [N, C, F, H, W]`` (normalised VAE latents), ``text_ids [N, L]``, ``text_mask [N, L]``.
         text_dropout: probability of replacing a caption by the null text (classifier-free guidance).
+        role_weight: weight of the text encoder's binding objective; needs ``data["text_roles"] [N, L]``
+            and a text encoder with a role head. 0 turns it off.
         sigma_mode, shift: how training σ are drawn (:func:`humo_lite.flow_matching.sample_training_sigmas`).
         trainable: which parameters train, ``{module name: predicate(param name)}``; default: all of both.
     """
 
     def __init__(self, transformer: torch.nn.Module, text_encoder: torch.nn.Module, data: dict[str, torch.Tensor],
                  text_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 1.0,
-                 trainable: dict[str, Callable[[str], bool]] | None = None):
-        for key in ("latents", "text_ids", "text_mask"):
+                 trainable: dict[str, Callable[[str], bool]] | None = None, role_weight: float = 0.0):
+        needed = ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ())
+        for key in needed:
             if key not in data:
                 raise KeyError(f"training data needs {key!r}; got {sorted(data)}")
         lengths = {key: len(value) for key, value in data.items()}
@@ -51,6 +62,9 @@ class TextToVideoTask(TrainingTask):
         self.trainable = trainable or {"transformer": _everything, "text_encoder": _everything}
         self.data, self.num_items = data, lengths["latents"]
         self.text_dropout, self.sigma_mode, self.shift = text_dropout, sigma_mode, shift
+        self.role_weight = role_weight
+        if role_weight and getattr(text_encoder, "role_head", None) is None:
+            raise ValueError("role_weight > 0 needs a text encoder with a role head (num_roles > 0)")
 
     def conditions(self, modules, batch: dict[str, torch.Tensor], keep_text: torch.Tensor) -> dict:
         """The DiT's keyword arguments for a batch: text context and mask, dropped captions emptied."""
@@ -66,6 +80,13 @@ class TextToVideoTask(TrainingTask):
         sigma = sample_training_sigmas(b, generator, mode=self.sigma_mode, shift=self.shift).to(device)  # (B,)
         keep_text = (torch.rand(b, generator=generator) >= self.text_dropout).to(device)
         x_t = add_noise(x_0, noise, sigma)
-        velocity = modules["transformer"](x_t, sigma * 1000, **self.conditions(modules, batch, keep_text)).sample
+        conditions = self.conditions(modules, batch, keep_text)
+        velocity = modules["transformer"](x_t, sigma * 1000, **conditions).sample
         per_sample = ((velocity.float() - velocity_target(x_0, noise).float()) ** 2).mean(dim=(1, 2, 3, 4))  # (B,)
-        return per_sample.mean(), {"sigma": sigma, "loss": per_sample}
+        loss = per_sample.mean()
+        if self.role_weight:  # binding: each kept caption token's role, read off its text feature
+            roles = batch["text_roles"].masked_fill(~keep_text[:, None], IGNORE_ROLE)  # (B, L)
+            logits = modules["text_encoder"].role_logits(conditions["text_ctx"])  # (B, L, num_roles)
+            loss = loss + self.role_weight * F.cross_entropy(logits.flatten(0, 1).float(), roles.flatten(),
+                                                             ignore_index=IGNORE_ROLE)
+        return loss, {"sigma": sigma, "loss": per_sample}

@@ -107,10 +107,30 @@ def _batch(data: dict, size: int, crop_frames: int, generator: torch.Generator) 
     return torch.stack(video), torch.stack(mouth), torch.stack(ref)  # (B,3,T,H,W), (B,1,T,H,W), (B,3,1,H,W)
 
 
-def vae_loss(vae, video, weight, kl_weight: float, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-    """Weighted L1 + L2 reconstruction of a posterior sample, plus ``kl_weight`` x mean KL to N(0, I)."""
+def _image_batch(data: dict, size: int, generator: torch.Generator) -> tuple:
+    """A random batch of single frames (1-frame videos) from random clips, each randomly flipped."""
+    n, f = data["video"].shape[0], data["video"].shape[2]
+    index = torch.randint(n, (size,), generator=generator)
+    frame = torch.randint(f, (size,), generator=generator)
+    flip = torch.rand(size, generator=generator) < 0.5
+    video = data["video"][index, :, frame][:, :, None]  # (B, 3, 1, H, W)
+    mouth = data["mouth"][index, :, frame][:, :, None]
+    ref = data["reference"][torch.randint(n, (size // 4,), generator=generator)]
+    video = torch.where(flip[:, None, None, None, None], video.flip(-1), video)
+    mouth = torch.where(flip[:, None, None, None, None], mouth.flip(-1), mouth)
+    return video, mouth, ref
+
+
+def vae_loss(vae, video, weight, kl_weight: float, generator: torch.Generator,
+             sample_posterior: bool = False) -> tuple[torch.Tensor, dict]:
+    """Weighted L1 + L2 reconstruction, plus ``kl_weight`` x mean KL to N(0, I).
+
+    By default the posterior *mean* is decoded: the DiT is trained on posterior means
+    (:func:`~humo_lite.models.vae.encode_video`), and with a KL weight this small, sampling only adds
+    noise the decoder must learn to undo — it slowed training measurably at our budget.
+    """
     posterior = vae.encode(video).latent_dist
-    z = posterior.sample(generator=generator)  # (B, C, F', H', W'), un-normalised
+    z = posterior.sample(generator=generator) if sample_posterior else posterior.mean  # (B, C, F', H', W')
     recon = vae.decode(z).sample  # (B, 3, F, H, W)
     err = recon - video
     rec = (weight * (err.abs() + err.square())).mean()
@@ -191,6 +211,8 @@ def train_vae(
     num_eval_clips: int = 32,
     kl_weight: float = 1e-5,
     mouth_weight: float = 4.0,
+    image_steps: int = 0,
+    image_batch_size: int = 32,
     warmup: int = 50,
     overwrite: bool = False,
     progress: bool = True,
@@ -203,6 +225,11 @@ def train_vae(
     With ``out_dir`` the result is written atomically as a diffusers folder (``config.json`` +
     ``diffusion_pytorch_model.safetensors``) plus ``manifest.json`` (command, seed, steps, wall time,
     machine, metrics). ``crop_frames=None`` trains on whole clips.
+
+    ``image_steps`` > 0 first trains that many steps on single frames (``image_batch_size`` per batch),
+    the curriculum Wan's VAE was trained with (images first, then video; Wan2.1 report §3.1): a frame
+    costs a seventeenth of a clip, so the spatial part of the autoencoder gets many more examples for
+    the same CPU time before ``steps`` steps on whole clips teach the temporal part.
     """
     start_time = time.time()
     world = get_preset(preset).world
@@ -216,12 +243,16 @@ def train_vae(
     vae = build_vae(preset)
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
-    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * s / steps))  # noqa: E731
+    total = image_steps + steps
+    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * s / total))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     vae.train()
-    bar = tqdm(range(steps), desc=f"VAE {preset}", disable=not progress)
-    for _ in bar:
-        video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
+    bar = tqdm(range(total), desc=f"VAE {preset}", disable=not progress)
+    for step in bar:
+        if step < image_steps:
+            video, mouth, ref = _image_batch(train, image_batch_size, generator)
+        else:
+            video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
         loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator)
         ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), kl_weight, generator)
         opt.zero_grad(set_to_none=True)
@@ -242,6 +273,8 @@ def train_vae(
         "seed": seed,
         "steps": steps,
         "batch_size": batch_size,
+        "image_steps": image_steps,
+        "image_batch_size": image_batch_size,
         "lr": lr,
         "crop_frames": crop_frames,
         "num_clips": num_clips,
@@ -274,6 +307,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--image-steps", type=int, default=0, help="single-frame steps before the clip steps")
+    parser.add_argument("--image-batch-size", type=int, default=32)
     parser.add_argument("--crop-frames", type=int, default=None, help="4k+1 frames per crop (default: whole clips)")
     parser.add_argument("--num-clips", type=int, default=384)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -286,7 +321,8 @@ def main(argv: list[str] | None = None) -> dict:
     command = shlex.join(["python", "-m", "humo_lite.training.vae_training", *argv])
     _, manifest = train_vae(
         args.preset, args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-        crop_frames=args.crop_frames, num_clips=args.num_clips, overwrite=args.overwrite, command=command,
+        crop_frames=args.crop_frames, num_clips=args.num_clips, image_steps=args.image_steps,
+        image_batch_size=args.image_batch_size, overwrite=args.overwrite, command=command,
         notes=args.notes,
     )  # fmt: skip
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in manifest["metrics"].items()})
