@@ -148,12 +148,14 @@ def test_image_batches_are_single_frames_of_the_clips():
         assert any(torch.equal(v, f) or torch.equal(v, f.flip(-1)) for f in frames)
 
 
-def test_image_curriculum_runs_before_the_clip_steps(tmp_path):
+def test_image_curriculum_and_config_overrides():
     from humo_lite.training.vae_training import train_vae
 
-    _, manifest = train_vae("humo-nano", None, steps=1, image_steps=2, image_batch_size=4, batch_size=1,
-                            num_clips=4, num_stat_clips=2, num_eval_clips=2, progress=False)
+    vae, manifest = train_vae("humo-nano", None, steps=1, image_steps=2, image_batch_size=4, batch_size=1,
+                              num_clips=4, num_stat_clips=2, num_eval_clips=2, vae_overrides={"base_dim": 4},
+                              progress=False)
     assert manifest["image_steps"] == 2 and manifest["steps"] == 1 and manifest["metrics"]["psnr_db"] > 0
+    assert vae.config.base_dim == 4 and manifest["vae_overrides"] == {"base_dim": 4}
 
 
 @pytest.mark.parametrize("preset", ["humo-nano", "humo-micro"])

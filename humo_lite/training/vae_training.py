@@ -213,6 +213,7 @@ def train_vae(
     mouth_weight: float = 4.0,
     image_steps: int = 0,
     image_batch_size: int = 32,
+    vae_overrides: dict | None = None,
     warmup: int = 50,
     overwrite: bool = False,
     progress: bool = True,
@@ -230,6 +231,9 @@ def train_vae(
     the curriculum Wan's VAE was trained with (images first, then video; Wan2.1 report §3.1): a frame
     costs a seventeenth of a clip, so the spatial part of the autoencoder gets many more examples for
     the same CPU time before ``steps`` steps on whole clips teach the temporal part.
+
+    ``vae_overrides`` replace entries of the preset's VAE config (e.g. ``{"z_dim": 16}``) for
+    experiments; such a VAE no longer matches the preset's DiT, which reads ``z_dim`` channels.
     """
     start_time = time.time()
     world = get_preset(preset).world
@@ -240,7 +244,7 @@ def train_vae(
     heldout = render_clips("heldout_identity", num_eval_clips, preset)
 
     torch.manual_seed(seed)
-    vae = build_vae(preset)
+    vae = build_vae(preset, **(vae_overrides or {}))
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     total = image_steps + steps
@@ -275,6 +279,7 @@ def train_vae(
         "batch_size": batch_size,
         "image_steps": image_steps,
         "image_batch_size": image_batch_size,
+        "vae_overrides": vae_overrides or {},
         "lr": lr,
         "crop_frames": crop_frames,
         "num_clips": num_clips,
@@ -307,6 +312,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--mouth-weight", type=float, default=4.0, help="extra loss weight on the mouth region")
+    parser.add_argument("--z-dim", type=int, default=None, help="latent channels (default: the preset's)")
+    parser.add_argument("--base-dim", type=int, default=None, help="VAE width (default: the preset's)")
     parser.add_argument("--image-steps", type=int, default=0, help="single-frame steps before the clip steps")
     parser.add_argument("--image-batch-size", type=int, default=32)
     parser.add_argument("--crop-frames", type=int, default=None, help="4k+1 frames per crop (default: whole clips)")
@@ -322,8 +330,9 @@ def main(argv: list[str] | None = None) -> dict:
     _, manifest = train_vae(
         args.preset, args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
         crop_frames=args.crop_frames, num_clips=args.num_clips, image_steps=args.image_steps,
-        image_batch_size=args.image_batch_size, overwrite=args.overwrite, command=command,
-        notes=args.notes,
+        image_batch_size=args.image_batch_size, mouth_weight=args.mouth_weight, overwrite=args.overwrite,
+        command=command, notes=args.notes,
+        vae_overrides={k: v for k, v in (("z_dim", args.z_dim), ("base_dim", args.base_dim)) if v is not None},
     )  # fmt: skip
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in manifest["metrics"].items()})
     return manifest
