@@ -137,12 +137,12 @@ def test_training_is_seeded_and_writes_an_atomic_folder(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
 
 
-def test_image_batches_are_single_frames_of_the_clips():
-    from humo_lite.training.vae_training import _image_batch, render_clips
+def test_one_frame_crops_are_single_frames_of_the_clips():
+    from humo_lite.training.vae_training import _batch, render_clips
 
     data = render_clips("foundation", 3, "humo-nano")
-    video, mouth, ref = _image_batch(data, 8, torch.Generator().manual_seed(0))
-    assert video.shape == (8, 3, 1, 16, 16) and mouth.shape == (8, 1, 1, 16, 16) and ref.shape == (2, 3, 1, 16, 16)
+    video, mouth, ref = _batch(data, 8, 1, torch.Generator().manual_seed(0))  # the image curriculum's batches
+    assert video.shape == (8, 3, 1, 16, 16) and mouth.shape == (8, 1, 1, 16, 16) and ref.shape == (8, 3, 1, 16, 16)
     frames = data["video"].permute(0, 2, 1, 3, 4).flatten(0, 1)  # every frame of every clip, (N*F, 3, H, W)
     for v in video[:, :, 0]:  # each is a frame of some clip, maybe mirrored
         assert any(torch.equal(v, f) or torch.equal(v, f.flip(-1)) for f in frames)

@@ -51,7 +51,8 @@ def caption(scene: Scene, rng: np.random.Generator | None = None, template: int 
     return text[0].upper() + text[1:] if rng.random() < 0.5 else text
 
 
-def _words(text: str) -> list[str]:
+def split_words(text: str) -> list[str]:
+    """A caption's tokens as the tokenizer sees them: lower-case words and commas."""
     return re.findall(r"[a-z]+|,", text.lower())
 
 
@@ -71,7 +72,7 @@ def token_roles(text: str, max_length: int = MAX_TOKENS) -> torch.Tensor:
     ``IGNORE_ROLE``. Stage 0 uses it to teach the text encoder *binding* (see
     :class:`humo_lite.models.text_encoder.TextEncoder`).
     """
-    words = _words(text)
+    words = split_words(text)
     roles = torch.full((max_length,), IGNORE_ROLE, dtype=torch.long)
     roles[: min(len(words), max_length)] = 0
     for i, word in enumerate(words[:max_length]):
@@ -86,9 +87,9 @@ def token_roles(text: str, max_length: int = MAX_TOKENS) -> torch.Tensor:
 def _build_vocab() -> list[str]:
     words = set()
     for template in TEMPLATES:
-        words.update(_words(template.format(clothing="", background="", motion="", position="")))
+        words.update(split_words(template.format(clothing="", background="", motion="", position="")))
     for phrases in (*POSITION_PHRASES.values(), *(p for v in MOTION_PHRASES.values() for p in v)):
-        words.update(_words(phrases))
+        words.update(split_words(phrases))
     for table in SCENE_FIELDS.values():
         words.update(table)
     words.add("an")
@@ -121,7 +122,7 @@ class Tokenizer:
         if not isinstance(text, str):
             pairs = [self.encode(t) for t in text]
             return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-        words = _words(text)
+        words = split_words(text)
         unknown = sorted({w for w in words if w not in self.index})
         if unknown and self.on_unknown == "error":
             raise ValueError(

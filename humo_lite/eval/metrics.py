@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from ..data.attributes import IDENTITY_FIELDS, MOTIONS, POSITIONS, SCENE_FIELDS, Scene
 from ..data.audio import lip_law
+from ..data.captions import ROLES, split_words, token_roles
 from ..presets import SAMPLES_PER_FRAME
 from .judge import FRAME_SCENE_FIELDS, Judge, load_judge
 
@@ -61,11 +62,12 @@ def parse_caption(caption: str) -> dict[str, int]:
     Reads every template of :mod:`humo_lite.data.captions`; raises ``ValueError`` naming what is missing.
     """
     text = caption.lower()
+    words = split_words(text)
+    roles = token_roles(text, max_length=max(len(words), 1)).tolist()  # which colour names the room, the shirt
     found: dict[str, str] = {}
-    if m := re.search(r"\b(\w+) room\b", text):
-        found["background"] = m.group(1)
-    if m := re.search(r"\b(\w+) shirt\b", text) or re.search(r"\bperson in (\w+)\b", text):
-        found["clothing"] = m.group(1)
+    for key, role in (("background", ROLES.index("room colour")), ("clothing", ROLES.index("shirt colour"))):
+        if role in roles:
+            found[key] = words[roles.index(role)]
     for key, names in (("position", POSITIONS), ("motion", MOTIONS)):
         for name in names:
             if re.search(rf"\b{name}\b", text):

@@ -107,20 +107,6 @@ def _batch(data: dict, size: int, crop_frames: int, generator: torch.Generator) 
     return torch.stack(video), torch.stack(mouth), torch.stack(ref)  # (B,3,T,H,W), (B,1,T,H,W), (B,3,1,H,W)
 
 
-def _image_batch(data: dict, size: int, generator: torch.Generator) -> tuple:
-    """A random batch of single frames (1-frame videos) from random clips, each randomly flipped."""
-    n, f = data["video"].shape[0], data["video"].shape[2]
-    index = torch.randint(n, (size,), generator=generator)
-    frame = torch.randint(f, (size,), generator=generator)
-    flip = torch.rand(size, generator=generator) < 0.5
-    video = data["video"][index, :, frame][:, :, None]  # (B, 3, 1, H, W)
-    mouth = data["mouth"][index, :, frame][:, :, None]
-    ref = data["reference"][torch.randint(n, (size // 4,), generator=generator)]
-    video = torch.where(flip[:, None, None, None, None], video.flip(-1), video)
-    mouth = torch.where(flip[:, None, None, None, None], mouth.flip(-1), mouth)
-    return video, mouth, ref
-
-
 def vae_loss(vae, video, weight, kl_weight: float, generator: torch.Generator,
              sample_posterior: bool = False) -> tuple[torch.Tensor, dict]:
     """Weighted L1 + L2 reconstruction, plus ``kl_weight`` x mean KL to N(0, I).
@@ -254,7 +240,7 @@ def train_vae(
     bar = tqdm(range(total), desc=f"VAE {preset}", disable=not progress)
     for step in bar:
         if step < image_steps:
-            video, mouth, ref = _image_batch(train, image_batch_size, generator)
+            video, mouth, ref = _batch(train, image_batch_size, 1, generator)  # 1-frame crops: images
         else:
             video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
         loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator)
