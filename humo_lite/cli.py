@@ -128,8 +128,8 @@ def cmd_train_judge(args) -> None:
 def cmd_train_vae(args) -> None:
     from .training.vae_training import train_vae
 
-    _, manifest = train_vae(args.preset, args.out, steps=args.steps, seed=args.seed, overwrite=args.overwrite,
-                            command=" ".join(["humo-lite", *sys.argv[1:]]))
+    _, manifest = train_vae(args.preset, args.out, steps=args.steps, image_steps=args.image_steps, seed=args.seed,
+                            overwrite=args.overwrite, command=" ".join(["humo-lite", *sys.argv[1:]]))
     print(_table([{"metric": k, "value": v} for k, v in manifest["metrics"].items()]))
     print(f"wrote {args.out} in {manifest['wall_time_s']} s")
 
@@ -210,13 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     vae = add(train, "vae", cmd_train_vae, "train the tiny Wan VAE (chapter 02)", out="outputs/humo-micro/vae")
     vae.add_argument("--seed", type=int, default=0)
-    vae.add_argument("--steps", type=int, default=1800)
+    vae.add_argument("--image-steps", type=int, default=1000, help="steps on single frames first (the 2D VAE)")
+    vae.add_argument("--steps", type=int, default=600, help="then steps on whole clips (after inflating to video)")
     vae.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     stage0 = add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
                  out="outputs/humo-micro")
     stage0.add_argument("--vae", default=None, help="trained VAE folder (default: OUT/vae)")
     stage0.add_argument("--seed", type=int, default=0)
-    stage0.add_argument("--steps", type=int, default=2400)
+    stage0.add_argument("--steps", type=int, default=2000)
     stage0.add_argument("--batch-size", type=int, default=16)
     stage0.add_argument("--lr", type=float, default=1e-3)
     stage0.add_argument("--clips", type=int, default=3000, help="foundation clips to use (of 6000)")

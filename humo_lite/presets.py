@@ -109,11 +109,11 @@ PRESETS: dict[str, Preset] = {
     "humo-micro": Preset(
         "humo-micro",
         WorldConfig(height=32, width=32, num_frames=17),
-        # latents 8 x 5 x 8 x 8 -> 5 x 4 x 4 tokens (+16 per reference frame)
-        dit=dict(in_channels=8, dim=192, num_layers=6, num_heads=3, ffn_dim=768, text_dim=64),
+        # latents 16 x 5 x 8 x 8 -> 5 x 4 x 4 tokens (+16 per reference frame); 16 channels as Wan's
+        dit=dict(in_channels=16, dim=192, num_layers=6, num_heads=3, ffn_dim=768, text_dim=64),
         vae=dict(
             base_dim=16,
-            z_dim=8,
+            z_dim=16,
             num_res_blocks=1,
             dim_mult=[1, 2, 2],
             temperal_downsample=[True, True],

@@ -50,6 +50,8 @@ def check_02(r):
     assert r["loop_vs_pipeline"] < 1e-4  # the hand-written loop is the pipeline
     assert r["wan_parity"] <= 1e-5  # our DiT is diffusers' Wan
     assert r["vae_psnr"] > 15  # the nano VAE is a CI stand-in; humo-micro's numbers are in its manifest
+    assert r["still_gap_before_inflation"] > 1e-2 and r["still_gap_after_inflation"] < 1e-4, r  # inflation
+    assert r["vae_psnr_frames_alone"] > 15
     assert r["frames_shape"][1:] == [9, 16, 16, 3]
     assert 0.0 <= r["heldout_scene_accuracy"]["both"] <= 1.0 and 0.0 <= r["heldout_scene_judge"]["both"] <= 1.0
     assert -1.0 <= r["vae_mouth_r_within_clip"] <= 1.0

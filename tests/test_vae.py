@@ -42,7 +42,7 @@ def test_nano_compresses_4x_in_time_and_space(vae):
 def test_micro_latent_shape():
     micro = build_vae("humo-micro").eval()
     z = encode_video(micro, video(1, 17, 32, 32))
-    assert z.shape == (1, 8, 5, 8, 8)
+    assert z.shape == (1, micro.config.z_dim, 5, 8, 8) == (1, *latent_shape(micro, 17, 32, 32))
     assert decode_latents(micro, z).shape == (1, 3, 17, 32, 32)
 
 
@@ -120,7 +120,8 @@ def test_training_is_seeded_and_writes_an_atomic_folder(tmp_path):
     from humo_lite.training.vae_training import train_vae
 
     kwargs = dict(
-        steps=2, seed=3, batch_size=1, num_clips=4, num_stat_clips=2, num_eval_clips=2, progress=False
+        steps=2, image_steps=2, image_batch_size=2, seed=3, batch_size=1, num_clips=4, num_stat_clips=2,
+        num_eval_clips=2, progress=False,
     )
     _, manifest = train_vae("humo-nano", tmp_path / "a", **kwargs)
     train_vae("humo-nano", tmp_path / "b", **kwargs)
@@ -148,6 +149,26 @@ def test_one_frame_crops_are_single_frames_of_the_clips():
         assert any(torch.equal(v, f) or torch.equal(v, f.flip(-1)) for f in frames)
 
 
+@torch.no_grad()
+def test_inflating_an_image_vae_reconstructs_a_still_video_frame_by_frame():
+    """After ``inflate_to_video`` the video path is the image path: a still video = its frame, 9 times."""
+    from humo_lite.training.vae_training import inflate_to_video
+
+    torch.manual_seed(0)
+    model = build_vae("humo-nano").eval()
+    image = video(2, 1)  # (2, 3, 1, 16, 16)
+    still = image.expand(-1, -1, 9, -1, -1).contiguous()
+
+    def gap():  # how far the still video's reconstruction is from the image's, repeated
+        as_image = model.decode(model.encode(image).latent_dist.mean).sample
+        as_video = model.decode(model.encode(still).latent_dist.mean).sample
+        return float((as_video - as_image).abs().max())
+
+    assert gap() > 1e-2  # random temporal weights: later frames differ from the image
+    inflate_to_video(model)
+    assert gap() < 1e-5
+
+
 def test_image_curriculum_and_config_overrides():
     from humo_lite.training.vae_training import train_vae
 
@@ -155,6 +176,7 @@ def test_image_curriculum_and_config_overrides():
                               num_clips=4, num_stat_clips=2, num_eval_clips=2, vae_overrides={"base_dim": 4},
                               progress=False)
     assert manifest["image_steps"] == 2 and manifest["steps"] == 1 and manifest["metrics"]["psnr_db"] > 0
+    assert manifest["inflate"] is True  # the image VAE was inflated before the clip step
     assert vae.config.base_dim == 4 and manifest["vae_overrides"] == {"base_dim": 4}
 
 

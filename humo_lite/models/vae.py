@@ -16,13 +16,15 @@ What makes it a *video* VAE (and why clips have 4k+1 frames):
   480p video), and ``temperal_downsample=[True, True]`` two 2x temporal ones (4x, as Wan)::
 
       humo-nano   video [B, 3,  9, 16, 16]  ->  latents [B,  8, 3,  4,  4]
-      humo-micro  video [B, 3, 17, 32, 32]  ->  latents [B,  8, 5,  8,  8]
+      humo-micro  video [B, 3, 17, 32, 32]  ->  latents [B, 16, 5,  8,  8]   (16 channels, as Wan's)
       humo-mini   video [B, 3, 33, 64, 64]  ->  latents [B, 16, 9, 16, 16]
 
 - **Latent normalisation** follows Wan, not Stable Diffusion: no single ``scaling_factor`` but a
   per-channel mean and std stored in the config (``latents_mean`` / ``latents_std``), applied as
   ``(z - mean) / std`` after encoding and undone before decoding (diffusers' ``WanPipeline`` does the
   same). :func:`humo_lite.training.vae_training.train_vae` measures them on training clips.
+- **Training** follows Wan's recipe: an image VAE first, *inflated* into the video VAE, then video
+  (:func:`humo_lite.training.vae_training.inflate_to_video`).
 
 Public API: :func:`build_vae`, :func:`encode_video`, :func:`encode_image`, :func:`decode_latents`,
 :func:`load_vae`, :func:`latent_shape`.
