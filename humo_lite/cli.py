@@ -128,8 +128,9 @@ def cmd_train_judge(args) -> None:
 def cmd_train_vae(args) -> None:
     from .training.vae_training import train_vae
 
-    _, manifest = train_vae(args.preset, args.out, steps=args.steps, image_steps=args.image_steps, seed=args.seed,
-                            overwrite=args.overwrite, command=" ".join(["humo-lite", *sys.argv[1:]]))
+    steps = {k: v for k, v in (("steps", args.steps), ("image_steps", args.image_steps)) if v is not None}
+    _, manifest = train_vae(args.preset, args.out, seed=args.seed, overwrite=args.overwrite,
+                            command=" ".join(["humo-lite", *sys.argv[1:]]), **steps)  # else train_vae's defaults
     print(_table([{"metric": k, "value": v} for k, v in manifest["metrics"].items()]))
     print(f"wrote {args.out} in {manifest['wall_time_s']} s")
 
@@ -210,8 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     vae = add(train, "vae", cmd_train_vae, "train the tiny Wan VAE (chapter 02)", out="outputs/humo-micro/vae")
     vae.add_argument("--seed", type=int, default=0)
-    vae.add_argument("--image-steps", type=int, default=1000, help="steps on single frames first (the 2D VAE)")
-    vae.add_argument("--steps", type=int, default=600, help="then steps on whole clips (after inflating to video)")
+    vae.add_argument("--image-steps", type=int, default=None,
+                     help="steps on single frames first, the 2D VAE (default: the shipped setting)")
+    vae.add_argument("--steps", type=int, default=None,
+                     help="then steps on whole clips, after inflating to video (default: the shipped setting)")
     vae.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     stage0 = add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
                  out="outputs/humo-micro")

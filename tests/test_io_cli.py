@@ -63,3 +63,21 @@ def test_cli_stats_show_and_errors(tmp_path, capsys):
     assert "invalid choice: 'humo-huge'" in capsys.readouterr().err
     assert main(["data", "show", "--pool", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown pool 'nope'" in capsys.readouterr().err
+
+
+def test_train_vae_command_defers_to_train_vae_defaults(tmp_path, monkeypatch):
+    """`humo-lite train vae` passes only the flags given; the shipped settings live in train_vae alone."""
+    import humo_lite.training.vae_training as vae_training
+
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append((args, kwargs))
+        return None, {"metrics": {"psnr_db": 0.0}, "wall_time_s": 0}
+
+    monkeypatch.setattr(vae_training, "train_vae", fake)
+    main(["train", "vae", "--preset", "humo-nano", "--out", str(tmp_path / "a")])
+    main(["train", "vae", "--preset", "humo-nano", "--out", str(tmp_path / "b"), "--steps", "3", "--image-steps", "0"])
+    (_, first), (_, second) = calls
+    assert "steps" not in first and "image_steps" not in first
+    assert second["steps"] == 3 and second["image_steps"] == 0

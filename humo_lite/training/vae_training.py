@@ -50,6 +50,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
 import platform
@@ -352,21 +353,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="humo-micro")
     parser.add_argument("--out", required=True, help="checkpoint folder to write (atomically)")
-    parser.add_argument("--steps", type=int, default=600, help="steps on whole clips (after --image-steps)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--mouth-weight", type=float, default=8.0, help="extra loss weight on the mouth region")
+    defaults = {name: p.default for name, p in inspect.signature(train_vae).parameters.items()}  # one source
+    parser.add_argument("--steps", type=int, default=defaults["steps"],
+                        help="steps on whole clips, after --image-steps (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults["seed"])
+    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    parser.add_argument("--lr", type=float, default=defaults["lr"])
+    parser.add_argument("--mouth-weight", type=float, default=defaults["mouth_weight"],
+                        help="extra loss weight on the mouth region (default: %(default)s)")
     parser.add_argument("--z-dim", type=int, default=None, help="latent channels (default: the preset's)")
     parser.add_argument("--base-dim", type=int, default=None, help="VAE width (default: the preset's)")
     parser.add_argument("--dim-mult", type=lambda s: [int(x) for x in s.split(",")], default=None,
                         help="width multiplier per stage, e.g. 1,2,4 (default: the preset's)")
-    parser.add_argument("--image-steps", type=int, default=1000, help="single-frame steps before the clip steps")
-    parser.add_argument("--image-batch-size", type=int, default=32)
+    parser.add_argument("--image-steps", type=int, default=defaults["image_steps"],
+                        help="single-frame steps before the clip steps (default: %(default)s)")
+    parser.add_argument("--image-batch-size", type=int, default=defaults["image_batch_size"])
     parser.add_argument("--no-inflate", dest="inflate", action="store_false",
                         help="ablation: start the clip steps from random temporal weights")
     parser.add_argument("--crop-frames", type=int, default=None, help="4k+1 frames per crop (default: whole clips)")
-    parser.add_argument("--num-clips", type=int, default=3000, help="foundation clips to train on (of 6000)")
+    parser.add_argument("--num-clips", type=int, default=defaults["num_clips"],
+                        help="foundation clips to train on, of 6000 (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--notes", default=None)
     parser.add_argument("--overwrite", action="store_true")
