@@ -1,4 +1,4 @@
-"""Benchmark: clips per second for rendering + audio features at a preset (DESIGN §9: >= 100 clips/s).
+"""Benchmark: clips per second for rendering + audio features at a preset (``docs/design.md`` §9: >= 100 clips/s).
 
 One "clip" is everything a training step needs from the world: the speech (synthesised or cut from the
 bank), the log-mel features and lip law, the head motion, every video frame with its face mask, the

@@ -1,6 +1,6 @@
 """Benchmark: one DiT training step, ours vs diffusers' ``WanTransformer3DModel`` at the same config.
 
-DESIGN §9 budgets: our train step <= 1.1x diffusers' time, and >= 50% of the machine's measured float32
+``docs/design.md`` §9 budgets: our train step <= 1.1x diffusers' time, and >= 50% of the machine's measured float32
 matmul FLOP/s. One training step = forward + backward + AdamW step on a humo-micro batch (17-frame 32x32
 clips -> latents 5x8x8, plus 1 reference frame; the loss covers the video frames only). Both models run
 with the same weights, inputs and optimizer, interleaved step by step so that both see the same machine
@@ -80,7 +80,7 @@ def main():
     parser.add_argument("--text-len", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (DESIGN §9: 2 cores)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (``docs/design.md`` §9: 2 cores)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -119,31 +120,42 @@ def cmd_data_export(args) -> None:
 
 
 def cmd_train_judge(args) -> None:
-    from .eval.judge import train_judge
+    from .eval.judge_training import JudgeTrainConfig, train_judge
 
-    numbers = train_judge(args.preset, args.out, seed=args.seed, steps=args.steps)
-    print(_table([{"metric": k, "value": v} for k, v in numbers.items()]))
+    config = JudgeTrainConfig(**given(args, "steps"))  # steps left out: the preset's
+    checkpoint = train_judge(args.preset, args.out, config=config, command=args.command_line, **given(args, "seed"))
+    numbers = checkpoint.manifest["validation"]
+    print(_table([{"metric": k, "value": v} for k, v in numbers.items() if not isinstance(v, dict)]))
+    print(f"wrote {args.out} in {checkpoint.manifest['wall_time_s']} s")
 
 
 def cmd_train_vae(args) -> None:
     from .training.vae_training import train_vae
 
-    steps = {k: v for k, v in (("steps", args.steps), ("image_steps", args.image_steps)) if v is not None}
-    _, manifest = train_vae(args.preset, args.out, seed=args.seed, overwrite=args.overwrite,
-                            command=" ".join(["humo-lite", *sys.argv[1:]]), **steps)  # else train_vae's defaults
+    options = given(args, "steps", "image_steps", "seed")
+    _, manifest = train_vae(args.preset, args.out, overwrite=args.overwrite, command=args.command_line,
+                            **options)  # the rest: train_vae's defaults
     print(_table([{"metric": k, "value": v} for k, v in manifest["metrics"].items()]))
     print(f"wrote {args.out} in {manifest['wall_time_s']} s")
 
 
+def given(args, *flags: str, **renamed: str) -> dict:
+    """The flags the user gave, as keyword arguments: ``flags`` keep their name, ``renamed`` maps flag → keyword.
+
+    Flags left out are not passed on, so the Python function's defaults stay the one source.
+    """
+    pairs = [(flag, flag) for flag in flags] + list(renamed.items())
+    return {keyword: getattr(args, flag) for flag, keyword in pairs if getattr(args, flag) is not None}
+
+
 def cmd_train_stage0(args) -> None:
-    from .training.stage0 import train_stage0
+    from .recipes import train_stage0
     from .training.trainer import TrainConfig
 
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every)
-    manifest = train_stage0(args.preset, args.vae, args.out, config, num_clips=args.clips,
-                            command=" ".join(["humo-lite", *sys.argv[1:]]), eval_clips=args.eval_clips,
-                            role_weight=args.role_weight)
+    config = TrainConfig(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
+    options = given(args, "eval_clips", "role_weight", clips="num_clips")
+    manifest = train_stage0(args.preset, args.vae, args.out, config, command=args.command_line,
+                            override_config=args.override_config, **options)  # the rest: train_stage0's defaults
     if "wall_time_s" in manifest:
         print(f"final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} "
               f"in {manifest['wall_time_s']} s")
@@ -161,89 +173,120 @@ def default_checkpoint(preset: str) -> Path:
 def cmd_generate(args) -> None:
     import torch
 
-    from .data.audio import load_wav
-    from .io import write_mp4
+    from .io import read_image, write_mp4
     from .pipeline import HuMoLitePipeline
 
     checkpoint = Path(args.checkpoint or default_checkpoint(args.preset))
-    if not (checkpoint / "model_index.json").is_file():
-        raise FileNotFoundError(f"no pipeline at {checkpoint} (expected model_index.json); train one with "
-                                f"`humo-lite train stage0` or pass --checkpoint")
+    image = read_image(args.image) if args.image else None
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
-    image = None
-    if args.image:
-        import imageio.v3 as iio
-
-        image = iio.imread(args.image)
-    audio = load_wav(args.audio) if args.audio else None
-    out = pipe(args.prompt, image=image, audio=audio, num_inference_steps=args.steps, guidance=args.guidance,
-               generator=torch.Generator().manual_seed(args.seed), unknown_words=args.unknown_words)
+    options = given(args, "guidance_scale", steps="num_inference_steps")  # the rest: the pipeline's defaults
+    out = pipe(args.prompt, image=image, audio=args.audio, generator=torch.Generator().manual_seed(args.seed),
+               unknown_words=args.unknown_words, **options)
     path = write_mp4(args.out, out.frames[0], audio=None if out.audio is None else out.audio[0], scale=args.scale)
     print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''})")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1, with an error that says so."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _add(subparsers, name, func, help_text, out=None) -> argparse.ArgumentParser:
+    """A sub-command with the options every command shares (preset, world seed, output)."""
+    p = subparsers.add_parser(name, help=help_text)
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
+    p.add_argument("--world-seed", type=int, default=0, help="seed of the world's pools")
+    if out:
+        p.add_argument("--out", default=out, help=f"output folder (default {out})")
+    p.set_defaults(func=func)
+    return p
+
+
+SHIPPED = "(default: the shipped setting)"
+# Training and generation flags default to None: a flag left out is not passed on, so the Python function's
+# defaults (TrainConfig, train_stage0, train_vae, train_judge, the pipeline's __call__) are the one source.
+
+
+def _add_data_commands(sub) -> None:
+    data = sub.add_parser("data", help="the toy world's data").add_subparsers(dest="data_command", required=True)
+    _add(data, "stats", cmd_data_stats, "pool sizes")
+    show = _add(data, "show", cmd_data_show, "write one clip as MP4 (with sound) + PNG", out="outputs/show")
+    show.add_argument("--pool", default="stage2")
+    show.add_argument("--index", type=int, default=0)
+    export = _add(data, "export", cmd_data_export, "write clips in the BYO folder format", out="outputs/export")
+    export.add_argument("--pool", default="stage2")
+    export.add_argument("--count", type=int, default=8)
+
+
+def _add_train_commands(sub) -> None:
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="train_command", required=True)
+    judge = _add(train, "judge", cmd_train_judge, "train the evaluation judge (chapter 08)", out="outputs/judge")
+    judge.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    judge.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
+    vae = _add(train, "vae", cmd_train_vae, "train the tiny Wan VAE (chapter 02)", out="outputs/humo-micro/vae")
+    vae.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    vae.add_argument("--image-steps", type=int, default=None, help=f"steps on single frames first {SHIPPED}")
+    vae.add_argument("--steps", type=int, default=None, help=f"then steps on whole clips {SHIPPED}")
+    vae.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    stage0 = _add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
+                  out="outputs/humo-micro")
+    stage0.add_argument("--vae", default=None, help="trained VAE folder (default: OUT/vae)")
+    stage0.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    stage0.add_argument("--steps", type=positive_int, default=None, help=SHIPPED)
+    stage0.add_argument("--batch-size", type=positive_int, default=None, help=SHIPPED)
+    stage0.add_argument("--lr", type=float, default=None, help=SHIPPED)
+    stage0.add_argument("--clips", type=positive_int, default=None, help=f"foundation clips to use, of 6000 {SHIPPED}")
+    stage0.add_argument("--checkpoint-every", type=positive_int, default=None,
+                        help=f"steps between checkpoints {SHIPPED}")
+    stage0.add_argument("--role-weight", type=float, default=None,
+                        help=f"weight of the text encoder's binding objective, 0: video loss only {SHIPPED}")
+    stage0.add_argument("--eval-clips", type=int, default=None,
+                        help=f"held-out scene clips to score, 0: skip {SHIPPED}")
+    stage0.add_argument("--override-config", action="store_true",
+                        help="resume a checkpoint even though a setting differs (continue with the new one)")
+
+
+def _add_generate_command(sub) -> None:
+    gen = _add(sub, "generate", cmd_generate, "generate a clip (MP4, with sound if --audio)",
+               out="outputs/generate.mp4")
+    gen.add_argument("--prompt", required=True, help="a caption in the toy vocabulary")
+    gen.add_argument("--checkpoint", default=None, help="pipeline folder (default: the preset's shipped one)")
+    gen.add_argument("--image", default=None, help="reference image (PNG) at the model's size")
+    gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
+    gen.add_argument("--steps", type=positive_int, default=None, help="denoising steps (default: the pipeline's, 20)")
+    gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=float, default=None,
+                     help="text guidance scale, 1 = off (default: the pipeline's, 5); --guidance is the old name")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--scale", type=positive_int, default=8, help="upscale the MP4 by this factor (nearest)")
+    gen.add_argument("--unknown-words", default="error", choices=["error", "unk"],
+                     help="a prompt word outside the vocabulary: stop (default) or map it to <unk>")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(subparsers, name, func, help_text, out=None):
-        p = subparsers.add_parser(name, help=help_text)
-        p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
-        p.add_argument("--world-seed", type=int, default=0, help="seed of the world's pools")
-        if out:
-            p.add_argument("--out", default=out, help=f"output folder (default {out})")
-        p.set_defaults(func=func)
-        return p
-
-    add(sub, "tour", cmd_tour, "render a few triplets from each pool (the quick start)", out="outputs/tour")
-    data = sub.add_parser("data", help="the toy world's data").add_subparsers(dest="data_command", required=True)
-    add(data, "stats", cmd_data_stats, "pool sizes")
-    show = add(data, "show", cmd_data_show, "write one clip as MP4 (with sound) + PNG", out="outputs/show")
-    show.add_argument("--pool", default="stage2")
-    show.add_argument("--index", type=int, default=0)
-    export = add(data, "export", cmd_data_export, "write clips in the BYO folder format", out="outputs/export")
-    export.add_argument("--pool", default="stage2")
-    export.add_argument("--count", type=int, default=8)
-    train = sub.add_parser("train", help="train a model").add_subparsers(dest="train_command", required=True)
-    judge = add(train, "judge", cmd_train_judge, "train the evaluation judge (chapter 08)", out="outputs/judge")
-    judge.add_argument("--seed", type=int, default=0)
-    judge.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
-    vae = add(train, "vae", cmd_train_vae, "train the tiny Wan VAE (chapter 02)", out="outputs/humo-micro/vae")
-    vae.add_argument("--seed", type=int, default=0)
-    vae.add_argument("--image-steps", type=int, default=None,
-                     help="steps on single frames first, the 2D VAE (default: the shipped setting)")
-    vae.add_argument("--steps", type=int, default=None,
-                     help="then steps on whole clips, after inflating to video (default: the shipped setting)")
-    vae.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    stage0 = add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
-                 out="outputs/humo-micro")
-    stage0.add_argument("--vae", default=None, help="trained VAE folder (default: OUT/vae)")
-    stage0.add_argument("--seed", type=int, default=0)
-    stage0.add_argument("--steps", type=int, default=2000)
-    stage0.add_argument("--batch-size", type=int, default=16)
-    stage0.add_argument("--lr", type=float, default=1e-3)
-    stage0.add_argument("--clips", type=int, default=3000, help="foundation clips to use (of 6000)")
-    stage0.add_argument("--checkpoint-every", type=int, default=250)
-    stage0.add_argument("--role-weight", type=float, default=0.1,
-                        help="weight of the text encoder's binding objective (0: video loss only)")
-    stage0.add_argument("--eval-clips", type=int, default=48, help="held-out scene clips to score (0: skip)")
-    gen = add(sub, "generate", cmd_generate, "generate a clip (MP4, with sound if --audio)", out="outputs/generate.mp4")
-    gen.add_argument("--prompt", required=True, help="a caption in the toy vocabulary")
-    gen.add_argument("--checkpoint", default=None, help="pipeline folder (default: the preset's shipped one)")
-    gen.add_argument("--image", default=None, help="reference image (PNG) at the model's size")
-    gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
-    gen.add_argument("--steps", type=int, default=20, help="denoising steps")
-    gen.add_argument("--guidance", type=float, default=5.0, help="text guidance scale (1 = off)")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--scale", type=int, default=8, help="upscale the MP4 by this factor (nearest)")
-    gen.add_argument("--unknown-words", default="error", choices=["error", "unk"],
-                     help="a prompt word outside the vocabulary: stop (default) or map it to <unk>")
+    _add(sub, "tour", cmd_tour, "render a few triplets from each pool (the quick start)", out="outputs/tour")
+    _add_data_commands(sub)
+    _add_train_commands(sub)
+    _add_generate_command(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; ``argv`` defaults to the process's arguments. Returns the exit status (2: bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["humo-lite", *argv])  # what manifests record: the command as it was given
+    if "--guidance" in argv:
+        print("humo-lite: note: --guidance is now --guidance-scale; the old name goes in the next release",
+              file=sys.stderr)
     try:
         args.func(args)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:

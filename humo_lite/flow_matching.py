@@ -10,7 +10,7 @@ Sampling integrates ``dx/dsigma = v`` from sigma = 1 down to 0, so an Euler step
 ``x <- x + (sigma_next - sigma) * v`` and the clean estimate at any sigma is ``x_0 = x - sigma * v``.
 
 Paper: HuMo §3.1 Eq. 1 writes the same objective with time running the other way (t = 0 noise,
-t = 1 data); the released code uses Wan's convention above (reference notes §1.5), and so do we.
+t = 1 data); the released code uses Wan's convention above (``docs/paper_notes.md`` §1.5), and so do we.
 Upstream code it mirrors: Wan2.1's ``wan/utils/fm_solvers_unipc.py`` (``FlowUniPCMultistepScheduler``,
 copied into HuMo as ``humo/models/utils/fm_solvers_unipc.py``) and diffusers' flow-matching schedulers,
 which we use directly (:func:`make_scheduler`): ``UniPCMultistepScheduler`` with
@@ -92,7 +92,7 @@ def sample_training_sigmas(
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """One sigma per sample, ``[batch]`` in (0, 1): ``logit_normal`` (sigmoid of N(loc, scale)) or ``uniform``
-    (HuMo's yaml names ``logitnormal(0, 1)``; reference notes §1.5).
+    (HuMo's yaml names ``logitnormal(0, 1)``; ``docs/paper_notes.md`` §1.5).
 
     The draw uses ``generator`` (on CPU, so the same seed gives the same sigmas on any device), then
     :func:`shift_sigmas`.

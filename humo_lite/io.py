@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .layouts import to_uint8
 from .presets import FPS, SAMPLE_RATE
 
 
@@ -48,6 +49,8 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
 
     Used for checkpoints and exported clips: a reader sees the old folder or the whole new one, never a
     half-written mix. With ``overwrite=False`` an existing ``path`` is an error (raised before writing).
+    Replacing a folder is a swap: the old one is moved aside, the new one renamed in, and the old one
+    deleted only then; if renaming the new one fails, the old one is moved back, so it survives.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -60,25 +63,39 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     old = path.with_name(f".{path.name}.old")
     try:
         yield tmp
-        if path.exists():  # swap: move the old folder aside, the new one in, then delete the old one
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+        moved_aside = path.exists()
+        if moved_aside:
             os.replace(path, old)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if moved_aside:
+                os.replace(old, path)  # put the old folder back before reporting the failure
+            raise
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Float frames in [0, 1] (or uint8 already) → uint8, with a clear error on anything else."""
-    frames = np.asarray(frames)
-    if frames.dtype == np.uint8:
-        return frames
-    if not np.issubdtype(frames.dtype, np.floating):
-        raise ValueError(f"expected float frames in [0, 1] or uint8, got dtype {frames.dtype}")
-    if not np.isfinite(frames).all():
-        raise ValueError("frames contain NaN or infinity")
-    return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def check_safetensors(path: str | os.PathLike) -> Path:
+    """Raise a clear error unless ``path`` is a complete, readable safetensors file; return it.
+
+    ``safe_open`` reads the header and checks that it covers the whole file, so a truncated download
+    or a half-copied checkpoint is caught here, before any weights are loaded or anything is written.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        with safe_open(path, "pt") as handle:
+            handle.keys()
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError on unreadable files)
+        raise ValueError(f"{path} is truncated or corrupted, not a readable safetensors file ({exc}); "
+                         f"restore it from the repository or retrain it") from None
+    return path
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
@@ -112,6 +129,25 @@ def write_json(path: str | os.PathLike, data) -> Path:
     return Path(path)
 
 
+def machine_info() -> dict:
+    """Where a run happened, for manifests: platform, CPUs, threads, GPU and library versions."""
+    import platform
+
+    import diffusers
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+    }
+
+
 def write_mp4(
     path: str | os.PathLike,
     frames: np.ndarray,
@@ -127,6 +163,8 @@ def write_mp4(
     """
     import imageio_ffmpeg
 
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a whole number >= 1 (pixels per frame pixel), got {scale!r}")
     frames = to_uint8(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected frames of shape (F, H, W, 3), got {frames.shape}")
@@ -153,6 +191,23 @@ def write_mp4(
         if proc.returncode != 0:
             raise RuntimeError(f"ffmpeg failed writing {path}: {proc.stderr.decode(errors='replace')}")
     return Path(path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as an array as stored (8- or 16-bit; grey, RGB or RGBA), with clear errors.
+
+    A missing file raises ``FileNotFoundError``; a file that does not decode, ``ValueError`` naming it.
+    Converting the layout and range is :func:`humo_lite.layouts.as_images`'s job.
+    """
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        return np.asarray(iio.imread(path, plugin="pillow"))
+    except Exception as exc:  # imageio raises many kinds for a corrupt file
+        raise ValueError(f"could not decode image {path} ({exc}); expected a PNG or JPEG") from None
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:

@@ -1,15 +1,23 @@
 """``HuMoLitePipeline``: prompt (+ reference image, + audio) → video, the diffusers way.
 
-Mirrors diffusers' ``WanPipeline`` (``pipelines/wan/pipeline_wan.py``) and HuMo's ``generate.py``:
-encode the prompt, prepare noise latents, encode the reference image with the VAE into one latent
-frame appended after the video (HuMo §3.3), turn the audio into per-latent-frame windows, run the
-scheduler's denoising loop with classifier-free guidance, decode with the VAE.
+Shaped like diffusers' ``WanPipeline`` (``pipelines/wan/pipeline_wan.py``): ``check_inputs`` →
+``encode_prompt`` → the conditions (reference latents, audio windows) → ``prepare_latents`` → the
+scheduler's denoising loop with classifier-free guidance → VAE decode. HuMo's ``generate.py`` does the
+same with its three conditions (``docs/paper_notes.md`` §2.2, §3.2, §7): the reference image becomes one
+clean latent frame appended after the video, the audio one 8-frame window per latent frame.
 
-Components (each saved in its own sub-folder by ``save_pretrained``; ``from_pretrained`` reloads them):
-``transformer`` (:class:`humo_lite.models.HuMoLiteDiT`), ``vae`` (diffusers ``AutoencoderKLWan``),
-``text_encoder`` (:class:`humo_lite.models.text_encoder.TextEncoder`) and ``scheduler`` (diffusers'
-``UniPCMultistepScheduler`` or ``FlowMatchEulerDiscreteScheduler`` in flow-matching mode). The word
-tokenizer is rebuilt from the fixed toy vocabulary, so it needs no files.
+**Guidance branches.** Every condition has a null: the null caption (no tokens, or ``negative_prompt``),
+zero reference latents, zero audio windows. A *branch* is the set of conditions one DiT pass keeps
+(:data:`CONDITIONS`); all branches a step needs run as rows of **one batched DiT call**
+(:meth:`HuMoLitePipeline.branch_velocities`), and a guidance rule combines them. Today's rule is plain
+text guidance, ``v = v(all − text) + guidance_scale · (v(all) − v(all − text))``: image and audio are
+kept in both branches. Chapter 07's time-adaptive schedules plug into the same two steps.
+
+Components (each saved in its own sub-folder by ``save_pretrained``; ``from_pretrained`` reloads them,
+from a local folder and safetensors only): ``transformer`` (:class:`humo_lite.models.HuMoLiteDiT`),
+``vae`` (diffusers ``AutoencoderKLWan``), ``text_encoder`` (:class:`humo_lite.models.text_encoder.TextEncoder`)
+and ``scheduler`` (diffusers' ``UniPCMultistepScheduler`` or ``FlowMatchEulerDiscreteScheduler`` in
+flow-matching mode). The word tokenizer is rebuilt from the fixed toy vocabulary, so it needs no files.
 
 Prompts may only use the toy world's vocabulary (``humo_lite.data.captions.VOCAB``): a prompt with
 other words stops with an error naming them, unless ``unknown_words="unk"`` maps them to ``<unk>``
@@ -18,6 +26,8 @@ other words stops with an error naming them, unless ``unknown_words="unk"`` maps
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -26,47 +36,73 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from .data.audio import audio_features, audio_windows, check_audio
+from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
+from .layouts import as_images, video_to_numpy
 from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
+from .models.loading import check_local_folder
 from .models.text_encoder import TextEncoder  # noqa: F401  (likewise)
-from .models.vae import decode_latents, encode_image
-from .presets import SAMPLES_PER_FRAME, check_num_frames, num_latent_frames
+from .models.vae import decode_latents, encode_image, latent_shape
+from .presets import SAMPLE_RATE, SAMPLES_PER_FRAME, check_num_frames
+
+CONDITIONS = ("text", "image", "audio")
+"""The conditions a DiT pass can keep; a branch is a ``frozenset`` of them, the rest get their null."""
+OUTPUT_TYPES = ("np", "pt", "latent")
+USER = 4  # warnings from a step of __call__ point at the caller's line: step, __call__, torch.no_grad's wrapper
 
 
 @dataclass
 class HuMoLitePipelineOutput(BaseOutput):
     """``frames``: ``np`` → ``(B, F, H, W, 3)`` float in [0, 1]; ``pt`` → ``[B, 3, F, H, W]`` in [−1, 1];
-    ``latent`` → the denoised latents. ``audio``: ``(B, F·640)`` at 16 kHz when audio was given, else None."""
+    ``latent`` → the denoised latents. ``audio``: ``(B, F·640)`` at 16 kHz when audio was given, else None.
+    ``dit_passes``: how many sample-passes through the DiT the call ran (batch rows x steps)."""
 
     frames: np.ndarray | torch.Tensor
     audio: np.ndarray | None = None
+    dit_passes: int = 0
 
 
-def _image_to_tensor(image, height: int, width: int) -> torch.Tensor:
-    """A reference image → ``[1, 3, H, W]`` in [−1, 1]; accepts PIL, ``(H, W, 3|4)`` arrays, or tensors."""
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
-        if image.mode not in ("RGB", "RGBA"):
-            raise ValueError(f"reference image must be RGB or RGBA, got PIL mode {image.mode!r}")
-        image = np.asarray(image)
-    if isinstance(image, torch.Tensor):  # [3, H, W] or [1, 3, H, W] in [-1, 1]
-        tensor = image[None] if image.ndim == 3 else image
-        if tensor.ndim != 4 or tensor.shape[:2] != (1, 3):
-            raise ValueError(f"reference tensor must be [3, H, W] or [1, 3, H, W] in [-1, 1], got {tuple(image.shape)}")
-    else:
-        array = np.asarray(image)
-        if array.ndim != 3 or array.shape[-1] not in (3, 4):
-            raise ValueError(f"reference image must be (H, W, 3) RGB or (H, W, 4) RGBA, got shape {array.shape}")
-        array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
-        if array.min() < 0 or array.max() > 1:
-            raise ValueError("a float reference image must lie in [0, 1] (uint8 images are divided by 255)")
-        if array.shape[-1] == 4:  # composite onto white, as HuMo's references are
-            array = array[..., :3] * array[..., 3:] + (1.0 - array[..., 3:])
-        tensor = torch.from_numpy(array).permute(2, 0, 1)[None] * 2 - 1
-    if tensor.shape[-2:] != (height, width):
-        raise ValueError(f"reference image is {tensor.shape[-2]}x{tensor.shape[-1]}, the model makes "
-                         f"{height}x{width} videos; resize it first")
-    return tensor.float()
+@dataclass
+class Conditions:
+    """What the DiT is conditioned on, for a batch of B prompts, with each condition's null.
+
+    ``text_ctx [B, L, text_dim]`` / ``text_mask [B, L]`` and the text-off versions ``null_ctx`` /
+    ``null_mask``; ``ref_latents [B, C, R, h, w]`` (None: no image); ``audio_ctx [B, F' + R, 8, 80]``
+    windows (None: this DiT has no audio cross-attention). ``given`` is the set of conditions the caller
+    supplied; a branch can only keep those.
+    """
+
+    text_ctx: torch.Tensor
+    text_mask: torch.Tensor
+    null_ctx: torch.Tensor
+    null_mask: torch.Tensor
+    ref_latents: torch.Tensor | None
+    audio_ctx: torch.Tensor | None
+    given: frozenset
+
+    def rows(self, branches: list[frozenset]) -> dict[str, torch.Tensor]:
+        """The DiT's keyword arguments for ``branches``, stacked branch-major: ``len(branches) * B`` rows."""
+        pick = lambda on, off, keep: torch.cat([on if keep(b) else off for b in branches])  # noqa: E731
+        kwargs = {
+            "text_ctx": pick(self.text_ctx, self.null_ctx, lambda b: "text" in b),
+            "text_mask": pick(self.text_mask, self.null_mask, lambda b: "text" in b),
+        }
+        if self.ref_latents is not None:
+            kwargs["ref_latents"] = pick(self.ref_latents, torch.zeros_like(self.ref_latents), lambda b: "image" in b)
+        if self.audio_ctx is not None:
+            kwargs["audio_ctx"] = pick(self.audio_ctx, torch.zeros_like(self.audio_ctx), lambda b: "audio" in b)
+        return kwargs
+
+
+def text_guidance(given: frozenset, guidance_scale: float) -> tuple[list[frozenset], callable]:
+    """Plain classifier-free guidance on the text: the branches to run and how to combine them.
+
+    With ``guidance_scale == 1`` one branch (everything given) suffices. Otherwise two: everything given,
+    and the same without the text; ``v = v_off + s · (v_on − v_off)``.
+    """
+    if guidance_scale == 1.0:
+        return [given], lambda v: v[0]
+    return [given, given - {"text"}], lambda v: v[1] + guidance_scale * (v[0] - v[1])
 
 
 class HuMoLitePipeline(DiffusionPipeline):
@@ -86,102 +122,201 @@ class HuMoLitePipeline(DiffusionPipeline):
         self.register_modules(transformer=transformer, vae=vae, text_encoder=text_encoder, scheduler=scheduler)
         self.register_to_config(height=height, width=width, num_frames=check_num_frames(num_frames))
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a pipeline folder written by ``save_pretrained``: local only, safetensors only.
+
+        A missing folder, a missing ``model_index.json`` or a truncated weights file is a clear error
+        before anything loads; each component then loads strictly (:mod:`humo_lite.models.loading`).
+        """
+        folder = check_local_folder(pretrained_model_name_or_path, "pipeline", needs=("model_index.json",),
+                                    make_it="train one with `humo-lite train stage0` or use data_samples/checkpoints/")
+        for weights in folder.rglob("*.safetensors"):
+            check_local_folder(weights.parent, f"pipeline component {weights.parent.name!r}")
+        kwargs["use_safetensors"] = True
+        return super().from_pretrained(folder, **kwargs)
+
     # 1. Inputs -----------------------------------------------------------------------------------------
+    def check_inputs(self, prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
+                     guidance_scale, output_type, num_frames, latents) -> list[str]:
+        """Every argument checked before any work; returns the prompts as a list. Errors say what was expected."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else None
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise TypeError(f"prompt must be a string or a non-empty list of strings, got {prompt!r}")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise TypeError(f"negative_prompt must be a string (one for all prompts), got {negative_prompt!r}")
+        if not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}")
+        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
+            raise ValueError(f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale!r}")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        check_num_frames(num_frames)
+        if audio is not None and not isinstance(audio, (str, os.PathLike)) and sample_rate is None:
+            raise ValueError("audio given as an array needs its sample_rate= (e.g. sample_rate=16000 for the "
+                             "world's audio; other rates are resampled to 16 kHz); a file path needs none")
+        if latents is not None and tuple(latents.shape) != self.latent_shape(len(prompts), num_frames):
+            raise ValueError(f"latents must have shape {self.latent_shape(len(prompts), num_frames)}, "
+                             f"got {tuple(latents.shape)}")
+        for p in prompts:
+            if not p.strip():
+                warnings.warn("an empty prompt encodes to the null caption (no tokens): that clip is generated "
+                              "without text, and text guidance has nothing to amplify for it", stacklevel=USER)
+        return prompts
+
     def encode_prompt(self, prompt: list[str], unknown_words: str = "error") -> tuple[torch.Tensor, torch.Tensor]:
         """Captions → text context ``[B, L, text_dim]`` and mask ``[B, L]``; the empty caption has no tokens."""
         ids, mask = Tokenizer(on_unknown=unknown_words).encode(list(prompt))
         device = self._execution_device
         return self.text_encoder(ids.to(device), mask.to(device)), mask.to(device)
 
-    def prepare_audio(self, audio, batch: int, num_frames: int) -> tuple[np.ndarray, torch.Tensor]:
-        """16 kHz mono audio (one array, or one per prompt) → cut waveforms and windows ``[B, F', 8, 80]``."""
+    def prepare_image_latents(self, image, batch: int) -> torch.Tensor:
+        """A reference image (PIL / array / tensor, :func:`humo_lite.layouts.as_images`) → ``[B, C, 1, h, w]``.
+
+        Several images (a list, or a batch ``[R, 3, H, W]``) become R appended frames, as HuMo's code
+        concatenates several references on the time axis.
+        """
+        pixels = as_images(image)  # (R, 3, H, W) in [0, 1]
+        height, width = self.config.height, self.config.width
+        if pixels.shape[-2:] != (height, width):
+            raise ValueError(f"reference image is {pixels.shape[-2]}x{pixels.shape[-1]}, the model makes "
+                             f"{height}x{width} videos; resize it first")
+        latents = encode_image(self.vae, pixels.to(self._execution_device) * 2 - 1)  # (R, C, 1, h, w)
+        latents = latents.permute(2, 1, 0, 3, 4)  # (1, C, R, h, w): the references side by side in time
+        return latents.expand(batch, -1, -1, -1, -1)
+
+    def prepare_audio(self, audio, sample_rate: int | None, batch: int, num_frames: int,
+                      num_ref_frames: int = 0) -> tuple[np.ndarray, torch.Tensor]:
+        """Speech (a path, or arrays at ``sample_rate``) → cut 16 kHz waveforms ``(B, S)`` and windows.
+
+        One clip for all prompts or one per prompt. Audio longer than the clip is **cut** to the clip's
+        length (a warning says so when it is more than twice as long); shorter audio is an error. Windows
+        ``[B, F' + R, 8, 80]`` (:func:`humo_lite.data.audio.audio_windows`): reference frames get zeros.
+        """
         clips = list(audio) if isinstance(audio, (list, tuple)) else [audio] * batch
         if len(clips) != batch:
             raise ValueError(f"got {len(clips)} audio clips for {batch} prompts")
         need = num_frames * SAMPLES_PER_FRAME
-        waves = np.stack([check_audio(a, min_samples=need)[:need] for a in clips])  # (B, S)
-        windows = np.stack([audio_windows(audio_features(w, num_frames)[0]) for w in waves])
-        return waves, torch.from_numpy(windows)
+        waves = []
+        for clip in clips:
+            wave = load_wav(clip) if isinstance(clip, (str, os.PathLike)) else resample(clip, sample_rate)
+            wave = check_audio(wave, min_samples=need)
+            if len(wave) > 2 * need:
+                warnings.warn(f"audio is {len(wave) / SAMPLE_RATE:.2f} s, the clip {need / SAMPLE_RATE:.2f} s: only "
+                              f"its first {need / SAMPLE_RATE:.2f} s are used", stacklevel=USER + 1)
+            waves.append(wave[:need])
+        waves = np.stack(waves)  # (B, S)
+        windows = [audio_windows(audio_features(w, num_frames)[0], num_ref_frames) for w in waves]
+        return waves, torch.from_numpy(np.stack(windows))
 
-    # 2. The call --------------------------------------------------------------------------------------
+    def latent_shape(self, batch: int, num_frames: int) -> tuple[int, ...]:
+        """``(B, C, F', h, w)`` of the video latents, from the VAE's own strides and channels."""
+        return (batch, *latent_shape(self.vae, num_frames, self.config.height, self.config.width))
+
+    def prepare_latents(self, batch: int, num_frames: int, generator: torch.Generator | None = None,
+                        latents: torch.Tensor | None = None) -> torch.Tensor:
+        """Initial noise ``[B, C, F', h, w]``, drawn on the CPU so a seed gives the same video on any device."""
+        if latents is None:
+            latents = torch.randn(self.latent_shape(batch, num_frames), generator=generator, dtype=torch.float32)
+        return latents.to(self._execution_device, torch.float32)
+
+    def prepare_conditions(self, prompts, negative_prompt, image, audio, sample_rate, num_frames,
+                           unknown_words) -> tuple[Conditions, np.ndarray | None]:
+        """Encode every condition once: text (and its null), reference latents, audio windows."""
+        batch = len(prompts)
+        text_ctx, text_mask = self.encode_prompt(prompts, unknown_words)  # (B, L, text_dim), (B, L)
+        null_ctx, null_mask = self.encode_prompt([negative_prompt or NULL_CAPTION] * batch, unknown_words)
+        ref = self.prepare_image_latents(image, batch) if image is not None else None
+        given = {"text"} | ({"image"} if image is not None else set())
+        has_audio_layer = "audio" in (self.transformer.config.conditions or {})
+        waves, windows = None, None
+        if audio is not None:
+            num_ref = 0 if ref is None else ref.shape[2]
+            waves, windows = self.prepare_audio(audio, sample_rate, batch, num_frames, num_ref)
+            given.add("audio")
+            if not has_audio_layer:
+                warnings.warn("this checkpoint has no audio cross-attention (stage 0/1); the audio is returned "
+                              "with the frames but does not drive the lips", stacklevel=USER)
+        if has_audio_layer and windows is None:  # the audio layer always runs; "no audio" is zero windows
+            frames = self.latent_shape(1, num_frames)[2] + (0 if ref is None else ref.shape[2])
+            windows = torch.zeros(batch, frames, *audio_windows(np.zeros((num_frames, 80), np.float32)).shape[1:])
+        audio_ctx = windows.to(self._execution_device) if has_audio_layer else None
+        return Conditions(text_ctx, text_mask, null_ctx, null_mask, ref, audio_ctx, frozenset(given)), waves
+
+    # 2. One step ---------------------------------------------------------------------------------------
+    def branch_velocities(self, latents: torch.Tensor, t: torch.Tensor, conditions: Conditions,
+                          branches: list[frozenset]) -> list[torch.Tensor]:
+        """The DiT's velocity for each branch, all branches as rows of one batched call: ``[B, C, F', h, w]`` each."""
+        rows = torch.cat([latents] * len(branches))  # (n*B, C, F', h, w)
+        velocity = self.transformer(rows, t.expand(len(rows)), **conditions.rows(branches)).sample
+        return list(velocity.chunk(len(branches)))
+
+    # 3. The call --------------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(
         self,
         prompt: str | list[str],
         image=None,
         audio=None,
+        sample_rate: int | None = None,
         num_inference_steps: int = 20,
-        guidance: float = 5.0,
+        guidance_scale: float = 5.0,
+        negative_prompt: str | None = None,
         generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
         output_type: str = "np",
         num_frames: int | None = None,
         unknown_words: str = "error",
         return_dict: bool = True,
+        guidance: float | None = None,
     ) -> HuMoLitePipelineOutput | tuple:
         """Generate one clip per prompt.
 
         Args:
-            prompt: caption(s) in the toy vocabulary. image: a reference image (PIL / array / tensor) at
-                the model's size, one for all prompts. audio: 16 kHz mono waveform(s), at least the clip's
-                length. num_inference_steps: scheduler steps. guidance: text classifier-free guidance
-                scale (1 = off; each step then runs one pass instead of two, batched).
-            generator: a ``torch.Generator`` for the initial noise (on the CPU: same seed, same bytes).
+            prompt: caption(s) in the toy vocabulary. An empty caption is the null text (a warning says so).
+            image: reference image(s) at the model's size (PIL RGB/RGBA, ``(H, W, 3|4)`` arrays — uint8,
+                uint16 or floats in [0, 1] — or ``[3, H, W]`` tensors in [−1, 1]); one for all prompts; a list
+                of several becomes several appended reference frames.
+            audio: speech, one for all prompts or one per prompt: a WAV path, or a mono array with its
+                ``sample_rate`` (resampled to 16 kHz). At least the clip's length; longer audio is cut.
+            num_inference_steps: scheduler steps (>= 1). guidance_scale: text classifier-free guidance
+                (1 = off: one DiT pass per step instead of two). negative_prompt: the text of the text-off
+                branch (default: the null caption).
+            generator: a ``torch.Generator`` for the initial noise (on the CPU: same seed, same bytes), or
+                ``latents``: the initial noise itself, ``[B, C, F', h, w]``.
             output_type: ``"np"``, ``"pt"`` or ``"latent"``. num_frames: 4k+1 (default: the checkpoint's).
-            unknown_words: ``"error"`` (default) or ``"unk"``.
+            unknown_words: ``"error"`` (default) or ``"unk"``. guidance: old name of ``guidance_scale``.
         """
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not prompts or not all(isinstance(p, str) for p in prompts):
-            raise TypeError("prompt must be a string or a non-empty list of strings")
-        if output_type not in ("np", "pt", "latent"):
-            raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}")
-        num_frames = check_num_frames(num_frames or self.config.num_frames)
-        batch, device = len(prompts), self._execution_device
-        height, width = self.config.height, self.config.width
+        if guidance is not None:
+            warnings.warn("guidance= is now guidance_scale= (diffusers' name); the old name goes in the next "
+                          "release", FutureWarning, stacklevel=USER - 1)
+            guidance_scale = guidance
+        num_frames = num_frames or self.config.num_frames
+        prompts = self.check_inputs(prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
+                                    guidance_scale, output_type, num_frames, latents)
 
-        # 1. Conditions: text (with the null text for guidance), reference latents, audio windows.
-        text_ctx, text_mask = self.encode_prompt(prompts, unknown_words)  # (B, L, text_dim), (B, L)
-        use_cfg = guidance != 1.0
-        if use_cfg:
-            null_ctx, null_mask = self.encode_prompt([NULL_CAPTION] * batch)
-            text_ctx, text_mask = torch.cat([text_ctx, null_ctx]), torch.cat([text_mask, null_mask])  # 2B rows
-        extra = {"text_mask": text_mask}
-        if image is not None:
-            ref = encode_image(self.vae, _image_to_tensor(image, height, width).to(device))  # (1, C, 1, h, w)
-            extra["ref_latents"] = ref.expand(batch, -1, -1, -1, -1)
-        waves = None
-        if audio is not None:
-            waves, windows = self.prepare_audio(audio, batch, num_frames)
-            if "audio" in (self.transformer.config.conditions or {}):
-                extra["audio_ctx"] = windows.to(device)
-            else:
-                warnings.warn("this checkpoint has no audio cross-attention (stage 0/1); the audio is returned "
-                              "with the frames but does not drive the lips", stacklevel=3)
-        if use_cfg:  # the unconditional row keeps image and audio: guidance here is on the text only
-            extra = {k: v if k == "text_mask" else torch.cat([v, v]) for k, v in extra.items()}
-
-        # 2. Initial noise, drawn on the CPU so a seed gives the same video on any device.
-        channels = self.transformer.config.in_channels
-        stride = 2 ** (len(self.vae.config.dim_mult) - 1)
-        shape = (batch, channels, num_latent_frames(num_frames), height // stride, width // stride)
-        latents = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
-
-        # 3. Denoising loop: velocity from the DiT, one scheduler step per timestep.
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        # 1. Conditions, encoded once: text (and its null), reference latents, audio windows.
+        conditions, waves = self.prepare_conditions(prompts, negative_prompt, image, audio, sample_rate,
+                                                    num_frames, unknown_words)
+        branches, combine = text_guidance(conditions.given, float(guidance_scale))
+        # 2. Initial noise.
+        latents = self.prepare_latents(len(prompts), num_frames, generator, latents)
+        # 3. Denoising loop: the branches' velocities in one batched call, combined, one scheduler step.
+        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
         for t in self.progress_bar(self.scheduler.timesteps):
-            model_in = torch.cat([latents, latents]) if use_cfg else latents
-            velocity = self.transformer(model_in, t.expand(len(model_in)), text_ctx, **extra).sample
-            if use_cfg:
-                cond, uncond = velocity.chunk(2)
-                velocity = uncond + guidance * (cond - uncond)
+            velocity = combine(self.branch_velocities(latents, t, conditions, branches))
             latents = self.scheduler.step(velocity, t, latents).prev_sample
-
         # 4. Decode.
-        if output_type == "latent":
-            frames = latents
-        else:
-            video = decode_latents(self.vae, latents).clamp(-1, 1)  # (B, 3, F, H, W)
-            frames = video if output_type == "pt" else ((video + 1) / 2).permute(0, 2, 3, 4, 1).float().cpu().numpy()
+        frames = self.decode(latents, output_type)
         self.maybe_free_model_hooks()
+        passes = len(branches) * len(prompts) * num_inference_steps
         if not return_dict:
             return (frames, waves)
-        return HuMoLitePipelineOutput(frames=frames, audio=waves)
+        return HuMoLitePipelineOutput(frames=frames, audio=waves, dit_passes=passes)
+
+    def decode(self, latents: torch.Tensor, output_type: str = "np"):
+        """Latents → frames in ``output_type`` (``"latent"`` returns them as they are)."""
+        if output_type == "latent":
+            return latents
+        video = decode_latents(self.vae, latents).clamp(-1, 1)  # (B, 3, F, H, W)
+        return video if output_type == "pt" else video_to_numpy(video.float().cpu())

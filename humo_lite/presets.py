@@ -9,7 +9,7 @@ DiT.
 - ``humo-micro``: the default; trains on a laptop CPU in minutes.
 - ``humo-mini``: for a GPU.
 
-HuMo itself trains 97-frame 480x832 clips at 25 fps (reference notes §1.6); we keep 25 fps, 16 kHz
+HuMo itself trains 97-frame 480x832 clips at 25 fps (``docs/paper_notes.md`` §1.6); we keep 25 fps, 16 kHz
 audio and the 4k+1 frame rule, and shrink the rest.
 """
 
@@ -66,9 +66,17 @@ class Preset:
 
     name: str
     world: WorldConfig
-    dit: dict = field(default_factory=dict)  # keyword arguments of the DiT's config
+    dit: dict = field(default_factory=dict)  # the DiT's own sizes; its input widths come from the others
     vae: dict = field(default_factory=dict)  # keyword arguments of the VAE's config
     text_encoder: dict = field(default_factory=dict)  # keyword arguments of the text encoder's config
+
+    def dit_config(self) -> dict:
+        """The DiT's keyword arguments: its own sizes, plus the widths it must share with its inputs.
+
+        ``in_channels`` is the VAE's ``z_dim`` (the DiT denoises the VAE's latents) and ``text_dim`` the
+        text encoder's output width, so the three components cannot disagree.
+        """
+        return {**self.dit, "in_channels": self.vae["z_dim"], "text_dim": self.text_encoder["text_dim"]}
 
 
 def check_num_frames(num_frames: int) -> int:
@@ -92,7 +100,7 @@ PRESETS: dict[str, Preset] = {
         "humo-nano",
         WorldConfig(height=16, width=16, num_frames=9),
         # latents 8 x 3 x 4 x 4 -> 3 x 2 x 2 tokens (+4 per reference frame)
-        dit=dict(in_channels=8, dim=32, num_layers=2, num_heads=2, ffn_dim=128, text_dim=32),
+        dit=dict(dim=32, num_layers=2, num_heads=2, ffn_dim=128),
         # AutoencoderKLWan: 3 stages -> 4x in space (Wan: 8x); temperal_downsample [True, True] -> 4x in time
         vae=dict(
             base_dim=8,
@@ -110,7 +118,7 @@ PRESETS: dict[str, Preset] = {
         "humo-micro",
         WorldConfig(height=32, width=32, num_frames=17),
         # latents 16 x 5 x 8 x 8 -> 5 x 4 x 4 tokens (+16 per reference frame); 16 channels as Wan's
-        dit=dict(in_channels=16, dim=192, num_layers=6, num_heads=3, ffn_dim=768, text_dim=64),
+        dit=dict(dim=192, num_layers=6, num_heads=3, ffn_dim=768),
         vae=dict(
             base_dim=16,
             z_dim=16,
@@ -127,7 +135,7 @@ PRESETS: dict[str, Preset] = {
         "humo-mini",
         WorldConfig(height=64, width=64, num_frames=33),
         # latents 16 x 9 x 16 x 16 -> 9 x 8 x 8 tokens (+64 per reference frame)
-        dit=dict(in_channels=16, dim=384, num_layers=8, num_heads=6, ffn_dim=1536, text_dim=64),
+        dit=dict(dim=384, num_layers=8, num_heads=6, ffn_dim=1536),
         vae=dict(
             base_dim=32,
             z_dim=16,

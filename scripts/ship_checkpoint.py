@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
+from humo_lite.eval import heldout_scene_check
 from humo_lite.io import atomic_dir, write_json
 from humo_lite.pipeline import HuMoLitePipeline
-from humo_lite.training.stage0 import evaluate_stage0
 
 HALF = ("transformer", "text_encoder")
 
@@ -50,7 +50,7 @@ def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
             for param in getattr(pipe, name).parameters():
                 param.copy_(param.half().float())  # exactly what float32 -> float16 -> float32 loading gives
     metrics = manifest.get("metrics") or {}
-    rounded = evaluate_stage0(pipe, metrics.get("num_clips", 48), seed=manifest.get("seed", 0)) if metrics else {}
+    rounded = heldout_scene_check(pipe, metrics.get("num_clips", 48), seed=manifest.get("seed", 0)) if metrics else {}
     manifest.update(metrics=rounded, metrics_float32=metrics, stored_dtype={name: "float16" for name in HALF},
                     shipped_with=command or f"scripts/ship_checkpoint.py {src} {dst}")
     with atomic_dir(dst, overwrite=True) as tmp:

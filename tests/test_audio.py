@@ -77,9 +77,10 @@ def test_bad_audio_is_rejected_with_a_clear_error(audio, sample_rate, match):
         check_audio(audio, sample_rate, min_samples=5440)
 
 
-@pytest.mark.parametrize("bad", [np.full(640, np.nan, np.float32), np.zeros((2, 640), np.float32)])
-def test_writing_bad_audio_leaves_nothing_behind(tmp_path, bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, match", [(np.full(640, np.nan, np.float32), "NaN"),
+                                        (np.zeros((2, 640), np.float32), "must be mono")])
+def test_writing_bad_audio_leaves_nothing_behind(tmp_path, bad, match):
+    with pytest.raises(ValueError, match=match):
         write_wav(tmp_path / "out.wav", bad)
     assert list(tmp_path.iterdir()) == []
 
@@ -95,5 +96,5 @@ def test_load_wav_resamples_other_rates_and_rejects_stereo(tmp_path):
     (tmp_path / "junk.wav").write_bytes(b"not a wav at all")
     with pytest.raises(ValueError, match="could not decode"):
         load_wav(tmp_path / "junk.wav")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="audio file not found"):
         load_wav(tmp_path / "missing.wav")

@@ -56,5 +56,5 @@ def test_collate_names_the_mismatched_key():
     b = TripletDataset("stage2", "humo-micro")[0]
     with pytest.raises(ValueError, match="cannot batch 'video'"):
         collate_triplets([a, b])
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="out of range for pool 'stage2' of 400 clips"):
         TripletDataset("stage2", "humo-nano").clip(10_000)

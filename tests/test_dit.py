@@ -333,10 +333,15 @@ def test_checkpoint_that_does_not_match_the_config_names_the_key(tmp_path, overr
 def test_build_dit_from_every_preset_and_describe():
     for name, preset in PRESETS.items():
         model = build_dit(name)
-        assert model.config.dim == preset.dit["dim"]
-        n = sum(p.numel() for p in model.parameters())
-        assert f"{n / 1e6:.2f}M parameters" in model.describe()
-        assert model.describe() in repr(model)
+        c = preset.dit_config()
+        assert model.config.dim == c["dim"]
+        n = sum(p.numel() for p in model.parameters())  # counted here, not by the model
+        text = model.describe()
+        assert f"{n / 1e6:.2f}M parameters" in text
+        assert f"{c['num_layers']} blocks x {c['num_heads']} heads of {c['dim'] // c['num_heads']}" in text
+        assert f"{c['in_channels']} latent channels" in text
+        assert repr(model).splitlines()[0] == text  # the repr leads with the summary line
+    assert build_dit("humo-nano", num_layers=1).describe() != build_dit("humo-nano").describe()
     assert build_dit("humo-nano", conditions={"audio": 16}).config.conditions == {"audio": 16}
 
 

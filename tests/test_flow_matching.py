@@ -41,7 +41,7 @@ def test_shift():
     assert torch.allclose(shift_sigmas(sigma, 1.0), sigma)
     assert torch.allclose(shift_sigmas(sigma, 5.0), torch.tensor([0.0, 1.25 / 2.0, 2.5 / 3.0, 1.0]))
     assert (shift_sigmas(sigma[1:3], 3.0) > sigma[1:3]).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="shift must be positive"):
         shift_sigmas(sigma, 0.0)
 
 
@@ -54,7 +54,7 @@ def test_training_sigmas_seeded_and_in_range():
     assert shifted.median().item() > 0.7
     u = sample_training_sigmas(1000, torch.Generator().manual_seed(1), mode="uniform")
     assert abs(u.mean().item() - 0.5) < 0.05
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mode must be 'logit_normal' or 'uniform'"):
         sample_training_sigmas(4, mode="cosine")
 
 

@@ -32,7 +32,7 @@ def test_bad_input_writes_nothing(tmp_path):
         write_mp4(tmp_path / "a.mp4", frames, audio=np.full(3200, np.nan, np.float32))
     with pytest.raises(ValueError, match=r"\(F, H, W, 3\)"):
         write_mp4(tmp_path / "b.mp4", np.zeros((5, 8, 8), np.float32))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not JSON serializable"):
         write_json(tmp_path / "c.json", {"x": object()})
     assert list(tmp_path.iterdir()) == []
 
@@ -41,10 +41,10 @@ def test_export_writes_a_complete_byo_folder_or_nothing(tmp_path):
     clip = make_clip(make_pool("stage2")[1], "humo-micro")
     folder = export_byo_clip(clip, tmp_path / "clip0")
     assert sorted(p.name for p in folder.iterdir()) == ["audio.wav", "caption.txt", "reference.png", "video.mp4"]
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="already exists"):
         export_byo_clip(clip, folder)
     clip.audio[:] = np.nan  # a broken clip: nothing may appear
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="NaN"):
         export_byo_clip(clip, tmp_path / "clip1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip0"]
     # The exported folder reads back through the BYO reader, except that Haar finds no cartoon face:
@@ -58,7 +58,7 @@ def test_cli_stats_show_and_errors(tmp_path, capsys):
     assert main(["data", "show", "--pool", "stage1", "--index", "2", "--preset", "humo-nano",
                  "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stage1_2.mp4", "stage1_2.png"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="2"):
         main(["data", "show", "--preset", "humo-huge"])
     assert "invalid choice: 'humo-huge'" in capsys.readouterr().err
     assert main(["data", "show", "--pool", "nope", "--out", str(tmp_path)]) == 2

@@ -19,8 +19,8 @@ from humo_lite.eval import (
     shift_audio,
     sync_lite,
 )
-from humo_lite.eval.judge import judge_specs
-from humo_lite.eval.metrics import as_video
+from humo_lite.eval.judge_data import judge_specs
+from humo_lite.layouts import as_video
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_videos_in_every_pipeline_layout_score_the_same(judge, real):
     b = evaluate(
         pt,
         real["captions"][:3],
-        torch.from_numpy(real["reference"][:3]).permute(0, 3, 1, 2) / 255.0,
+        torch.from_numpy(real["reference"][:3]).permute(0, 3, 1, 2) / 127.5 - 1,  # the model layout, [-1, 1]
         torch.from_numpy(real["audio"][:3]),
         judge=judge,
         frechet_ceiling=False,

@@ -20,14 +20,14 @@ CELL_TIMEOUT = 180  # seconds, per cell
 
 def check_template(r):
     assert r["chapter"] == "template" and r["smoke"] is True
-    assert 0.0 <= r["mouth_mean"] <= 1.0
+    assert r["mouth_mean"] > 0.1 and r["silent_mouth_mean"] == 0.0, r  # speech opens the mouth, silence does not
 
 
 def check_01(r):
     assert r["smoke"] is True
     assert r["lip_r_matched"] > 0.7, r  # the lip law reaches the pixels...
     assert abs(r["lip_r_shuffled"]) < 0.35, r  # ...and another clip's audio does not explain them
-    assert r["reference_min_distance"] > 0.08 and r["copied_frame_distance"] == 0.0
+    assert r["copied_frame_distance"] < 0.08 < r["reference_min_distance"], r  # a copy is caught, references pass
     assert r["pool_sizes"]["foundation"] > r["pool_sizes"]["stage1"] > r["pool_sizes"]["stage2"]
     assert r["windows_shape"] == [5, 8, 80]
     assert r["batch_video_shape"][1:] == [3, 17, 32, 32]
@@ -53,9 +53,11 @@ def check_02(r):
     assert r["still_gap_before_inflation"] > 1e-2 and r["still_gap_after_inflation"] < 1e-4, r  # inflation
     assert r["vae_psnr_frames_alone"] > 15
     assert r["frames_shape"][1:] == [9, 16, 16, 3]
-    assert 0.0 <= r["heldout_scene_accuracy"]["both"] <= 1.0 and 0.0 <= r["heldout_scene_judge"]["both"] <= 1.0
-    assert -1.0 <= r["vae_mouth_r_within_clip"] <= 1.0
-    assert len(r["binding_cosines"]) == 2 and all(-1.0 <= v <= 1.0 for v in r["binding_cosines"].values())
+    for k in ("background", "clothing", "both"):  # two independent readers of the scene agree
+        assert abs(r["heldout_scene_accuracy"][k] - r["heldout_scene_judge"][k]) <= 0.1, r
+    assert r["vae_mouth_r_within_clip"] > 0.2, r  # even the nano VAE's mouth moves with the original's
+    shirt, room = r["binding_cosines"].values()  # held-out "blue" (a shirt) reads as a shirt colour, not a room's
+    assert shirt > room + 0.5, r["binding_cosines"]
 
 
 CHECKS = {

@@ -33,6 +33,14 @@ def test_environment_yml_mirrors_pyproject():
     assert got == wanted
 
 
+def test_jupyterlab_comes_with_the_notebook_extra():
+    """The README's `jupyter lab notebooks/` must work after the quick start's install command."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(_split(r)[0] == "jupyterlab" for r in project["optional-dependencies"]["notebooks"])
+    install, _ = _quick_start_commands()
+    assert "[notebooks" in install and "jupyter lab notebooks/" in (ROOT / "README.md").read_text()
+
+
 def test_console_script_and_python_floor():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["humo-lite"] == "humo_lite.cli:main"

@@ -25,5 +25,5 @@ def test_noise_is_not_a_scene_and_bad_shapes_are_rejected():
     noise = [np.random.default_rng(i).random(c.video.shape, dtype=np.float32) for i, c in enumerate(clips)]
     acc = scene_accuracy(noise, [c.labels["background"] for c in clips], [c.labels["clothing"] for c in clips])
     assert acc["both"] < 0.3, acc
-    with pytest.raises(ValueError, match=r"\(F, H, W, 3\)"):
-        measure_background(np.zeros((17, 3, 32, 32)))
+    with pytest.raises(ValueError, match=r"videos must be \[B, F, H, W, 3\]"):
+        measure_background(np.zeros((17, 32, 32)))  # no colour axis

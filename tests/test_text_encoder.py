@@ -56,7 +56,7 @@ def test_bad_inputs(encoder):
         encoder(bad, mask)
     with pytest.raises(ValueError, match=r"\[B, L\]"):
         encoder(ids, mask[:, :5])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="text_mask bool"):
         encoder(ids, mask.long())
 
 
@@ -71,9 +71,14 @@ def test_encode_and_gradients(encoder):
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_preset_text_dim_matches_dit(name):
+def test_preset_dit_widths_come_from_its_inputs(name):
+    """The DiT's text_dim is the text encoder's output and its in_channels the VAE's z_dim, by construction."""
+    from humo_lite.models import build_dit
+
     preset = PRESETS[name]
-    assert preset.text_encoder["text_dim"] == preset.dit["text_dim"]
+    assert "text_dim" not in preset.dit and "in_channels" not in preset.dit  # stated once, not twice
+    config = build_dit(preset).config
+    assert config.text_dim == preset.text_encoder["text_dim"] and config.in_channels == preset.vae["z_dim"]
 
 
 def test_token_roles_bind_colours_to_room_and_shirt():

@@ -105,7 +105,7 @@ def test_bad_inputs_have_clear_errors(vae):
 
 
 def test_save_load_and_preset_check(vae, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no VAE checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no VAE folder at .*train one with `humo-lite train vae"):
         load_vae(tmp_path / "missing")
     vae.save_pretrained(tmp_path / "vae", safe_serialization=True)
     loaded = load_vae(tmp_path / "vae", "humo-nano")
@@ -133,7 +133,7 @@ def test_training_is_seeded_and_writes_an_atomic_folder(tmp_path):
     assert manifest["metrics"] == saved["metrics"]
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert len(config["latents_mean"]) == 8 and config["latents_mean"] != [0.0] * 8
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True"):
         train_vae("humo-nano", tmp_path / "a", **kwargs)
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
 

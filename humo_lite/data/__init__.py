@@ -1,4 +1,4 @@
-"""The toy world (DESIGN §2): identities, scenes, speech, the lip law, pools and datasets."""
+"""The toy world (``docs/design.md`` §2): identities, scenes, speech, the lip law, pools and datasets."""
 
 from .attributes import Identity, Scene
 from .audio import audio_features, audio_windows, check_audio, lip_law, load_wav

@@ -1,6 +1,6 @@
 """What a clip is made of: who is in it (identity) and where and how (scene).
 
-HuMo's data has two kinds of facts about a clip (reference notes §6): who the person is, which the
+HuMo's data has two kinds of facts about a clip (``docs/paper_notes.md`` §6): who the person is, which the
 *reference image* must carry, and everything else (background, clothing, placement, motion), which
 only the *caption* carries — HuMo's references are retrieved so that clothing and background differ
 from the clip. Our toy world makes that split exact:

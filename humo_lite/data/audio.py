@@ -1,6 +1,6 @@
 """Audio in: validation, loading, log-mel features, the lip law, and per-latent-frame windows.
 
-Three things HuMo does with audio, at our size (reference notes §3.1–§3.2):
+Three things HuMo does with audio, at our size (``docs/paper_notes.md`` §3.1–§3.2):
 
 1. **Features.** HuMo runs Whisper-large-v3 on 16 kHz audio. We keep Whisper's *front end* — 80 mel
    bands, 25 ms Hann window (400 samples), 10 ms hop (160 samples), ``log10``, clamp to 8 below the
@@ -80,12 +80,27 @@ def check_audio(
     return audio.astype(np.float32, copy=False)
 
 
+def resample(audio, sample_rate: int, name: str = "audio") -> np.ndarray:
+    """Mono float ``audio`` at ``sample_rate`` Hz → float32 at 16 kHz (librosa with soxr, high quality).
+
+    16 kHz audio passes through unchanged. The input is checked like everything else here (mono, finite,
+    floats), so a wrong shape is reported before any resampling.
+    """
+    import librosa
+
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"{name}: sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    audio = check_audio(audio, SAMPLE_RATE, name=name)  # shape and values; the rate is the question here
+    if sample_rate != SAMPLE_RATE:
+        audio = librosa.resample(audio, orig_sr=int(sample_rate), target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    return check_audio(audio, name=name)
+
+
 def load_wav(path: str | os.PathLike) -> np.ndarray:
     """Read a mono audio file as float32 at 16 kHz. Other sample rates are **resampled** (soxr).
 
     Stereo files are rejected (mix them down yourself: which channel carries the voice is your call).
     """
-    import librosa
     import soundfile as sf
 
     path = Path(path)
@@ -97,10 +112,7 @@ def load_wav(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"could not decode audio file {path}: {exc}") from exc
     if audio.shape[1] != 1:
         raise ValueError(f"{path} has {audio.shape[1]} channels; expected mono (1 channel)")
-    audio = audio[:, 0]
-    if sr != SAMPLE_RATE and audio.size:
-        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
-    return check_audio(audio, name=str(path))
+    return resample(audio[:, 0], sr, name=str(path))
 
 
 @lru_cache(maxsize=1)

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..io import read_video
+from ..io import read_image, read_video
+from ..layouts import as_images
 from ..presets import WorldConfig, get_preset
 from .audio import audio_features, load_wav
 from .captions import Tokenizer
@@ -93,20 +94,17 @@ def _fill_missing(boxes: list, folder: Path) -> list:
 
 
 def _read_reference(path: Path, height: int, width: int) -> np.ndarray:
-    import imageio.v3 as iio
-
+    """The reference image: grey becomes RGB, alpha is composited onto white, then crop and resize."""
     try:
-        image = np.asarray(iio.imread(path, plugin="pillow"))
-    except Exception as exc:  # imageio raises many kinds for a corrupt file
-        raise ValueError(f"could not decode reference image {path}: {exc}") from exc
+        image = read_image(path)
+    except ValueError as exc:
+        raise ValueError(f"could not decode reference image {path}: {exc}") from None
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
         raise ValueError(f"reference image {path} must be RGB or RGBA, got shape {image.shape}")
-    image = image.astype(np.float32) / (65535.0 if image.dtype == np.uint16 else 255.0)
-    if image.shape[-1] == 4:  # composite onto white
-        image = image[..., :3] * image[..., 3:] + (1.0 - image[..., 3:])
-    return np.clip(_square_resize(image, height, width), 0.0, 1.0)
+    rgb = as_images(image)[0].permute(1, 2, 0).numpy()  # (H, W, 3) in [0, 1], alpha composited on white
+    return np.clip(_square_resize(rgb, height, width), 0.0, 1.0)
 
 
 def read_byo_clip(folder: str | os.PathLike, world: WorldConfig | str = "humo-micro") -> Clip:

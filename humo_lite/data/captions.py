@@ -1,6 +1,6 @@
 """Captions from templates, and the word-level tokenizer that reads them.
 
-HuMo captions its clips with VLMs (Qwen2.5-VL, Gemini) and reads them with umT5 (reference notes
+HuMo captions its clips with VLMs (Qwen2.5-VL, Gemini) and reads them with umT5 (``docs/paper_notes.md``
 §1.4, §6). Our captions are natural sentences from a few templates, so the text encoder must learn
 that different wordings name the same scene; each caption names the four scene attributes and never
 the identity (that is the reference image's job).

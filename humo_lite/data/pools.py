@@ -1,6 +1,6 @@
 """The data pools: plenty of video, fewer references, few synced triplets — and what is held out.
 
-HuMo's data is scarce in exactly this order (reference notes §5–§6): O(1)M text–video clips with
+HuMo's data is scarce in exactly this order (``docs/paper_notes.md`` §5–§6): O(1)M text–video clips with
 reference images for stage 1, O(50)K with synced audio for stage 2, and far more plain text–video
 before that (the pretrained Wan). Our pools keep that shape:
 

@@ -37,7 +37,8 @@ from .attributes import (
 
 MOUTH_COLOUR = np.array([0.35, 0.04, 0.08], np.float32)
 HEAD_Y = 0.47  # resting height of the face centre
-FLOOR_Y = 0.86
+FLOOR_Y = 0.86  # the floor line, as a fraction of the frame height
+FLOOR_SHADE = 0.8  # the floor is the room's colour darkened by this factor
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def render_frames(
     image = np.empty((num_frames, height, width, 3), np.float32)
     image[:] = np.asarray(BACKGROUNDS[scene.names["background"]], np.float32)
     floor = np.broadcast_to(_coverage(FLOOR_Y - y, pixel), image.shape[:3])  # (F, H, W)
-    _paint(image, floor, 0.8 * image[0, 0, 0])
+    _paint(image, floor, FLOOR_SHADE * image[0, 0, 0])
     _draw_neck_and_back_hair(image, u, v, identity, pixel)
     rest_x = POSITIONS[scene.names["position"]]
     body_u = x - (rest_x + 0.5 * (hx - rest_x))  # the body sways half as far as the head

@@ -1,6 +1,6 @@
 """Speech for the toy world: a procedural speech-like synthesiser, and a bank of real recordings.
 
-HuMo's stage-2 data is real speech, filtered and checked for lip sync (reference notes §6). We have
+HuMo's stage-2 data is real speech, filtered and checked for lip sync (``docs/paper_notes.md`` §6). We have
 two sources:
 
 - :func:`synth_speech` — unlimited and seeded: voiced syllables (a glottal pulse train through three

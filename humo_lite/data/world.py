@@ -83,6 +83,15 @@ def render_clip(
     return Clip(video, face_mask, reference, audio, features, mouth, text, labels(identity, scene))
 
 
+def closest_frame_distance(video: np.ndarray, reference: np.ndarray) -> float:
+    """How far ``reference`` ``(H, W, 3)`` is from the nearest frame of ``video`` ``(F, H, W, 3)``.
+
+    The mean absolute pixel difference to the closest frame: 0 for a reference cut from the clip (the
+    copy-paste shortcut HuMo's cross-pairing avoids), about 0.2 for the world's cross-paired references.
+    """
+    return float(np.abs(np.asarray(video) - np.asarray(reference)[None]).mean(axis=(1, 2, 3)).min())
+
+
 def make_clip(spec: ClipSpec, world: WorldConfig | str = "humo-micro") -> Clip:
     """Render a :class:`ClipSpec` at the size of ``world`` (a config or a preset name)."""
     world = _world(world)

@@ -1,6 +1,6 @@
 """The paper's metrics, lite: TVA, ID, Sync-C / Sync-D and a Fréchet quality score, read by the judge.
 
-Each stands for one expert metric of HuMo's evaluation (reference notes §9.1), computed the same way
+Each stands for one expert metric of HuMo's evaluation (``docs/paper_notes.md`` §9.1), computed the same way
 on what our judge reads from the frames (:mod:`humo_lite.eval.judge`):
 
 - **TVA-lite** (for the VLM reward model's text-video alignment): the share of the scene attributes
@@ -44,13 +44,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..data.attributes import IDENTITY_FIELDS, MOTIONS, POSITIONS, SCENE_FIELDS, Scene
+from ..data.attributes import MOTIONS, POSITIONS, SCENE_FIELDS, Scene
 from ..data.audio import lip_law
 from ..data.captions import ROLES, split_words, token_roles
-from ..presets import SAMPLES_PER_FRAME
-from .judge import FRAME_SCENE_FIELDS, Judge, load_judge
+from ..layouts import as_images, as_video
+from ..presets import SAMPLES_PER_FRAME, WorldConfig
+from .judge import FRAME_SCENE_FIELDS, Judge, JudgeCheckpoint, load_judge
+from .judge_data import judge_specs, render_set
 
 MAX_OFFSET = 6  # frames either side (SyncNet scans ±15 at 25 fps on long clips; ours have 17 frames)
 
@@ -95,66 +96,6 @@ def as_scene(item) -> dict[str, int]:
             k: SCENE_FIELDS[k].index(v) if isinstance(v, str) else int(v) for k, v in item.items() if k in SCENE_FIELDS
         }
     raise ValueError(f"expected a caption, a Scene or a dict of scene labels, got {type(item).__name__}")
-
-
-def as_video(videos, value_range: tuple[float, float] | None = None) -> torch.Tensor:
-    """Any video batch → float ``[B, F, 3, H, W]`` in [0, 1].
-
-    Accepted (what a diffusers-style pipeline returns, and what the world renders):
-    numpy ``(B, F, H, W, 3)`` (or one clip ``(F, H, W, 3)``) in [0, 1] or uint8; torch
-    ``[B, 3, F, H, W]`` in [-1, 1] (the model's layout); torch ``[B, F, 3, H, W]`` or
-    ``[B, F, H, W, 3]`` in [0, 1]. ``value_range`` overrides the assumed range.
-    """
-    is_torch = isinstance(videos, torch.Tensor)
-    x = videos.detach().cpu() if is_torch else torch.from_numpy(np.asarray(videos))
-    if x.dtype == torch.uint8:
-        x, value_range = x.float(), (0.0, 255.0)
-    x = x.float()
-    if x.ndim == 4:
-        x = x[None]
-    if x.ndim != 5:
-        raise ValueError(
-            f"videos must be [B, F, H, W, 3] (numpy) or [B, 3, F, H, W] (torch); got shape {tuple(x.shape)}"
-        )
-    if x.shape[-1] == 3:
-        layout, x = "BFHWC", x.permute(0, 1, 4, 2, 3)
-    elif x.shape[1] == 3:
-        layout, x = "BCFHW", x.permute(0, 2, 1, 3, 4)
-    elif x.shape[2] == 3:
-        layout = "BFCHW"
-    else:
-        raise ValueError(f"videos need a colour axis of size 3 (last, 1 or 2); got shape {tuple(x.shape)}")
-    if value_range is None:
-        value_range = (-1.0, 1.0) if is_torch and layout == "BCFHW" else (0.0, 1.0)
-    lo, hi = value_range
-    span = hi - lo
-    if not torch.isfinite(x).all():
-        raise ValueError("videos contain NaN or infinity")
-    if x.min() < lo - 0.05 * span or x.max() > hi + 0.05 * span:
-        raise ValueError(
-            f"video values span [{float(x.min()):.2f}, {float(x.max()):.2f}], outside the assumed "
-            f"range {value_range} for layout {layout}; pass value_range=(lo, hi)"
-        )
-    return ((x - lo) / span).clamp(0, 1).contiguous()
-
-
-def as_images(images) -> torch.Tensor:
-    """Reference images → ``[B, 3, H, W]`` in [0, 1]: numpy/PIL ``(H, W, 3)`` in [0, 1] or uint8 (one or a
-    list or a batch), or torch ``[B, 3, H, W]`` (values below 0 mean [-1, 1])."""
-    if isinstance(images, torch.Tensor):
-        x = images.detach().cpu().float()
-        x = x[None] if x.ndim == 3 else x
-        if x.shape[-1] == 3 and x.shape[1] != 3:
-            x = x.permute(0, 3, 1, 2)
-        return ((x + 1) / 2 if x.min() < -0.05 else x).clamp(0, 1)
-    if isinstance(images, (list, tuple)):
-        return torch.cat([as_images(np.asarray(im)) for im in images])
-    x = np.asarray(images)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    x = x[None] if x.ndim == 3 else x
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"reference images must be (H, W, 3) or (B, H, W, 3); got shape {x.shape}")
-    return torch.from_numpy(x).permute(0, 3, 1, 2).clamp(0, 1).contiguous()
 
 
 def as_audio(audio, batch: int, num_frames: int) -> np.ndarray:
@@ -307,32 +248,73 @@ def _fmt(value) -> str:
 
 
 def judge_clips(judge: Judge, video: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Run the judge once over ``[B, F, 3, H, W]`` clips (all metrics read from this)."""
+    """Run the judge network once over ``[B, F, 3, H, W]`` clips (all metrics read from this)."""
     return judge.judge_video(video)
 
 
-def quality_lite(judge: Judge, video: torch.Tensor) -> float:
+def quality_lite(judge: JudgeCheckpoint, video: torch.Tensor) -> float:
     """Fréchet distance of ``[B, F, 3, H, W]`` clips' detail features to the judge's real statistics."""
-    feats = judge.detail_features(video.reshape(-1, *video.shape[2:]))  # (B*F, H*W, C)
+    feats = judge.model.detail_features(video.reshape(-1, *video.shape[2:]))  # (B*F, H*W, C)
     mu, sigma = judge.real_stats["mu"].numpy(), judge.real_stats["sigma"].numpy()
     return frechet_distance(*feature_stats(feats.reshape(-1, feats.shape[-1]).numpy()), mu, sigma)
 
 
-def real_frechet_ceiling(judge: Judge, num_clips: int, num_frames: int, height: int, width: int) -> float:
-    """Quality-lite of ``num_clips`` *real* held-out clips at this size (cached on the judge)."""
-    from ..presets import WorldConfig
-    from .judge import judge_specs, render_set
+def real_frechet_ceiling(judge: JudgeCheckpoint, num_clips: int, num_frames: int, height: int, width: int) -> float:
+    """Quality-lite of ``num_clips`` *real* held-out clips at this size (cached on the checkpoint).
 
+    A Fréchet distance's small-sample bias depends on how many frames it sees, so the ceiling is measured
+    on as many real clips as were scored. Sizes the world cannot render (a frame count that is not 4k+1)
+    fall back to the default world's size.
+    """
     key = (num_clips, num_frames, height, width)
-    cache = judge.__dict__.setdefault("_frechet_ceilings", {})
-    if key not in cache:
+    if key not in judge.frechet_ceilings:
         try:
             world = WorldConfig(height=height, width=width, num_frames=num_frames)
         except ValueError:
             world = WorldConfig()
         real = render_set(judge_specs(num_clips, "heldout", seed=2), world)
-        cache[key] = quality_lite(judge, as_video(real["video"]))
-    return cache[key]
+        judge.frechet_ceilings[key] = quality_lite(judge, as_video(real["video"]))
+    return judge.frechet_ceilings[key]
+
+
+def _tva_scores(out: dict, captions_or_labels, batch: int) -> dict[str, np.ndarray]:
+    """TVA-lite per clip against a caption, :class:`Scene` or label dict per clip."""
+    single = isinstance(captions_or_labels, (str, dict, Scene))
+    items = [captions_or_labels] if single else list(captions_or_labels)
+    if len(items) != batch:
+        raise ValueError(f"got {len(items)} captions/labels for {batch} videos")
+    return {"TVA-lite": tva_lite(scene_predictions(out), [as_scene(c) for c in items])}
+
+
+def _id_scores(judge: Judge, out: dict, references, batch: int) -> dict[str, np.ndarray]:
+    """ID-lite and ID-drift per clip against one reference image per clip."""
+    refs = as_images(references)
+    if len(refs) != batch:
+        raise ValueError(f"got {len(refs)} reference images for {batch} videos")
+    id_mean, id_drift, _ = id_lite(out["embedding"], judge.embed_images(refs))
+    return {"ID-lite": id_mean, "ID-drift": id_drift}
+
+
+def _sync_scores(out: dict, audio, num_frames: int, max_offset: int) -> dict[str, np.ndarray]:
+    """Sync-C/D-lite, |best offset| and the signed best offset per clip against 16 kHz audio."""
+    wave = as_audio(audio, len(out["mouth"]), num_frames)
+    lips = np.stack([lip_law(w, num_frames) for w in wave])
+    s = sync_lite(out["mouth"].numpy(), lips, max_offset)
+    return {"Sync-C-lite": s["sync_c"], "Sync-D-lite": s["sync_d"], "Sync-|offset|": np.abs(s["offset"]),
+            "sync_offset": s["offset"]}
+
+
+def _table_rows(values: dict[str, float], ceiling: dict[str, float]) -> list[dict]:
+    """One row per metric of :data:`METRICS` that has a value: value, ceiling, value / ceiling."""
+    rows = []
+    for name, (better, stands_for) in METRICS.items():
+        if name not in values:
+            continue
+        c = ceiling.get(name)
+        ratio = None if c is None or name in ("ID-drift", "Sync-|offset|") or abs(c) < 1e-12 else values[name] / c
+        rows.append({"metric": name, "value": values[name], "ceiling": c, "ratio": ratio, "better": better,
+                     "stands_for": stands_for})
+    return rows
 
 
 def evaluate(
@@ -340,196 +322,35 @@ def evaluate(
     captions_or_labels=None,
     references=None,
     audio=None,
-    judge: Judge | str | None = None,
+    judge: JudgeCheckpoint | str | None = None,
     max_offset: int = MAX_OFFSET,
     value_range: tuple[float, float] | None = None,
     frechet_ceiling: bool = True,
 ) -> EvalTable:
     """Score a batch of generated clips against their conditions; returns an :class:`EvalTable`.
 
-    ``videos``: see :func:`as_video` (pipeline output as ``"np"`` or ``"pt"`` works as is).
-    ``captions_or_labels``: per clip a caption, a :class:`Scene` or a dict of scene labels (for TVA).
-    ``references``: per clip the reference image (for ID). ``audio``: ``(B, S)`` 16 kHz (for Sync).
-    A condition left as ``None`` skips its metrics. Quality-lite always runs (it needs the judge's
-    stored real statistics). ``ratio = value / ceiling`` for every metric (for "lower is better" ones a
-    ratio above 1 is worse than real data).
+    ``videos``: any layout :func:`humo_lite.layouts.as_video` reads (the pipeline's ``"np"`` or ``"pt"``
+    output works as is). ``captions_or_labels``: per clip a caption, a :class:`Scene` or a dict of scene
+    labels (for TVA). ``references``: per clip the reference image (for ID). ``audio``: ``(B, S)`` 16 kHz
+    (for Sync). A condition left as ``None`` skips its metrics; Quality-lite always runs. ``judge``: a
+    :class:`~humo_lite.eval.judge.JudgeCheckpoint`, a judge folder, or None for the shipped one.
+    ``ratio = value / ceiling`` for every metric (for "lower is better" ones a ratio above 1 is worse
+    than real data).
     """
-    judge = judge if isinstance(judge, Judge) else load_judge(judge)
-    video = as_video(videos, value_range)
-    b, f = video.shape[:2]
-    out = judge_clips(judge, video)
-    ceiling = (getattr(judge, "manifest", None) or {}).get("ceiling", {})
-    values: dict[str, float] = {}
+    judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
+    video = as_video(videos, value_range)  # (B, F, 3, H, W) in [0, 1]
+    batch, num_frames = video.shape[:2]
+    out = judge_clips(judge.model, video)
     per_clip: dict[str, np.ndarray] = {}
-
     if captions_or_labels is not None:
-        items = [captions_or_labels] if isinstance(captions_or_labels, (str, dict, Scene)) else list(captions_or_labels)
-        if len(items) != b:
-            raise ValueError(f"got {len(items)} captions/labels for {b} videos")
-        per_clip["TVA-lite"] = tva_lite(scene_predictions(out), [as_scene(c) for c in items])
+        per_clip.update(_tva_scores(out, captions_or_labels, batch))
     if references is not None:
-        refs = as_images(references)
-        if len(refs) != b:
-            raise ValueError(f"got {len(refs)} reference images for {b} videos")
-        per_clip["ID-lite"], per_clip["ID-drift"], _ = id_lite(out["embedding"], judge.embed_images(refs))
+        per_clip.update(_id_scores(judge.model, out, references, batch))
     if audio is not None:
-        wave = as_audio(audio, b, f)
-        lips = np.stack([lip_law(w, f) for w in wave])
-        s = sync_lite(out["mouth"].numpy(), lips, max_offset)
-        per_clip.update(
-            {
-                "Sync-C-lite": s["sync_c"],
-                "Sync-D-lite": s["sync_d"],
-                "Sync-|offset|": np.abs(s["offset"]),
-                "sync_offset": s["offset"],
-            }
-        )
-    for k, v in per_clip.items():
-        values[k] = float(np.mean(v))
-    if judge.real_stats is not None:
-        values["Quality-lite"] = quality_lite(judge, video)
-        if frechet_ceiling:
-            ceiling = {**ceiling, "Quality-lite": real_frechet_ceiling(judge, b, f, *video.shape[-2:])}
-    rows = []
-    for name, (better, stands_for) in METRICS.items():
-        if name not in values:
-            continue
-        c = ceiling.get(name)
-        ratio = None if c is None or name in ("ID-drift", "Sync-|offset|") or abs(c) < 1e-12 else values[name] / c
-        rows.append(
-            {
-                "metric": name,
-                "value": values[name],
-                "ceiling": c,
-                "ratio": ratio,
-                "better": better,
-                "stands_for": stands_for,
-            }
-        )
-    return EvalTable(rows, per_clip)
-
-
-# --- validation (used at training time, by the tests and by chapter 08) ---------------------------
-def validate_judge(judge: Judge, val: dict, max_shift: int = 4) -> dict:
-    """The judge's own numbers on a rendered held-out set (:func:`~humo_lite.eval.judge.render_set`).
-
-    Attribute accuracy (per frame for background/clothing/position, per clip for motion), identity
-    retrieval top-1 (enrol one reference per identity, query with each clip's mean frame embedding,
-    and with single frames), mouth-opening R², face-box error, offset recovery for audio shifted by
-    −max_shift…max_shift frames, and the real-data ceilings of every metric.
-    """
-    video = as_video(val["video"])
-    b, f = video.shape[:2]
-    out = judge_clips(judge, video)
-    lab = val["labels"]
-    acc = {k: float((out[f"scene_{k}"].argmax(-1).numpy() == lab[k][:, None]).mean()) for k in FRAME_SCENE_FIELDS}
-    acc["motion"] = float((out["scene_motion"].argmax(-1).numpy() == lab["motion"]).mean())
-    id_acc = {k: float((out[f"id_{k}"].argmax(-1).numpy() == lab[k][:, None]).mean()) for k in IDENTITY_FIELDS}
-
-    ref_emb = judge.embed_images(as_images(val["reference"]))
-    ids = lab["identity"]
-    enrolled = sorted(set(ids.tolist()))
-    first = [int(np.nonzero(ids == i)[0][0]) for i in enrolled]
-    gallery = ref_emb[first]  # (N_id, E): one reference per identity
-    target = np.array([enrolled.index(i) for i in ids])
-    clip_q = F.normalize(out["embedding"].mean(1), dim=-1)
-    top1_clip = float(((clip_q @ gallery.T).argmax(-1).numpy() == target).mean())
-    top1_frame = float(((out["embedding"] @ gallery.T).argmax(-1).numpy() == target[:, None]).mean())
-
-    mouth_pred, mouth = out["mouth"].numpy().clip(0, 1), val["mouth"]
-    r2 = 1 - ((mouth_pred - mouth) ** 2).sum() / ((mouth - mouth.mean()) ** 2).sum()
-    box_err_px = float(np.abs(out["box"].numpy() - val["box"]).mean() * val["video"].shape[-2])
-
-    shifts = np.arange(-max_shift, max_shift + 1)
-    recovered = []
-    for s in shifts:
-        lips = np.stack([lip_law(w, f) for w in shift_audio(val["audio"], int(s))])
-        recovered.append(sync_lite(out["mouth"].numpy(), lips)["offset"] == s)
-    recovered = np.stack(recovered)  # (shifts, B)
-    per_shift = {int(k): round(float(v), 4) for k, v in zip(shifts, recovered.mean(1), strict=True)}
-
-    pred = scene_predictions(out)
-    scenes = [{k: int(lab[k][i]) for k in SCENE_FIELDS} for i in range(b)]
-    id_mean, id_drift, _ = id_lite(out["embedding"], ref_emb)
-    s = sync_lite(out["mouth"].numpy(), np.stack([lip_law(w, f) for w in val["audio"]]))
-    ceiling = {
-        "TVA-lite": float(tva_lite(pred, scenes).mean()),
-        "ID-lite": float(id_mean.mean()),
-        "ID-drift": float(id_drift.mean()),
-        "Sync-C-lite": float(s["sync_c"].mean()),
-        "Sync-D-lite": float(s["sync_d"].mean()),
-        "Sync-|offset|": float(np.abs(s["offset"]).mean()),
-    }
-    return {
-        "clips": int(b),
-        "attribute_accuracy": {k: round(v, 4) for k, v in acc.items()},
-        "attribute_accuracy_mean": round(float(np.mean(list(acc.values()))), 4),
-        "identity_attribute_accuracy": {k: round(v, 4) for k, v in id_acc.items()},
-        "retrieval_top1_clip": round(top1_clip, 4),
-        "retrieval_top1_frame": round(top1_frame, 4),
-        "retrieval_identities": len(enrolled),
-        "mouth_r2": round(float(r2), 4),
-        "box_error_px": round(box_err_px, 3),
-        "offset_recovery": round(float(recovered.mean()), 4),
-        "offset_recovery_per_shift": per_shift,
-        "ceiling": {k: round(v, 4) for k, v in ceiling.items()},
-    }
-
-
-def corrupt(video: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
-    """Degrade clips ``(B, F, H, W, 3)`` in [0, 1]: ``"noise"`` (Gaussian, σ 0.1) or ``"blur"`` (σ 1 px)."""
-    video = np.asarray(video, np.float32)
-    if kind == "noise":
-        return np.clip(video + 0.1 * np.random.default_rng(seed).standard_normal(video.shape, np.float32), 0, 1)
-    if kind == "blur":
-        from scipy.ndimage import gaussian_filter
-
-        return gaussian_filter(video, sigma=(0, 0, 1.0, 1.0, 0), mode="nearest")
-    raise ValueError(f"unknown corruption {kind!r}; expected 'noise' or 'blur'")
-
-
-def metric_validation(judge: Judge, val: dict, seed: int = 0, group: int = 8) -> dict:
-    """True vs corrupted conditions for every metric, per clip, and the effect sizes (Cohen's d).
-
-    TVA: the clip's caption vs another clip's (a derangement). ID: the clip's reference vs another
-    identity's. Sync: the clip's audio vs another clip's (shuffled), and the best offset's spread.
-    Quality: Fréchet distance of groups of ``group`` real clips vs the same groups with noise or blur.
-    Effect sizes are signed so that a large positive number means "the metric tells them apart in the
-    right direction".
-    """
-    rng = np.random.default_rng(seed)
-    video = val["video"].astype(np.float32) / 255.0
-    b = len(video)
-    perm = np.roll(np.arange(b), 1 + int(rng.integers(b - 1)))  # a derangement: nobody keeps their own
-    ids = val["labels"]["identity"]
-    other = np.array([int(rng.choice(np.nonzero(ids != ids[i])[0])) for i in range(b)])
-    true = evaluate(video, val["captions"], val["reference"], val["audio"], judge=judge, frechet_ceiling=False)
-    wrong_caption = evaluate(video, [val["captions"][i] for i in perm], judge=judge, frechet_ceiling=False)
-    wrong_ref = evaluate(video, references=val["reference"][other], judge=judge, frechet_ceiling=False)
-    shuffled = evaluate(video, audio=val["audio"][perm], judge=judge, frechet_ceiling=False)
-    pc, wc, wr, sh = true.per_clip, wrong_caption.per_clip, wrong_ref.per_clip, shuffled.per_clip
-
-    fd = {"real": [], "noise": [], "blur": []}
-    for start in range(0, b - group + 1, group):
-        chunk = video[start : start + group]
-        for kind in fd:
-            v = chunk if kind == "real" else corrupt(chunk, kind, seed + start)
-            fd[kind].append(quality_lite(judge, as_video(v)))
-    scores = {
-        "TVA-lite": (pc["TVA-lite"], wc["TVA-lite"]),
-        "ID-lite": (pc["ID-lite"], wr["ID-lite"]),
-        "Sync-C-lite": (pc["Sync-C-lite"], sh["Sync-C-lite"]),
-        "Sync-D-lite": (-pc["Sync-D-lite"], -sh["Sync-D-lite"]),  # negated: lower is better
-        "Quality-lite (noise)": (-np.array(fd["real"]), -np.array(fd["noise"])),
-        "Quality-lite (blur)": (-np.array(fd["real"]), -np.array(fd["blur"])),
-    }
-    return {
-        "effect_size": {k: effect_size(a, c) for k, (a, c) in scores.items()},
-        "true": pc,
-        "wrong_caption": wc,
-        "wrong_reference": wr,
-        "shuffled_audio": sh,
-        "frechet": {k: np.array(v) for k, v in fd.items()},
-        "offset_true": pc["sync_offset"],
-        "offset_shuffled": sh["sync_offset"],
-    }
+        per_clip.update(_sync_scores(out, audio, num_frames, max_offset))
+    values = {k: float(np.mean(v)) for k, v in per_clip.items()}
+    values["Quality-lite"] = quality_lite(judge, video)
+    ceiling = judge.ceiling
+    if frechet_ceiling:
+        ceiling["Quality-lite"] = real_frechet_ceiling(judge, batch, num_frames, *video.shape[-2:])
+    return EvalTable(_table_rows(values, ceiling), per_clip)

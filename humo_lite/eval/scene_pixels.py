@@ -13,17 +13,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.attributes import BACKGROUNDS, CLOTHING
+from ..data.render import FLOOR_SHADE
+from ..layouts import video_to_numpy
 
 _BG = np.asarray(list(BACKGROUNDS.values()), np.float32)  # (6, 3)
 _CLOTHES = np.asarray(list(CLOTHING.values()), np.float32)  # (6, 3)
-FLOOR_SHADE = 0.8  # the renderer darkens the room's colour by this below the floor line
 
 
 def _frames(video) -> np.ndarray:
-    video = np.asarray(video, np.float32)
-    if video.ndim != 4 or video.shape[-1] != 3:
-        raise ValueError(f"video must be (F, H, W, 3) in [0, 1], got shape {video.shape}")
-    return video
+    """One clip in any layout (:func:`humo_lite.layouts.as_video`) → ``(F, H, W, 3)`` in [0, 1]."""
+    clips = video_to_numpy(video)
+    if len(clips) != 1:
+        raise ValueError(f"expected one clip, got a batch of {len(clips)}; pass video[i]")
+    return clips[0]
 
 
 def measure_background(video) -> int:

@@ -13,17 +13,17 @@ from humo_lite.models.attention import (
 )
 from humo_lite.models.dit import DiTBlock, DiTOutput, HuMoLiteDiT
 from humo_lite.models.rope import RotaryEmbedding3D, apply_rope, grid_positions
+from humo_lite.presets import Preset, get_preset
 
 
-def build_dit(preset: str = "humo-micro", **overrides) -> HuMoLiteDiT:
+def build_dit(preset: Preset | str = "humo-micro", **overrides) -> HuMoLiteDiT:
     """A freshly initialised DiT at a preset's size (``humo-nano``, ``humo-micro``, ``humo-mini``).
 
-    ``overrides`` replace single config entries, e.g. ``build_dit("humo-nano", conditions={"audio": 32})``.
-    An unknown preset name raises a clear error (:func:`humo_lite.presets.get_preset`).
+    Its ``in_channels`` and ``text_dim`` come from the preset's VAE and text encoder
+    (:meth:`~humo_lite.presets.Preset.dit_config`). ``overrides`` replace single config entries, e.g.
+    ``build_dit("humo-nano", conditions={"audio": 32})``. An unknown preset name raises a clear error.
     """
-    from humo_lite.presets import get_preset
-
-    return HuMoLiteDiT(**{**get_preset(preset).dit, **overrides})
+    return HuMoLiteDiT(**{**get_preset(preset).dit_config(), **overrides})
 
 
 __all__ = [

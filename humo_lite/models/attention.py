@@ -1,6 +1,6 @@
 """Attention layers of the DiT block, and the registry of pluggable condition cross-attentions.
 
-Paper: HuMo §3.1 (Wan2.1 backbone) and §3.3 (audio cross-attention, Eq. 2); reference notes §1.2 and §3.4.
+Paper: HuMo §3.1 (Wan2.1 backbone) and §3.3 (audio cross-attention, Eq. 2); ``docs/paper_notes.md`` §1.2 and §3.4.
 Upstream code mirrored: ``WanSelfAttention`` / ``WanT2VCrossAttention`` and the
 ``WAN_CROSSATTENTION_CLASSES`` dict of Wan2.1's ``wan/modules/model.py``; ``WanT2VCrossAttentionGather`` of
 HuMo's ``model_humo.py`` (frame-local audio attention); diffusers' ``WanAttention`` + ``WanAttnProcessor`` in

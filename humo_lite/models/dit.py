@@ -1,6 +1,6 @@
 """The DiT: Wan2.1's text-to-video transformer, written out for reading, with HuMo's reference injection.
 
-Paper: HuMo §3.1 (backbone) and §3.3 (subject preservation); reference notes §1.2 and §2.2. Upstream code it
+Paper: HuMo §3.1 (backbone) and §3.3 (subject preservation); ``docs/paper_notes.md`` §1.2 and §2.2. Upstream code it
 mirrors: ``WanModel`` / ``WanAttentionBlock`` / ``Head`` in Wan2.1's ``wan/modules/model.py`` and HuMo's
 ``model_humo.py``; diffusers' ``WanTransformer3DModel`` (``from_wan`` loads its weights, see
 ``wan_weights.py``, and the tests check that both give the same output).
@@ -38,12 +38,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from einops import rearrange
 from torch import nn
 
 from humo_lite.models.attention import CrossAttention, SelfAttention, condition_class
+from humo_lite.models.loading import ModelMixin, StrictModelMixin  # noqa: F401  (ModelMixin: see loading.py)
 from humo_lite.models.rope import RotaryEmbedding3D, grid_positions
 from humo_lite.models.wan_weights import export_wan, load_wan
 
@@ -138,7 +138,7 @@ class DiTOutput(BaseOutput):
     hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
-class HuMoLiteDiT(ModelMixin, ConfigMixin):
+class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
     """Wan2.1 DiT with HuMo's reference-frame injection and pluggable condition cross-attentions.
 
     Config (``register_to_config``; saved by ``save_pretrained`` as JSON + safetensors):
@@ -345,28 +345,6 @@ class HuMoLiteDiT(ModelMixin, ConfigMixin):
     def to_wan(self):
         """The same network as a diffusers ``WanTransformer3DModel`` (only without extra conditions)."""
         return export_wan(self)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """diffusers' ``from_pretrained``, made strict: a checkpoint whose keys do not match the config
-        (missing, unexpected or of another shape) raises an error that names the first offending key."""
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, output_loading_info=True, **kwargs
-            )
-        except ValueError as error:  # diffusers' own shape check names the key; say which checkpoint
-            raise ValueError(
-                f"checkpoint {pretrained_model_name_or_path} does not match the config: {error}"
-            ) from None
-        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
-            if info.get(kind):
-                keys = sorted(k if isinstance(k, str) else k[0] for k in info[kind])
-                raise ValueError(
-                    f"checkpoint {pretrained_model_name_or_path} does not match the config: "
-                    f"{kind.replace('_', ' ')[:-1]} {keys[0]!r} ({len(keys)} in all)"
-                )
-        return (model, info) if output_loading_info else model
 
     def describe(self) -> str:
         """One line: parameter count and sizes."""

@@ -3,7 +3,7 @@
 Mirrors ``rope_params`` / ``rope_apply`` in Wan2.1's ``wan/modules/model.py`` and ``WanRotaryPosEmbed`` in
 diffusers' ``transformer_wan.py``. Each attention head of width ``head_dim`` is split into three groups of
 channel pairs: the height and width groups get ``2 * (head_dim // 6)`` channels each, time gets the rest
-(HuMo-1.7B, head_dim 128: 44 time + 42 height + 42 width; reference notes §2.2). Channel pair
+(HuMo-1.7B, head_dim 128: 44 time + 42 height + 42 width; ``docs/paper_notes.md`` §2.2). Channel pair
 ``(x[2j], x[2j+1])`` is rotated by the angle ``position * theta ** (-2j / group_width)``, with ``position``
 the token's frame, row or column index on the token grid.
 

@@ -1,7 +1,7 @@
 """The text encoder: a small transformer over the world's word-level tokens, standing in for umT5.
 
 Paper: HuMo §3.1 conditions Wan's DiT on text through cross-attention; the text comes from a
-**frozen umT5-XXL encoder** (4096-d, 24 layers, 512 tokens; reference notes §1.4), which HuMo never
+**frozen umT5-XXL encoder** (4096-d, 24 layers, 512 tokens; ``docs/paper_notes.md`` §1.4), which HuMo never
 trains. Upstream code it mirrors: Wan2.1's ``wan/modules/t5.py`` (``T5Encoder``: token embedding ->
 pre-norm transformer blocks -> final norm; padded positions masked out of attention), at toy size.
 
@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from humo_lite.data.captions import MAX_TOKENS, VOCAB, Tokenizer
+from humo_lite.models.loading import ModelMixin, StrictModelMixin  # noqa: F401  (ModelMixin: see loading.py)
 from humo_lite.presets import Preset, get_preset
 
 
-class TextEncoder(ModelMixin, ConfigMixin):
+class TextEncoder(StrictModelMixin, ConfigMixin):
     """Token + position embedding -> pre-norm transformer encoder -> LayerNorm -> Linear(text_dim)."""
 
     @register_to_config

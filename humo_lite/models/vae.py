@@ -1,6 +1,6 @@
 """The VAE: Wan2.1's causal 3D VAE (diffusers ``AutoencoderKLWan``) at a tiny width.
 
-Paper: HuMo §3.1 works in the latent space of Wan2.1's VAE (reference notes §1.3): a causal 3D
+Paper: HuMo §3.1 works in the latent space of Wan2.1's VAE (``docs/paper_notes.md`` §1.3): a causal 3D
 convolutional autoencoder with stride [4, 8, 8] and 16 latent channels. Upstream code it mirrors:
 Wan2.1's ``wan/modules/vae.py`` (``WanVAE``), HuMo's copy in ``humo/models/wan_modules/vae.py``, and
 diffusers' ``AutoencoderKLWan`` — which we use *as is*, only smaller, so a checkpoint trained here is
@@ -11,7 +11,7 @@ What makes it a *video* VAE (and why clips have 4k+1 frames):
 - It is **causal in time**. Frame 0 is encoded on its own; every following group of 4 frames becomes
   one latent frame, with a feature cache carrying the past into each group. So ``F`` frames give
   ``(F - 1) / 4 + 1`` latent frames, and a single image (``F = 1``) gives exactly one latent frame —
-  which is how HuMo encodes its reference images (reference notes §2.2).
+  which is how HuMo encodes its reference images (``docs/paper_notes.md`` §2.2).
 - Our sizes: ``dim_mult`` of length 3 gives two 2x spatial downsamplings (4x, where Wan has 8x on
   480p video), and ``temperal_downsample=[True, True]`` two 2x temporal ones (4x, as Wan)::
 
@@ -33,11 +33,11 @@ Public API: :func:`build_vae`, :func:`encode_video`, :func:`encode_image`, :func
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLWan
 
+from humo_lite.models.loading import check_local_folder
 from humo_lite.presets import Preset, check_num_frames, get_preset
 
 STAT_KEYS = ("latents_mean", "latents_std")
@@ -158,7 +158,7 @@ def encode_image(
 ) -> torch.Tensor:
     """Image ``[B, 3, H, W]`` in [-1, 1] -> one latent frame ``[B, C, 1, H', W']`` (a 1-frame video).
 
-    HuMo encodes each reference image exactly like this (reference notes §2.2).
+    HuMo encodes each reference image exactly like this (``docs/paper_notes.md`` §2.2).
     """
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
@@ -181,24 +181,20 @@ def _size_keys(config: dict) -> dict:
 def load_vae(path: str | os.PathLike, preset: str | Preset | None = None) -> AutoencoderKLWan:
     """Load a VAE folder (``config.json`` + safetensors), checking it against ``preset`` when given.
 
-    Raises ``FileNotFoundError`` if the folder or its files are missing (with the command that makes
-    them) and ``ValueError`` if its config does not match the preset's ``vae`` entry.
+    Local folders and safetensors only (:func:`humo_lite.models.loading.check_local_folder`): a missing
+    folder or file raises ``FileNotFoundError`` with the command that makes one, a truncated weights file
+    a ``ValueError`` naming it, and a config that does not match the preset's ``vae`` entry a
+    ``ValueError`` naming the entries.
     """
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no VAE checkpoint at {path} (expected config.json + diffusion_pytorch_model.safetensors); "
-            f"train one with `python -m humo_lite.training.vae_training --preset humo-micro --out {path}`"
-        )
-    if not any(path.glob("*.safetensors")):
-        raise FileNotFoundError(f"VAE folder {path} has a config.json but no .safetensors weights")
+    path = check_local_folder(path, "VAE", make_it="train one with `humo-lite train vae --preset humo-micro "
+                              f"--out {path}`")
     if preset is not None:
-        expected = _size_keys(get_preset(preset).vae)
+        preset = get_preset(preset)
+        expected = _size_keys(preset.vae)
         found = AutoencoderKLWan.load_config(path)
         wrong = {k: (found.get(k), v) for k, v in expected.items() if found.get(k) != v}
         if wrong:
             lines = ", ".join(f"{k}: checkpoint {f!r} vs preset {e!r}" for k, (f, e) in wrong.items())
-            name = get_preset(preset).name
-            raise ValueError(f"VAE at {path} does not match preset {name!r}: {lines}")
-    vae = AutoencoderKLWan.from_pretrained(path)
+            raise ValueError(f"VAE at {path} does not match preset {preset.name!r}: {lines}")
+    vae = AutoencoderKLWan.from_pretrained(path, use_safetensors=True)
     return vae.eval()

@@ -1,7 +1,7 @@
 """Load diffusers' ``WanTransformer3DModel`` (Wan2.1 text-to-video) weights into :class:`HuMoLiteDiT`.
 
-This is the scale-up route of DESIGN §1: the same module that trains from scratch on a CPU can start from a
-real Wan2.1 checkpoint (HuMo-1.7B starts from Wan2.1-T2V-1.3B, reference notes §1.1). The mapping is one
+This is the scale-up route of ``docs/design.md`` §1: the same module that trains from scratch on a CPU can start from a
+real Wan2.1 checkpoint (HuMo-1.7B starts from Wan2.1-T2V-1.3B, ``docs/paper_notes.md`` §1.1). The mapping is one
 table, :func:`wan_key_map`; the only non-renaming step is concatenating Wan's separate q/k/v (self-attention)
 and k/v (cross-attention) weights into our fused ``qkv`` / ``kv`` linears.
 
@@ -168,7 +168,10 @@ def load_wan(cls, wan, config: Mapping | None = None):
     if isinstance(wan, (str, os.PathLike)):
         from diffusers import WanTransformer3DModel
 
-        wan = WanTransformer3DModel.from_pretrained(wan)
+        from humo_lite.models.loading import check_local_folder
+
+        wan = WanTransformer3DModel.from_pretrained(check_local_folder(wan, "WanTransformer3DModel"),
+                                                    use_safetensors=True)  # local, safetensors only
     if isinstance(wan, torch.nn.Module):
         config, wan_state = dict(wan.config), wan.state_dict()
     elif config is None:

@@ -1,5 +1,6 @@
-"""Training: the VAE (``vae_training``), one trainer for every DiT stage (``trainer``), the
-flow-matching step (``tasks``) and stage 0, our miniature pretrained Wan (``stage0``)."""
+"""Training: the VAE (``vae_training``), one trainer for every DiT stage (``trainer``), each stage's
+flow-matching step (``tasks``) and the cached training latents (``latent_cache``). The recipes that
+assemble and score whole checkpoints live one layer up, in :mod:`humo_lite.recipes`."""
 
 from humo_lite.training.tasks import TextToVideoTask
 from humo_lite.training.trainer import TrainConfig, Trainer, TrainingTask, loss_by_sigma

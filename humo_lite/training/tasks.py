@@ -16,7 +16,7 @@ shirt), so that the text features *bind* colours to objects (see
 :func:`~humo_lite.training.trainer.loss_by_sigma` are the flow-matching term alone.
 
 Data lives in memory as tensors indexed by clip (cached VAE latents, token ids), so a training step
-never touches the renderer or the VAE: see :func:`humo_lite.training.stage0.cache_latents`.
+never touches the renderer or the VAE: see :func:`humo_lite.training.latent_cache.cache_latents`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.captions import IGNORE_ROLE
-from ..flow_matching import add_noise, sample_training_sigmas, velocity_target
+from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
 from .trainer import TrainingTask
 
 
@@ -66,6 +66,11 @@ class TextToVideoTask(TrainingTask):
         if role_weight and getattr(text_encoder, "role_head", None) is None:
             raise ValueError("role_weight > 0 needs a text encoder with a role head (num_roles > 0)")
 
+    def hyperparameters(self) -> dict:
+        """Dropout, σ sampling and the binding weight: recorded with checkpoints, checked on resume."""
+        return {"num_items": self.num_items, "text_dropout": self.text_dropout, "sigma_mode": self.sigma_mode,
+                "shift": self.shift, "role_weight": self.role_weight}
+
     def conditions(self, modules, batch: dict[str, torch.Tensor], keep_text: torch.Tensor) -> dict:
         """The DiT's keyword arguments for a batch: text context and mask, dropped captions emptied."""
         text_ctx = modules["text_encoder"](batch["text_ids"], batch["text_mask"])  # (B, L, text_dim)
@@ -81,7 +86,7 @@ class TextToVideoTask(TrainingTask):
         keep_text = (torch.rand(b, generator=generator) >= self.text_dropout).to(device)
         x_t = add_noise(x_0, noise, sigma)
         conditions = self.conditions(modules, batch, keep_text)
-        velocity = modules["transformer"](x_t, sigma * 1000, **conditions).sample
+        velocity = modules["transformer"](x_t, sigma_to_timestep(sigma), **conditions).sample
         per_sample = ((velocity.float() - velocity_target(x_0, noise).float()) ** 2).mean(dim=(1, 2, 3, 4))  # (B,)
         loss = per_sample.mean()
         if self.role_weight:  # binding: each kept caption token's role, read off its text feature

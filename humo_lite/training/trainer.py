@@ -1,8 +1,9 @@
 """One trainer for every stage: HF Accelerate, EMA, gradient clipping, exact resume, safetensors.
 
-HuMo trains all its stages with one recipe (reference notes §1.6): flow matching, AdamW, a constant
-learning rate after warm-up. Here the *what* of a stage (which modules, which parameters train, which
-loss) is a :class:`TrainingTask`; the *how* (optimiser, EMA, clipping, checkpoints, processes) is this
+HuMo does not publish its optimiser, learning rates or schedule (``docs/paper_notes.md`` §5, §12.1);
+we train every stage with one recipe: flow matching, AdamW, a constant learning rate after warm-up, EMA.
+Here the *what* of a stage (which modules, which parameters train, which loss) is a :class:`TrainingTask`;
+the *how* (optimiser, EMA, clipping, checkpoints, processes) is this
 module, shared by stage 0 (chapter 02) and stages 1–2 (chapters 03–06).
 
 Determinism and exact resume without saving RNG states: batch ``step`` is a pure function of
@@ -41,16 +42,20 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
-from ..io import atomic_dir, write_json
+from ..io import atomic_dir, check_safetensors, write_json
 
 
 @dataclass
 class TrainConfig:
-    """How to train (the task decides *what*). Defaults suit humo-micro on a laptop CPU."""
+    """How to train (the task decides *what*). The defaults are the shipped ``humo-micro`` stage 0's.
+
+    ``humo-lite train stage0`` reads its defaults from here, so calling the Python API with no arguments
+    and running the command with no flags train the same model.
+    """
 
     steps: int = 2000  # optimiser steps
     batch_size: int = 16  # clips per step and process
-    lr: float = 3e-4  # AdamW learning rate after warm-up
+    lr: float = 1e-3  # AdamW learning rate after warm-up
     warmup_steps: int = 100  # linear warm-up from 0
     weight_decay: float = 0.0  # HuMo/Wan fine-tune with none
     betas: tuple[float, float] = (0.9, 0.99)
@@ -59,6 +64,24 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500  # steps between checkpoints (and at the end)
     log_every: int = 10  # steps between progress-bar updates
+
+    def __post_init__(self):
+        whole = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "checkpoint_every": 1, "log_every": 1}
+        for name, low in whole.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"TrainConfig.{name} must be a whole number >= {low}, got {value!r}")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"TrainConfig.{name} must be a positive finite number, got {value!r}")
+        if not 0 <= self.ema_decay < 1 or not all(0 <= b < 1 for b in self.betas) or self.weight_decay < 0:
+            raise ValueError(f"TrainConfig: ema_decay and betas must lie in [0, 1) and weight_decay >= 0; got "
+                             f"ema_decay={self.ema_decay}, betas={self.betas}, weight_decay={self.weight_decay}")
+
+
+RESUMABLE_FIELDS = ("steps", "checkpoint_every", "log_every")
+"""Config fields a resumed run may change (how long and how often); any other change is an error."""
 
 
 class TrainingTask:
@@ -77,6 +100,10 @@ class TrainingTask:
              device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss over the items ``indices`` and per-sample logs (must include ``sigma`` and ``loss``)."""
         raise NotImplementedError
+
+    def hyperparameters(self) -> dict:
+        """The task's own settings (dropout rates, loss weights, ...): checked on resume, recorded in manifests."""
+        return {"num_items": self.num_items}
 
 
 def _seed_for(*parts: int) -> int:
@@ -152,11 +179,15 @@ class Trainer:
         self.history: list[dict] = []  # per logged step: step, loss, lr, grad_norm, and (sigma, loss) pairs
 
     # ---------------------------------------------------------------- training
-    def train(self, resume: bool = True, progress: bool = True) -> dict:
-        """Run until ``config.steps``; return a summary (final loss, wall time, checksums)."""
+    def train(self, resume: bool = True, progress: bool = True, override_config: bool = False) -> dict:
+        """Run until ``config.steps``; return a summary (final loss, wall time, checksums).
+
+        With ``resume`` an existing ``out_dir/checkpoint`` is continued exactly; a checkpoint trained with
+        other settings is an error naming the field, unless ``override_config`` (see :meth:`load_checkpoint`).
+        """
         config, acc = self.config, self.accelerator
         if resume and (self.out_dir / "checkpoint").exists():
-            self.load_checkpoint(self.out_dir / "checkpoint")
+            self.load_checkpoint(self.out_dir / "checkpoint", override_config=override_config)
         start_time, start_step = time.perf_counter(), self.step
         for module in self.modules.values():
             module.train()
@@ -222,14 +253,23 @@ class Trainer:
             save_file(tensors, tmp / "optimizer.safetensors", metadata={"param_groups": json.dumps(meta)})
             write_json(tmp / "trainer_state.json", {
                 "step": self.step, "ema_optimization_step": self.ema.optimization_step,
-                "config": asdict(self.config), "history": self.history,
+                "config": asdict(self.config), "task": self.task.hyperparameters(), "history": self.history,
             })
         return Path(folder)
 
-    def load_checkpoint(self, folder: str | Path) -> None:
-        """Restore weights, EMA, optimiser and step; errors name any key that does not match."""
+    def load_checkpoint(self, folder: str | Path, override_config: bool = False) -> None:
+        """Restore weights, EMA, optimiser and step; clear errors for a damaged or mismatched checkpoint.
+
+        A truncated or corrupted file is named before anything is loaded (the checkpoint is left as it
+        is). A checkpoint whose config or task settings differ from this run's is an error naming the
+        field — except the fields of :data:`RESUMABLE_FIELDS` (how long and how often) — unless
+        ``override_config`` says to continue with this run's settings.
+        """
         folder = Path(folder)
-        state = json.loads((folder / "trainer_state.json").read_text())
+        state = read_trainer_state(folder)
+        for file in sorted(folder.glob("*.safetensors")):
+            check_safetensors(file)
+        self._check_same_settings(state, folder, override_config)
         for name, module in self.unwrapped().items():
             load_state_dict_strict(module, load_file(folder / f"model-{name}.safetensors"), f"module {name!r}")
         ema = load_file(folder / "ema.safetensors")
@@ -244,6 +284,19 @@ class Trainer:
         self.optimizer.load_state_dict(_unflatten_optimizer(tensors, groups, names))
         self.step, self.history = state["step"], state["history"]
 
+    def _check_same_settings(self, state: dict, folder: Path, override_config: bool) -> None:
+        """Error naming every setting this run changes against the checkpoint's (unless overridden)."""
+        saved = {**state.get("config", {}), **{f"task.{k}": v for k, v in state.get("task", {}).items()}}
+        current = {**asdict(self.config), **{f"task.{k}": v for k, v in self.task.hyperparameters().items()}}
+        normal = lambda v: json.loads(json.dumps(v))  # noqa: E731  (tuples and lists compare equal)
+        changed = [k for k in current
+                   if k not in RESUMABLE_FIELDS and k in saved and normal(saved[k]) != normal(current[k])]
+        if changed and not override_config:
+            lines = ", ".join(f"{k}={saved[k]!r} in the checkpoint but {current[k]!r} now" for k in changed)
+            raise ValueError(f"cannot resume {folder}: {lines}. Resume with the checkpoint's settings, use another "
+                             f"output folder, or pass override_config=True (CLI: --override-config) to continue "
+                             f"with the new ones")
+
     def ema_state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         """Each module's state dict with the trained parameters replaced by their EMA values."""
         out = {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in self.unwrapped().items()}
@@ -251,6 +304,21 @@ class Trainer:
             module_name, param_name = full_name.split(".", 1)
             out[module_name][param_name] = shadow.detach().clone()
         return out
+
+
+def read_trainer_state(folder: str | Path) -> dict:
+    """``trainer_state.json`` of a checkpoint folder, with a clear error if it is missing or damaged."""
+    path = Path(folder) / "trainer_state.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a trainer checkpoint: {path.name} is missing")
+    try:
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is truncated or corrupted ({exc}); remove the checkpoint to start again") from None
+    missing = [k for k in ("step", "ema_optimization_step", "history") if k not in state]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}; it was not written by this trainer")
+    return state
 
 
 def _check_keys(got: set[str], expected: set[str], what: str) -> None:

@@ -1,6 +1,6 @@
 """Stage 0, part 1: train the tiny Wan VAE on the toy world.
 
-HuMo never trains a VAE: it inherits Wan2.1's (reference notes §1.3). We have no pretrained Wan at our
+HuMo never trains a VAE: it inherits Wan2.1's (``docs/paper_notes.md`` §1.3). We have no pretrained Wan at our
 size, so we make one with the Wan VAE's own recipe (Wan2.1 report §3.1), much shorter:
 
 1. **Image phase** (``image_steps``, batches of single frames): the same ``AutoencoderKLWan`` trained
@@ -53,13 +53,11 @@ import argparse
 import inspect
 import math
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 
-import diffusers
 import numpy as np
 import torch
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, WanResample
@@ -68,9 +66,9 @@ from tqdm.auto import tqdm
 
 from humo_lite.data import make_clip, make_pool
 from humo_lite.data.render import mouth_darkness
-from humo_lite.io import atomic_dir, write_json
+from humo_lite.io import atomic_dir, machine_info, write_json
 from humo_lite.models.vae import build_vae, decode_latents, encode_video
-from humo_lite.presets import check_num_frames, get_preset
+from humo_lite.presets import Preset, check_num_frames, get_preset
 
 
 def _lower_face(face_mask: np.ndarray) -> np.ndarray:
@@ -83,7 +81,7 @@ def _lower_face(face_mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_clips(pool: str, count: int, preset: str = "humo-micro") -> dict:
+def render_clips(pool: str, count: int, preset: Preset | str = "humo-micro") -> dict:
     """Render the first ``count`` clips of ``pool`` at a preset's size, as training tensors.
 
     Returns ``video`` ``[N, 3, F, H, W]`` and ``reference`` ``[N, 3, 1, H, W]`` in [-1, 1], ``mouth``
@@ -224,21 +222,60 @@ def evaluate_vae(vae, data: dict, batch_size: int = 8) -> dict:
     }
 
 
-def machine_info() -> dict:
-    """Where a run happened: platform, CPU count, thread count and library versions."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-    }
+def _lr_schedule(warmup: int, total: int, min_lr_share: float):
+    """Linear warm-up over ``warmup`` steps, then a cosine from 1 down to ``min_lr_share`` of the peak at ``total``."""
+    def share(step: int) -> float:
+        cosine = min_lr_share + (1 - min_lr_share) * 0.5 * (1 + math.cos(math.pi * step / total))
+        return min(1.0, (step + 1) / warmup) * cosine
+
+    return share
+
+
+def fit_vae(vae, train: dict, *, image_steps: int, steps: int, batch_size: int, image_batch_size: int,
+            crop_frames: int, lr: float, warmup: int, min_lr_share: float, kl_weight: float, mouth_weight: float,
+            reference_weight: float, grad_clip: float, inflate: bool, generator: torch.Generator,
+            progress: bool = True) -> None:
+    """The training loop: ``image_steps`` on single frames, inflation, then ``steps`` on whole clips.
+
+    Each step's loss is :func:`vae_loss` on the batch (weighted ``1 + mouth_weight`` on the mouth) plus
+    ``reference_weight`` x the same loss on the batch's reference images (1-frame videos, as HuMo encodes
+    them).
+    """
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    total = image_steps + steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(warmup, total, min_lr_share))
+    vae.train()
+    bar = tqdm(range(total), desc="VAE", disable=not progress)
+    for step in bar:
+        if step == image_steps and image_steps > 0 and inflate:
+            inflate_to_video(vae)  # the image VAE becomes a frame-by-frame video VAE, then learns time
+        if step < image_steps:
+            video, mouth, ref = _batch(train, image_batch_size, 1, generator)  # 1-frame crops: images
+        else:
+            video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
+        loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator)
+        ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), kl_weight, generator)
+        opt.zero_grad(set_to_none=True)
+        (loss + reference_weight * ref_loss).backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), grad_clip)
+        opt.step()
+        sched.step()
+        bar.set_postfix(rec=f"{logs['rec']:.4f}", kl=f"{logs['kl']:.1f}", refresh=False)
+    vae.eval()
+
+
+def save_vae(vae, out_dir: str | os.PathLike, manifest: dict, overwrite: bool = False) -> Path:
+    """Write the VAE as a diffusers folder (config + safetensors) with ``manifest.json``, atomically."""
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        vae.save_pretrained(tmp, safe_serialization=True)
+        write_json(Path(tmp) / "manifest.json", manifest)
+        for file in Path(tmp).iterdir():  # safetensors writes 0600; make every file world-readable
+            file.chmod(0o644)
+    return Path(out_dir)
 
 
 def train_vae(
-    preset: str = "humo-micro",
+    preset: Preset | str = "humo-micro",
     out_dir: str | os.PathLike | None = None,
     steps: int = 600,
     seed: int = 0,
@@ -250,11 +287,14 @@ def train_vae(
     num_eval_clips: int = 32,
     kl_weight: float = 1e-5,
     mouth_weight: float = 8.0,
+    reference_weight: float = 0.25,
     image_steps: int = 1000,
     image_batch_size: int = 32,
     inflate: bool = True,
     vae_overrides: dict | None = None,
     warmup: int = 50,
+    min_lr_share: float = 0.05,
+    grad_clip: float = 1.0,
     overwrite: bool = False,
     progress: bool = True,
     command: str | None = None,
@@ -264,8 +304,9 @@ def train_vae(
 
     Deterministic on CPU: the same arguments (and thread count) give the same weights, byte for byte.
     With ``out_dir`` the result is written atomically as a diffusers folder (``config.json`` +
-    ``diffusion_pytorch_model.safetensors``) plus ``manifest.json`` (command, seed, steps, wall time,
-    machine, metrics). ``crop_frames=None`` trains on whole clips.
+    ``diffusion_pytorch_model.safetensors``) plus ``manifest.json`` (command, seed, every setting below,
+    wall time, machine, metrics). ``crop_frames=None`` trains on whole clips. The defaults are the shipped
+    ``humo-micro`` VAE's; ``humo-lite train vae`` reads them from this signature.
 
     ``image_steps`` > 0 first trains that many steps on single frames (``image_batch_size`` per batch),
     the curriculum Wan's VAE was trained with (images first, then video; Wan2.1 report §3.1): a frame
@@ -274,12 +315,18 @@ def train_vae(
     the image VAE is inflated to a frame-by-frame video VAE (:func:`inflate_to_video`) unless
     ``inflate=False`` (the ablation: the clip phase then starts from random temporal weights).
 
+    Loss weights: ``mouth_weight`` (extra weight on the mouth region), ``kl_weight`` (KL to N(0, I)),
+    ``reference_weight`` (the reference images' reconstruction beside the clips'). The learning rate
+    warms up over ``warmup`` steps, then follows a cosine down to ``min_lr_share`` of ``lr``.
+
     ``vae_overrides`` replace entries of the preset's VAE config (e.g. ``{"z_dim": 8}``) for
     experiments; such a VAE no longer matches the preset's DiT, which reads ``z_dim`` channels.
     """
     start_time = time.time()
-    world = get_preset(preset).world
-    crop_frames = check_num_frames(min(crop_frames or world.num_frames, world.num_frames))
+    settings = {k: v for k, v in locals().items() if k not in ("preset", "out_dir", "overwrite", "progress",
+                                                                 "command", "notes", "start_time")}
+    preset = get_preset(preset)
+    crop_frames = check_num_frames(min(crop_frames or preset.world.num_frames, preset.world.num_frames))
     if out_dir is not None and Path(out_dir).exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (--overwrite) to replace it")
     train = render_clips("foundation", num_clips, preset)
@@ -287,51 +334,22 @@ def train_vae(
 
     torch.manual_seed(seed)
     vae = build_vae(preset, **(vae_overrides or {}))
-    generator = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
-    total = image_steps + steps
-    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.525 + 0.475 * math.cos(math.pi * s / total))  # noqa: E731
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    vae.train()
-    bar = tqdm(range(total), desc=f"VAE {preset}", disable=not progress)
-    for step in bar:
-        if step == image_steps and image_steps > 0 and inflate:
-            inflate_to_video(vae)  # the image VAE becomes a frame-by-frame video VAE, then learns time
-        if step < image_steps:
-            video, mouth, ref = _batch(train, image_batch_size, 1, generator)  # 1-frame crops: images
-        else:
-            video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
-        loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator)
-        ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), kl_weight, generator)
-        opt.zero_grad(set_to_none=True)
-        (loss + 0.25 * ref_loss).backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        bar.set_postfix(rec=f"{logs['rec']:.4f}", kl=f"{logs['kl']:.1f}", refresh=False)
-    vae.eval()
+    fit_vae(vae, train, image_steps=image_steps, steps=steps, batch_size=batch_size, image_batch_size=image_batch_size,
+            crop_frames=crop_frames, lr=lr, warmup=warmup, min_lr_share=min_lr_share, kl_weight=kl_weight,
+            mouth_weight=mouth_weight, reference_weight=reference_weight, grad_clip=grad_clip, inflate=inflate,
+            generator=torch.Generator().manual_seed(seed), progress=progress)
     latents_mean, latents_std = latent_statistics(vae, train["video"][:num_stat_clips])
     vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
     metrics = evaluate_vae(vae, heldout)
-    train_time = time.time() - start_time
     manifest = {
         "kind": "vae",
-        "preset": get_preset(preset).name,
+        "preset": preset.name,
         "command": command or "humo_lite.training.vae_training.train_vae(...)",
-        "seed": seed,
-        "steps": steps,
-        "batch_size": batch_size,
-        "image_steps": image_steps,
-        "image_batch_size": image_batch_size,
-        "inflate": inflate,
-        "vae_overrides": vae_overrides or {},
-        "lr": lr,
+        **settings,
         "crop_frames": crop_frames,
-        "num_clips": num_clips,
-        "kl_weight": kl_weight,
-        "mouth_weight": mouth_weight,
+        "vae_overrides": vae_overrides or {},
         "num_params": sum(p.numel() for p in vae.parameters()),
-        "wall_time_s": round(train_time, 1),
+        "wall_time_s": round(time.time() - start_time, 1),
         "machine": machine_info(),
         "metrics": metrics,
         "eval_pool": "heldout_identity",
@@ -340,11 +358,7 @@ def train_vae(
     if notes:
         manifest["notes"] = notes
     if out_dir is not None:
-        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
-            vae.save_pretrained(tmp, safe_serialization=True)
-            write_json(Path(tmp) / "manifest.json", manifest)
-            for file in Path(tmp).iterdir():  # safetensors writes 0600; make every file world-readable
-                file.chmod(0o644)
+        save_vae(vae, out_dir, manifest, overwrite=overwrite)
     return vae, manifest
 
 

@@ -12,15 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import to_uint8, write_mp4
+from ..io import write_mp4
+from ..layouts import to_uint8, video_to_numpy
 from ..presets import FPS, SAMPLE_RATE
 
 
 def _frames(video) -> np.ndarray:
-    """Accept (F, H, W, 3) in [0, 1] / uint8, or a [3, F, H, W] tensor in [-1, 1]; return (F, H, W, 3)."""
-    if hasattr(video, "detach"):  # a torch tensor in the model layout
-        video = ((video.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).numpy()
-    return to_uint8(np.asarray(video))
+    """One clip in any layout (:func:`humo_lite.layouts.as_video`) → uint8 ``(F, H, W, 3)``."""
+    clips = video_to_numpy(video)
+    if len(clips) != 1:
+        raise ValueError(f"expected one clip, got a batch of {len(clips)}; pass video[i]")
+    return to_uint8(clips[0])
 
 
 def video_player(video, audio: np.ndarray | None = None, scale: int = 8, fps: int = FPS):

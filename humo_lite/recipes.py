@@ -1,0 +1,138 @@
+"""The recipes that make the shipped pipeline checkpoints: train, assemble the pipeline, score it, write it.
+
+A recipe sits above every layer (``docs/design.md`` §10): it trains with :mod:`humo_lite.training`,
+assembles a :class:`~humo_lite.pipeline.HuMoLitePipeline`, scores it with the judge
+(:mod:`humo_lite.eval`) and writes the folder with a manifest (command, seed, config, wall time,
+machine, measured numbers). ``humo-lite train stage0`` runs :func:`train_stage0` with its defaults, which
+are the shipped ``humo-micro`` model's: the command with no flags and the function with no arguments
+train the same model.
+
+Stage 0 is our stand-in for pretrained Wan (``docs/paper_notes.md`` §1.1, ``docs/design.md`` §4): the DiT
+and the small text encoder trained together on the foundation pool's cached latents, the text encoder
+with its binding objective (:class:`~humo_lite.training.tasks.TextToVideoTask`). Later stages start
+from its folder exactly as HuMo starts from Wan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from .eval.scene_check import heldout_scene_check
+from .flow_matching import make_scheduler
+from .io import atomic_dir, machine_info, write_json
+from .models import build_dit
+from .models.text_encoder import build_text_encoder
+from .models.vae import load_vae
+from .pipeline import HuMoLitePipeline
+from .presets import Preset, get_preset
+from .training.latent_cache import cache_latents
+from .training.tasks import TextToVideoTask
+from .training.trainer import TrainConfig, Trainer
+
+SAMPLING_SHIFT = 3.0  # the scheduler's σ shift at inference (Wan uses 5 at 480p; small latents need less)
+
+
+def save_pipeline(pipe, folder: str | os.PathLike, manifest: dict | None = None,
+                  extra_files: dict[str, Path] | None = None) -> Path:
+    """``pipe.save_pretrained`` (safetensors) into ``folder`` atomically, with ``manifest.json`` beside it.
+
+    ``extra_files`` maps a path inside the folder to a file to copy there (e.g. the VAE's own manifest).
+    """
+    with atomic_dir(folder, overwrite=True) as tmp:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        if manifest is not None:
+            write_json(Path(tmp) / "manifest.json", manifest)
+        for target, source in (extra_files or {}).items():
+            if Path(source).is_file():
+                shutil.copyfile(source, Path(tmp) / target)
+    return Path(folder)
+
+
+def assemble_pipeline(preset: Preset, transformer, vae, text_encoder) -> HuMoLitePipeline:
+    """The trained components as a pipeline at the preset's clip size, with the UniPC sampler."""
+    world = preset.world
+    pipe = HuMoLitePipeline(transformer.eval(), vae.eval(), text_encoder.eval(),
+                            make_scheduler("unipc", shift=SAMPLING_SHIFT),
+                            height=world.height, width=world.width, num_frames=world.num_frames)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _vae_wall_time(vae_path: Path) -> float | None:
+    manifest = vae_path / "manifest.json"
+    return json.loads(manifest.read_text()).get("wall_time_s") if manifest.is_file() else None
+
+
+def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLike | None = None,
+                 out_dir: str | os.PathLike = "outputs/humo-micro", config: TrainConfig | None = None,
+                 num_clips: int = 3000, text_dropout: float = 0.1, role_weight: float = 0.1,
+                 eval_clips: int = 48, command: str | None = None, progress: bool = True,
+                 override_config: bool = False) -> dict:
+    """Train stage 0 and save a pipeline folder at ``out_dir/pipeline`` (+ ``manifest.json``).
+
+    ``vae_path``: a trained VAE folder (default ``out_dir/vae``). ``num_clips`` foundation clips are
+    cached as latents; ``text_dropout`` is the share of captions replaced by the null text (so guidance
+    has an unconditional branch); ``role_weight`` weighs the text encoder's binding objective.
+    ``out_dir/checkpoint`` holds the trainer state; re-running the same call resumes from it (a changed
+    setting is an error unless ``override_config``). Returns the manifest: command, seed, config, wall
+    time, machine, final loss and, with ``eval_clips`` > 0, the held-out scene check
+    (:func:`humo_lite.eval.scene_check.heldout_scene_check`).
+    """
+    start = time.perf_counter()
+    preset = get_preset(preset)
+    config = config or TrainConfig()
+    vae_path = Path(vae_path or Path(out_dir) / "vae")
+    vae = load_vae(vae_path, preset)
+    torch.manual_seed(config.seed)
+    data = cache_latents(vae, "foundation", preset, size=num_clips, progress=progress)
+    cache_time = time.perf_counter() - start
+
+    transformer = build_dit(preset, in_channels=vae.config.z_dim)  # the DiT denoises this VAE's latents
+    text_encoder = build_text_encoder(preset)
+    keys = ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ())
+    task = TextToVideoTask(transformer, text_encoder, {k: data[k] for k in keys}, text_dropout=text_dropout,
+                           role_weight=role_weight)
+    trainer = Trainer(task, config, out_dir)
+    summary = trainer.train(progress=progress, override_config=override_config)
+    if not trainer.accelerator.is_main_process:
+        return summary
+
+    ema = trainer.ema_state_dicts()  # the shipped weights are the EMA's
+    transformer.load_state_dict(ema["transformer"])
+    text_encoder.load_state_dict(ema["text_encoder"])
+    pipe = assemble_pipeline(preset, transformer, vae, text_encoder)
+    train_time = time.perf_counter() - start
+    metrics = heldout_scene_check(pipe, eval_clips, seed=config.seed, progress=progress) if eval_clips else {}
+    manifest = {
+        "kind": "stage0",
+        "preset": preset.name,
+        "command": command or f"humo_lite.recipes.train_stage0(preset={preset.name!r}, ...)",
+        "seed": config.seed,
+        "config": {k: v for k, v in vars(config).items()},
+        "task": task.hyperparameters(),
+        "train_pool": "foundation",
+        "num_clips": int(len(data["latents"])),
+        "text_dropout": text_dropout,
+        "role_weight": role_weight,
+        "wall_time_s": round(train_time, 1),
+        "vae_wall_time_s": _vae_wall_time(vae_path),
+        "metrics": metrics,
+        "latent_cache_time_s": round(cache_time, 1),
+        "final_loss": summary["final_loss"],
+        "replica_checksums": summary["replica_checksums"],
+        "machine": machine_info(),
+        "params": {"transformer": sum(p.numel() for p in transformer.parameters()),
+                   "text_encoder": sum(p.numel() for p in text_encoder.parameters())},
+    }
+    extra = {"vae/manifest.json": vae_path / "manifest.json"}
+    save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra)
+    return manifest
+
+
+__all__ = ["SAMPLING_SHIFT", "assemble_pipeline", "save_pipeline", "train_stage0"]
