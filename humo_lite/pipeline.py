@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +95,7 @@ class Conditions:
         return kwargs
 
 
-def text_guidance(given: frozenset, guidance_scale: float) -> tuple[list[frozenset], callable]:
+def text_guidance(given: frozenset, guidance_scale: float) -> tuple[list[frozenset], Callable]:
     """Plain classifier-free guidance on the text: the branches to run and how to combine them.
 
     With ``guidance_scale == 1`` one branch (everything given) suffices. Otherwise two: everything given,
@@ -171,7 +172,7 @@ class HuMoLitePipeline(DiffusionPipeline):
         return self.text_encoder(ids.to(device), mask.to(device)), mask.to(device)
 
     def prepare_image_latents(self, image, batch: int) -> torch.Tensor:
-        """A reference image (PIL / array / tensor, :func:`humo_lite.layouts.as_images`) → ``[B, C, 1, h, w]``.
+        """Reference image(s) (PIL / array / tensor, :func:`humo_lite.layouts.as_images`) → ``[B, C, R, h, w]``.
 
         Several images (a list, or a batch ``[R, 3, H, W]``) become R appended frames, as HuMo's code
         concatenates several references on the time axis.
