@@ -80,7 +80,7 @@ def main():
     parser.add_argument("--text-len", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (``docs/design.md`` §9: 2 cores)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (docs/design.md §9: 2 cores)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 

@@ -67,6 +67,33 @@ def test_guidance_is_the_text_branches_combined(pipe):
     assert not torch.allclose(one_by_one[0], one_by_one[1], atol=1e-4)  # the null text really differs
 
 
+def test_each_branch_gets_the_null_of_what_it_drops(pipe):
+    """Three conditions, several branches: a dropped image is zero reference latents, dropped audio zero windows."""
+    torch.manual_seed(1)
+    dit = build_dit("humo-nano", conditions={"audio": 80})
+    with torch.no_grad():  # audio layers start at zero (an identity); wake them so audio changes the output
+        for block in dit.blocks:
+            block.cond_attn["audio"].out.weight.normal_(0, 0.5)
+        dit.head.weight.normal_(0, 0.02)
+    audio_pipe = HuMoLitePipeline(dit.eval(), pipe.vae, pipe.text_encoder, pipe.scheduler, 16, 16, 9)
+    clip = make_clip(make_pool("stage2")[0], "humo-nano")
+    conditions, _ = audio_pipe.prepare_conditions([PROMPT], None, clip.reference, clip.audio, 16_000, 9, "error")
+    assert conditions.given == {"text", "image", "audio"}
+    assert conditions.audio_ctx.shape == (1, 3 + 1, 8, 80)  # 3 latent frames + 1 reference frame
+    assert not conditions.audio_ctx[:, -1].any()  # the reference frame's window is zeros (HuMo's code)
+    branches = [frozenset({"text", "image", "audio"}), frozenset({"text"}), frozenset()]
+    rows = conditions.rows(branches)
+    assert torch.equal(rows["ref_latents"][0], conditions.ref_latents[0]) and not rows["ref_latents"][1:].any()
+    assert rows["audio_ctx"][0].any() and not rows["audio_ctx"][1:].any()
+    assert rows["text_mask"][:2].any(-1).all() and not rows["text_mask"][2].any()
+    x, t = torch.randn(1, 8, 3, 4, 4), torch.tensor(500.0)
+    full, text_only, null = audio_pipe.branch_velocities(x, t, conditions, branches)
+    assert not torch.allclose(full, text_only) and not torch.allclose(text_only, null)
+    one_at_a_time = [audio_pipe.branch_velocities(x, t, conditions, [b])[0] for b in branches]
+    for batched, alone in zip((full, text_only, null), one_at_a_time, strict=True):
+        assert torch.allclose(batched, alone, atol=1e-5)  # rows of one call = separate calls
+
+
 def test_old_guidance_name_still_works_with_a_warning(pipe):
     with pytest.warns(FutureWarning, match="guidance= is now guidance_scale="):
         old = _run(pipe, guidance=3.0)
