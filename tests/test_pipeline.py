@@ -116,7 +116,9 @@ def test_reference_image_and_audio(pipe):
     assert not np.array_equal(out.frames, _run(pipe).frames)  # the reference latent reaches the DiT
     as_uint8 = _run(pipe, image=np.round(clip.reference * 255).astype(np.uint8)).frames
     as_tensor = _run(pipe, image=torch.from_numpy(clip.reference).permute(2, 0, 1) * 2 - 1).frames
-    assert np.abs(as_uint8 - as_tensor).max() < 0.02  # every image layout reads the same picture
+    as_uint16 = _run(pipe, image=np.round(clip.reference * 65535).astype(np.uint16)).frames  # a 16-bit PNG's pixels
+    for other in (as_tensor, as_uint16):
+        assert np.abs(as_uint8 - other).max() < 0.02  # every image layout reads the same picture
     two_refs = _run(pipe, image=[clip.reference, clip.reference[:, ::-1].copy()], output_type="latent").frames
     assert two_refs.shape == (1, 8, 3, 4, 4)  # two reference frames in, video latents out
 
