@@ -193,7 +193,7 @@ def write_mp4(
     return Path(path)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     """An image file as an array as stored (8- or 16-bit; grey, RGB or RGBA), with clear errors.
 
     A missing file raises ``FileNotFoundError``; a file that does not decode, ``ValueError`` naming it.
@@ -203,11 +203,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise FileNotFoundError(f"{what} file not found: {path}")
     try:
         return np.asarray(iio.imread(path, plugin="pillow"))
     except Exception as exc:  # imageio raises many kinds for a corrupt file
-        raise ValueError(f"could not decode image {path} ({exc}); expected a PNG or JPEG") from None
+        raise ValueError(f"could not decode {what} {path} ({exc}); expected a PNG or JPEG") from None
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:

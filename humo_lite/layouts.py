@@ -82,6 +82,14 @@ def video_to_numpy(videos, value_range: tuple[float, float] | None = None) -> np
     return as_video(videos, value_range).permute(0, 1, 3, 4, 2).numpy()
 
 
+def one_clip(video, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """One clip in any layout (:func:`as_video`) → numpy ``(F, H, W, 3)`` float32 in [0, 1]; a batch is an error."""
+    clips = video_to_numpy(video, value_range)
+    if len(clips) != 1:
+        raise ValueError(f"expected one clip, got a batch of {len(clips)}; pass video[i]")
+    return clips[0]
+
+
 def to_uint8(frames, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Frames in the frame layout (float in [0, 1], or uint8 already) → uint8, shape kept."""
     array = frames if isinstance(frames, np.ndarray) else np.asarray(frames)
@@ -139,4 +147,4 @@ def frames_to_model(video: torch.Tensor) -> torch.Tensor:
     return video.permute(0, 2, 1, 3, 4) * 2 - 1
 
 
-__all__ = ["INTEGER_RANGES", "as_images", "as_video", "frames_to_model", "to_uint8", "video_to_numpy"]
+__all__ = ["INTEGER_RANGES", "as_images", "as_video", "frames_to_model", "one_clip", "to_uint8", "video_to_numpy"]

@@ -39,6 +39,7 @@ from diffusers.utils import BaseOutput
 
 from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
+from .io import check_safetensors
 from .layouts import as_images, video_to_numpy
 from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
 from .models.loading import check_local_folder
@@ -132,8 +133,8 @@ class HuMoLitePipeline(DiffusionPipeline):
         """
         folder = check_local_folder(pretrained_model_name_or_path, "pipeline", needs=("model_index.json",),
                                     make_it="train one with `humo-lite train stage0` or use data_samples/checkpoints/")
-        for weights in folder.rglob("*.safetensors"):
-            check_local_folder(weights.parent, f"pipeline component {weights.parent.name!r}")
+        for weights in sorted(folder.rglob("*.safetensors")):  # the VAE too, which diffusers loads itself
+            check_safetensors(weights)
         kwargs["use_safetensors"] = True
         return super().from_pretrained(folder, **kwargs)
 

@@ -95,10 +95,7 @@ def _fill_missing(boxes: list, folder: Path) -> list:
 
 def _read_reference(path: Path, height: int, width: int) -> np.ndarray:
     """The reference image: grey becomes RGB, alpha is composited onto white, then crop and resize."""
-    try:
-        image = read_image(path)
-    except ValueError as exc:
-        raise ValueError(f"could not decode reference image {path}: {exc}") from None
+    image = read_image(path, "reference image")
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] not in (3, 4):

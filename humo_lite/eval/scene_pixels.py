@@ -14,23 +14,15 @@ import numpy as np
 
 from ..data.attributes import BACKGROUNDS, CLOTHING
 from ..data.render import FLOOR_SHADE
-from ..layouts import video_to_numpy
+from ..layouts import one_clip
 
 _BG = np.asarray(list(BACKGROUNDS.values()), np.float32)  # (6, 3)
 _CLOTHES = np.asarray(list(CLOTHING.values()), np.float32)  # (6, 3)
 
 
-def _frames(video) -> np.ndarray:
-    """One clip in any layout (:func:`humo_lite.layouts.as_video`) → ``(F, H, W, 3)`` in [0, 1]."""
-    clips = video_to_numpy(video)
-    if len(clips) != 1:
-        raise ValueError(f"expected one clip, got a batch of {len(clips)}; pass video[i]")
-    return clips[0]
-
-
 def measure_background(video) -> int:
     """Index into ``BACKGROUNDS`` of the colour nearest to the top corners, averaged over frames."""
-    video = _frames(video)
+    video = one_clip(video)
     h, w = video.shape[1:3]
     k = max(1, h // 8)
     corners = np.concatenate([video[:, :k, :k], video[:, :k, -k:]], axis=2).reshape(-1, 3).mean(axis=0)
@@ -39,7 +31,7 @@ def measure_background(video) -> int:
 
 def measure_clothing(video, background: int | None = None) -> int:
     """Index into ``CLOTHING`` that most bottom-row pixels are nearest to, room and floor excluded."""
-    video = _frames(video)
+    video = one_clip(video)
     background = measure_background(video) if background is None else background
     h = video.shape[1]
     pixels = video[:, -max(1, h // 8) :].reshape(-1, 3)  # the bottom rows: shirt and floor

@@ -13,16 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_mp4
-from ..layouts import to_uint8, video_to_numpy
+from ..layouts import one_clip, to_uint8
 from ..presets import FPS, SAMPLE_RATE
-
-
-def _frames(video) -> np.ndarray:
-    """One clip in any layout (:func:`humo_lite.layouts.as_video`) → uint8 ``(F, H, W, 3)``."""
-    clips = video_to_numpy(video)
-    if len(clips) != 1:
-        raise ValueError(f"expected one clip, got a batch of {len(clips)}; pass video[i]")
-    return to_uint8(clips[0])
 
 
 def video_player(video, audio: np.ndarray | None = None, scale: int = 8, fps: int = FPS):
@@ -30,7 +22,7 @@ def video_player(video, audio: np.ndarray | None = None, scale: int = 8, fps: in
     from IPython.display import HTML
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_mp4(Path(tmp) / "clip.mp4", _frames(video), fps=fps, audio=audio, scale=scale)
+        path = write_mp4(Path(tmp) / "clip.mp4", to_uint8(one_clip(video)), fps=fps, audio=audio, scale=scale)
         data = base64.b64encode(path.read_bytes()).decode()
     return HTML(f'<video controls loop src="data:video/mp4;base64,{data}" style="image-rendering: pixelated"></video>')
 
@@ -49,7 +41,7 @@ def frame_scrubber(video, overlays: dict[str, np.ndarray] | None = None, scale: 
     """
     import ipywidgets as widgets
 
-    frames = _frames(video)
+    frames = to_uint8(one_clip(video))
     big = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     image = widgets.Image(format="png", width=big.shape[2], height=big.shape[1])
     label = widgets.Label()
