@@ -130,12 +130,16 @@ def cmd_train_judge(args) -> None:
 
 
 def cmd_train_vae(args) -> None:
-    from .training.vae_training import train_vae
+    from .recipes import train_vae
 
     options = given(args, "steps", "image_steps", "seed")
-    _, manifest = train_vae(args.preset, args.out, overwrite=args.overwrite, command=args.command_line,
-                            **options)  # the rest: train_vae's defaults
+    manifest = train_vae(args.preset, args.out, overwrite=args.overwrite, command=args.command_line,
+                         **options)  # the rest: train_vae's defaults
     print(_table([{"metric": k, "value": v} for k, v in manifest["metrics"].items()]))
+    if "reconstruction_ceiling" in manifest:
+        ceiling = manifest["reconstruction_ceiling"]
+        print(_table([{"metric": k, "real": ceiling["real"][k], "reconstruction": v}
+                      for k, v in ceiling["metrics"].items()]))
     print(f"wrote {args.out} in {manifest['wall_time_s']} s")
 
 
@@ -153,7 +157,7 @@ def cmd_train_stage0(args) -> None:
     from .training.trainer import TrainConfig
 
     config = TrainConfig(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
-    options = given(args, "eval_clips", "role_weight", clips="num_clips")
+    options = given(args, "eval_clips", "role_weight", "sigma_shift", clips="num_clips")
     manifest = train_stage0(args.preset, args.vae, args.out, config, command=args.command_line,
                             override_config=args.override_config, **options)  # the rest: train_stage0's defaults
     if "wall_time_s" in manifest:
@@ -246,6 +250,8 @@ def _add_train_commands(sub) -> None:
                         help=f"steps between checkpoints {SHIPPED}")
     stage0.add_argument("--role-weight", type=float, default=None,
                         help=f"weight of the text encoder's binding objective, 0: video loss only {SHIPPED}")
+    stage0.add_argument("--sigma-shift", type=float, default=None,
+                        help=f"shift of the training noise levels towards pure noise, 1: none {SHIPPED}")
     stage0.add_argument("--eval-clips", type=int, default=None,
                         help=f"held-out scene clips to score, 0: skip {SHIPPED}")
     stage0.add_argument("--override-config", action="store_true",

@@ -5,7 +5,9 @@ assembles a :class:`~humo_lite.pipeline.HuMoLitePipeline`, scores it with the ju
 (:mod:`humo_lite.eval`) and writes the folder with a manifest (command, seed, config, wall time,
 machine, measured numbers). ``humo-lite train stage0`` runs :func:`train_stage0` with its defaults, which
 are the shipped ``humo-micro`` model's: the command with no flags and the function with no arguments
-train the same model.
+train the same model. ``humo-lite train vae`` runs :func:`train_vae`: the VAE, then its reconstruction
+ceiling and mouth check measured with the judge (:mod:`humo_lite.eval.ceilings`) and written into its
+manifest.
 
 Stage 0 is our stand-in for pretrained Wan (``docs/paper_notes.md`` §1.1, ``docs/design.md`` §4): the DiT
 and the small text encoder trained together on the foundation pool's cached latents, the text encoder
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from .eval.ceilings import write_reconstruction_ceiling
+from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
 from .flow_matching import make_scheduler
 from .io import atomic_dir, machine_info, write_json
@@ -34,6 +38,7 @@ from .presets import Preset, get_preset
 from .training.latent_cache import cache_latents
 from .training.tasks import TextToVideoTask
 from .training.trainer import TrainConfig, Trainer
+from .training.vae_training import train_vae as fit_and_save_vae
 
 SAMPLING_SHIFT = 3.0  # the scheduler's σ shift at inference (Wan uses 5 at 480p; small latents need less)
 
@@ -64,6 +69,20 @@ def assemble_pipeline(preset: Preset, transformer, vae, text_encoder) -> HuMoLit
     return pipe
 
 
+def train_vae(preset: Preset | str = "humo-micro", out_dir: str | os.PathLike = "outputs/humo-micro/vae",
+              judge=None, **options) -> dict:
+    """Train a VAE (:func:`humo_lite.training.vae_training.train_vae`, ``options`` passed on) and, when the
+    judge reads frames of this preset's size, store its reconstruction ceiling and mouth check in its
+    manifest. Returns the manifest."""
+    preset = get_preset(preset)
+    _, manifest = fit_and_save_vae(preset, out_dir, **options)
+    judge = load_judge(judge)
+    if get_preset(judge.manifest.get("preset", "humo-micro")).world == preset.world:
+        write_reconstruction_ceiling(out_dir, judge, progress=options.get("progress", True))
+        manifest = json.loads((Path(out_dir) / "manifest.json").read_text())
+    return manifest
+
+
 def _vae_wall_time(vae_path: Path) -> float | None:
     manifest = vae_path / "manifest.json"
     return json.loads(manifest.read_text()).get("wall_time_s") if manifest.is_file() else None
@@ -72,13 +91,16 @@ def _vae_wall_time(vae_path: Path) -> float | None:
 def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLike | None = None,
                  out_dir: str | os.PathLike = "outputs/humo-micro", config: TrainConfig | None = None,
                  num_clips: int = 3000, text_dropout: float = 0.1, role_weight: float = 0.1,
-                 eval_clips: int = 48, command: str | None = None, progress: bool = True,
-                 override_config: bool = False) -> dict:
+                 eval_clips: int = 48, sigma_shift: float = 3.0, command: str | None = None,
+                 progress: bool = True, override_config: bool = False, judge=None) -> dict:
     """Train stage 0 and save a pipeline folder at ``out_dir/pipeline`` (+ ``manifest.json``).
 
     ``vae_path``: a trained VAE folder (default ``out_dir/vae``). ``num_clips`` foundation clips are
     cached as latents; ``text_dropout`` is the share of captions replaced by the null text (so guidance
-    has an unconditional branch); ``role_weight`` weighs the text encoder's binding objective.
+    has an unconditional branch); ``role_weight`` weighs the text encoder's binding objective;
+    ``sigma_shift`` shifts the training σ (logit-normal) towards noise, where layout is decided
+    (:func:`humo_lite.flow_matching.sample_training_sigmas`). ``judge`` scores the held-out scene check
+    (default: the shipped judge).
     ``out_dir/checkpoint`` holds the trainer state; re-running the same call resumes from it (a changed
     setting is an error unless ``override_config``). Returns the manifest: command, seed, config, wall
     time, machine, final loss and, with ``eval_clips`` > 0, the held-out scene check
@@ -97,7 +119,7 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
     text_encoder = build_text_encoder(preset)
     keys = ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ())
     task = TextToVideoTask(transformer, text_encoder, {k: data[k] for k in keys}, text_dropout=text_dropout,
-                           role_weight=role_weight)
+                           role_weight=role_weight, shift=sigma_shift)
     trainer = Trainer(task, config, out_dir)
     summary = trainer.train(progress=progress, override_config=override_config)
     if not trainer.accelerator.is_main_process:
@@ -108,7 +130,8 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
     text_encoder.load_state_dict(ema["text_encoder"])
     pipe = assemble_pipeline(preset, transformer, vae, text_encoder)
     train_time = time.perf_counter() - start
-    metrics = heldout_scene_check(pipe, eval_clips, seed=config.seed, progress=progress) if eval_clips else {}
+    metrics = heldout_scene_check(pipe, eval_clips, seed=config.seed, progress=progress,
+                                  judge=judge) if eval_clips else {}
     manifest = {
         "kind": "stage0",
         "preset": preset.name,
@@ -120,6 +143,7 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
         "num_clips": int(len(data["latents"])),
         "text_dropout": text_dropout,
         "role_weight": role_weight,
+        "sigma_shift": sigma_shift,
         "wall_time_s": round(train_time, 1),
         "vae_wall_time_s": _vae_wall_time(vae_path),
         "metrics": metrics,
@@ -135,4 +159,4 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
     return manifest
 
 
-__all__ = ["SAMPLING_SHIFT", "assemble_pipeline", "save_pipeline", "train_stage0"]
+__all__ = ["SAMPLING_SHIFT", "assemble_pipeline", "save_pipeline", "train_stage0", "train_vae"]

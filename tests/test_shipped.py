@@ -70,6 +70,7 @@ def test_train_config_defaults_are_the_shipped_stage0():
     assert defaults["num_clips"] == manifest["num_clips"] and defaults["role_weight"] == manifest["role_weight"]
     assert defaults["text_dropout"] == manifest["text_dropout"]
     assert defaults["eval_clips"] == manifest["metrics"]["num_clips"]
+    assert defaults["sigma_shift"] == manifest["sigma_shift"] == manifest["task"]["shift"]
 
 
 def test_train_stage0_command_defers_to_the_python_defaults(monkeypatch, tmp_path):
@@ -88,13 +89,13 @@ def test_train_vae_defaults_are_the_shipped_vae():
     manifest = _manifest(default_checkpoint("humo-micro") / "vae")
     defaults = _defaults(train_vae)
     for key in ("steps", "image_steps", "batch_size", "image_batch_size", "lr", "num_clips", "kl_weight",
-                "mouth_weight", "inflate", "seed"):
+                "mouth_weight", "inflate", "seed", "restart_lr", "clip_lr", "opening_weight", "min_lr_share"):
         assert defaults[key] == manifest[key], key
     assert manifest["crop_frames"] == 17 and defaults["crop_frames"] is None  # None: whole clips
 
 
 def test_judge_defaults_are_the_shipped_judge():
     manifest = load_judge().manifest
-    config = JudgeTrainConfig().for_preset(manifest["preset"])
-    assert config.steps == manifest["steps"] and config.num_train_clips == manifest["train_clips"]
-    assert config.num_val_clips == manifest["val_clips"]
+    config = dataclasses.asdict(JudgeTrainConfig().for_preset(manifest["preset"]))
+    assert config == manifest["config"], {k: (v, manifest["config"].get(k)) for k, v in config.items()
+                                          if manifest["config"].get(k) != v}

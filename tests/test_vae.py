@@ -169,6 +169,44 @@ def test_inflating_an_image_vae_reconstructs_a_still_video_frame_by_frame():
     assert gap() < 1e-5
 
 
+def test_mouth_opening_reads_the_mouth_and_its_loss_sees_a_frozen_mouth():
+    """The per-frame opening falls as the mouth opens; a reconstruction that holds the mouth still pays for it."""
+    from humo_lite.training.vae_training import mouth_opening, render_clips
+
+    data = render_clips("foundation", 4, "humo-micro")
+    clips, mask = data["video"], data["mouth"]
+    opening = mouth_opening(clips, mask)  # (4, F)
+    lips = np.stack([c.mouth for c in data["clips"]])
+    for o, lp in zip(opening.numpy(), lips, strict=True):
+        if lp.std() > 0.05:
+            assert np.corrcoef(o, lp)[0, 1] < -0.8  # darker (lower) when more open
+    frozen = clips.mean(2, keepdim=True).expand_as(clips)  # every frame = the clip's mean frame
+    assert torch.equal(mouth_opening(clips, mask), opening)  # pure function of the pixels
+    assert (mouth_opening(frozen, mask) - opening).square().mean() > 1e-4
+
+
+def test_restart_lr_gives_the_clip_phase_a_fresh_optimizer_and_warm_up(monkeypatch):
+    """With ``restart_lr`` the clip phase starts new Adam statistics at ``clip_lr`` with its own warm-up."""
+    import humo_lite.training.vae_training as vt
+
+    made = []
+    real = vt._optimizer
+
+    def recording(vae, lr, share):
+        made.append((lr, [round(share(s), 3) for s in range(3)]))
+        return real(vae, lr, share)
+
+    monkeypatch.setattr(vt, "_optimizer", recording)
+    kwargs = dict(steps=3, image_steps=3, image_batch_size=2, batch_size=1, num_clips=4, num_stat_clips=2,
+                  num_eval_clips=2, warmup=2, progress=False)
+    vt.train_vae("humo-nano", None, restart_lr=True, clip_lr=1e-3, **kwargs)
+    (image_lr, image_share), (clip_lr, clip_share) = made
+    assert image_lr == 5e-3 and clip_lr == 1e-3 and clip_share[0] == 0.5  # warming up again
+    made.clear()
+    vt.train_vae("humo-nano", None, restart_lr=False, **kwargs)
+    assert len(made) == 1  # one optimizer for both phases
+
+
 def test_image_curriculum_and_config_overrides():
     from humo_lite.training.vae_training import train_vae
 

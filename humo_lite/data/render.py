@@ -35,7 +35,8 @@ from .attributes import (
     Scene,
 )
 
-MOUTH_COLOUR = np.array([0.35, 0.04, 0.08], np.float32)
+MOUTH_COLOUR = np.array([0.22, 0.02, 0.05], np.float32)  # dark: the mouth must stand out on every skin tone
+HEAD_SCALE = 1.5  # head size in frames, relative to FACE_SHAPES: head-and-shoulders framing
 HEAD_Y = 0.47  # resting height of the face centre
 FLOOR_Y = 0.86  # the floor line, as a fraction of the frame height
 FLOOR_SHADE = 0.8  # the floor is the room's colour darkened by this factor
@@ -62,7 +63,7 @@ def head_motion(scene: Scene, num_frames: int, fps: int, rng: np.random.Generato
         y = y + 0.045 * np.sin(2 * np.pi * rng.uniform(1.4, 2.2) * t + phase)
     elif motion == "swaying":
         x = x + 0.06 * np.sin(2 * np.pi * rng.uniform(0.8, 1.4) * t + phase)
-    return HeadPose(x.astype(np.float32), y.astype(np.float32))
+    return HeadPose(x.astype(np.float32), y.astype(np.float32), scale=HEAD_SCALE)
 
 
 def _coverage(dist: np.ndarray, pixel: float) -> np.ndarray:
@@ -108,12 +109,12 @@ def _draw_head(image, u, v, identity: Identity, mouth, pixel, smile: bool = Fals
             _paint(image, _ellipse(u, v, cx, cy, 0.33 * a, 0.33 * a, pixel), hair)
     eye_r = 0.2 * a + 0.004
     for side in (-1.0, 1.0):
-        _paint(image, _ellipse(u, v, side * 0.42 * a, -0.02 * b, eye_r, eye_r, pixel), EYE_COLOURS[names["eye_colour"]])
+        _paint(image, _ellipse(u, v, side * 0.42 * a, -0.1 * b, eye_r, eye_r, pixel), EYE_COLOURS[names["eye_colour"]])
     mouth = np.asarray(mouth, np.float32).reshape(-1, 1, 1)
     if smile:
         _paint(image, _ellipse(u, v, 0.0, 0.5 * b, 0.55 * a, 0.012 + 0.06 * b, pixel), MOUTH_COLOUR)
     else:
-        _paint(image, _ellipse(u, v, 0.0, 0.5 * b, 0.42 * a, 0.012 + 0.30 * b * mouth, pixel), MOUTH_COLOUR)
+        _paint(image, _ellipse(u, v, 0.0, 0.48 * b, 0.5 * a, 0.012 + 0.28 * b * mouth, pixel), MOUTH_COLOUR)
     return face
 
 
@@ -132,23 +133,23 @@ def render_frames(
     pixel = 1.0 / min(height, width)
     x, y = _grid(height, width)
     hx, hy = pose.x.reshape(-1, 1, 1), pose.y.reshape(-1, 1, 1)
-    u, v = x - hx, y - hy  # head-local: (F, 1, W) and (F, H, 1)
+    u, v = (x - hx) / pose.scale, (y - hy) / pose.scale  # head-local: (F, 1, W) and (F, H, 1)
 
     image = np.empty((num_frames, height, width, 3), np.float32)
     image[:] = np.asarray(BACKGROUNDS[scene.names["background"]], np.float32)
     floor = np.broadcast_to(_coverage(FLOOR_Y - y, pixel), image.shape[:3])  # (F, H, W)
     _paint(image, floor, FLOOR_SHADE * image[0, 0, 0])
-    _draw_neck_and_back_hair(image, u, v, identity, pixel)
+    _draw_neck_and_back_hair(image, u, v, identity, pixel / pose.scale)
     rest_x = POSITIONS[scene.names["position"]]
     body_u = x - (rest_x + 0.5 * (hx - rest_x))  # the body sways half as far as the head
-    _paint(image, _ellipse(body_u, y, 0.0, 1.10, 0.30, 0.32, pixel), CLOTHING[scene.names["clothing"]])
-    face = _draw_head(image, u, v, identity, mouth, pixel)
+    _paint(image, _ellipse(body_u, y, 0.0, 1.06, 0.36, 0.36, pixel), CLOTHING[scene.names["clothing"]])
+    face = _draw_head(image, u, v, identity, mouth, pixel / pose.scale)
     return image, face >= 0.5
 
 
 def render_reference(identity: Identity, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """The identity alone on white: centred, 1.3–1.6x larger, tilted ±12°, closed smile. ``(H, W, 3)``."""
-    scale = rng.uniform(1.3, 1.6)
+    scale = HEAD_SCALE * rng.uniform(1.1, 1.25)
     tilt = rng.uniform(np.deg2rad(6), np.deg2rad(12)) * rng.choice([-1.0, 1.0])
     cx, cy = 0.5 + rng.uniform(-0.04, 0.04), 0.47 + rng.uniform(-0.03, 0.03)
     x, y = _grid(height, width)

@@ -9,17 +9,23 @@ head            trained on                                       used by
 ==============  ===============================================  ================================
 ``scene``       background / clothing / position (per frame)    TVA-lite
 ``motion``      still / nodding / swaying, from the face-box     TVA-lite
-                and feature trajectory (a tiny temporal conv)
+                trajectory (a tiny temporal conv)
 ``embed``       identity: cosine-softmax over the 240 training   ID-lite (cosine, like
                 identities + identity-attribute heads; frames    CurricularFace's embedding)
                 *and* reference portraits on white
 ``mouth``       the lip law's opening per frame                  Sync-C-lite / Sync-D-lite
 ``box``         the face box per frame (from the face mask)      the motion head, plots
-``features``    the shared 128-d penultimate vector              the motion head, plots
+``features``    the shared 128-d penultimate vector              every head above, plots
 ``detail``      first-layer filters on high-pass detail          Quality-lite (Fréchet distance)
 ==============  ===============================================  ================================
 
 Frames of any size are resized to 32 x 32 (the judge's input) with antialiasing.
+
+Motion is read from where the face *is* in each frame, not from how the frame's features change. A
+first judge also fed its 128-d feature trajectory to the motion head: on real clips that changed
+nothing (98 % either way), but generated clips flicker in feature space from frame to frame while the
+head stays put, and that head called half of stage 0's "still" clips swaying although their face box
+moved 0.2 px (real still clips: 0.1 px; swaying: 1.3 px).
 
 This module holds the network and its loading only. It is a diffusers ``ModelMixin``/``ConfigMixin``
 like the DiT, so it saves and loads the same way (``config.json`` + safetensors, strict). A trained
@@ -103,8 +109,8 @@ class Judge(StrictModelMixin, ConfigMixin):
         self.id_attr = nn.ModuleDict({k: nn.Linear(embed_dim, n) for k, n in identity_classes.items()})
         self.mouth = nn.Linear(feature_dim, 1)
         self.box = nn.Linear(feature_dim, 4)
-        self.motion = nn.Sequential(  # over the centred box + feature trajectory [B, 4 + D, F]
-            nn.Conv1d(4 + feature_dim, motion_hidden, 5, padding=2),
+        self.motion = nn.Sequential(  # over the centred face-box trajectory [B, 4, F]
+            nn.Conv1d(4, motion_hidden, 5, padding=2),
             nn.SiLU(),
             nn.Conv1d(motion_hidden, motion_hidden, 5, padding=2),
             nn.SiLU(),
@@ -141,13 +147,13 @@ class Judge(StrictModelMixin, ConfigMixin):
         return self.config.id_scale * cos
 
     # --- per clip ----------------------------------------------------------------------------------
-    def motion_logits(self, boxes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Boxes ``[B, F, 4]`` + features ``[B, F, D]`` → motion logits ``[B, 3]`` (still, nodding, swaying).
+    def motion_logits(self, boxes: torch.Tensor) -> torch.Tensor:
+        """Face boxes ``[B, F, 4]`` → motion logits ``[B, 3]`` (still, nodding, swaying).
 
-        Both are centred over time first: motion is what changes, not where the head is.
+        The trajectory is centred over time first: motion is what changes, not where the head is.
         """
-        traj = torch.cat([boxes * BOX_SCALE, features], dim=-1)  # (B, F, 4 + D)
-        traj = (traj - traj.mean(dim=1, keepdim=True)).transpose(1, 2)  # (B, 4 + D, F)
+        traj = boxes * BOX_SCALE
+        traj = (traj - traj.mean(dim=1, keepdim=True)).transpose(1, 2)  # (B, 4, F)
         h = self.motion(traj)  # (B, h, F)
         return self.motion_out(torch.cat([h.mean(-1), h.abs().amax(-1)], dim=-1))
 
@@ -158,7 +164,7 @@ class Judge(StrictModelMixin, ConfigMixin):
         flat = video.reshape(b * f, *video.shape[2:])
         parts = [self(flat[i : i + chunk]) for i in range(0, len(flat), chunk)]
         out = {k: torch.cat([p[k] for p in parts]).reshape(b, f, *parts[0][k].shape[1:]) for k in parts[0]}
-        out["scene_motion"] = self.motion_logits(out["box"], out["features"])
+        out["scene_motion"] = self.motion_logits(out["box"])
         return out
 
     @torch.no_grad()

@@ -60,11 +60,11 @@ class JudgeTrainConfig:
     box_weight: float = 50.0  # cross-entropies of the scene, identity and identity-attribute heads
     blur_share: float = 0.25  # augmentation: share of frames lightly blurred...
     max_noise: float = 0.03  # ...and Gaussian noise up to this sigma
-    motion_steps: int = 1000  # steps of the temporal motion head, frame heads frozen
+    motion_steps: int = 2000  # steps of the temporal motion head, frame heads frozen
     motion_lr: float = 3e-3
     motion_weight_decay: float = 1e-2
     motion_batch: int = 128
-    box_jitter: float = 0.02  # noise on the boxes the motion head reads (~0.6 px, as held-out faces')
+    box_jitter: float = 0.01  # noise on the boxes the motion head reads (~0.3 px per frame)
 
     def for_preset(self, preset: Preset | str) -> JudgeTrainConfig:
         """This config with the preset's defaults filled in where a field is ``None``."""
@@ -139,13 +139,12 @@ def train_frame_heads(judge: Judge, data: dict, config: JudgeTrainConfig, genera
 
 
 def train_motion_head(judge: Judge, data: dict, config: JudgeTrainConfig, generator: torch.Generator) -> None:
-    """Fit the temporal motion head on the frozen judge's box + feature trajectories (random lengths)."""
+    """Fit the temporal motion head on the frozen judge's face-box trajectories (random lengths, jittered)."""
     judge.eval()
     nf, frames = data["num_frames"], data["frames"]
     with torch.no_grad():
         outs = [judge(frames[i : i + 2048]) for i in range(0, len(frames), 2048)]
     boxes = torch.cat([o["box"] for o in outs]).reshape(-1, nf, 4)  # (N, F, 4)
-    feats = torch.cat([o["features"] for o in outs]).reshape(len(boxes), nf, -1)  # (N, F, D)
     motion = data["labels"]["motion"]
     params = list(judge.motion.parameters()) + list(judge.motion_out.parameters())
     opt = torch.optim.AdamW(params, lr=config.motion_lr, weight_decay=config.motion_weight_decay)
@@ -157,7 +156,7 @@ def train_motion_head(judge: Judge, data: dict, config: JudgeTrainConfig, genera
         start = int(torch.randint(0, nf - length + 1, (1,), generator=generator))
         idx = torch.randint(len(boxes), (b,), generator=generator)
         box = boxes[idx, start : start + length] + config.box_jitter * torch.randn(b, length, 4, generator=generator)
-        loss = F.cross_entropy(judge.motion_logits(box, feats[idx, start : start + length]), motion[idx])
+        loss = F.cross_entropy(judge.motion_logits(box), motion[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

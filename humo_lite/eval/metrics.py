@@ -30,11 +30,13 @@ on what our judge reads from the frames (:mod:`humo_lite.eval.judge`):
   which scenes were drawn. Lower is better. Per-frame, like FID; an FVD would need clip features.
 
 :func:`evaluate` runs all of them on a batch and returns an :class:`EvalTable`: each metric, its value,
-the **real-data ceiling** (the same metric on real held-out clips) and value / ceiling. The ceilings of
+the **real-data ceiling** (the same metric on real held-out clips) and value / ceiling, and — given
+the generator's VAE's stored numbers — the **reconstruction ceiling** (the same metric on that VAE's
+reconstructions of the real clips: what perfect latents would score) and value / that. The ceilings of
 TVA, ID and Sync come from the judge's manifest (measured once at training time on 240 real clips of
-held-out identities and held-out speech); the Fréchet ceiling is computed on the fly from the same
-number of real clips at the videos' size, because a Fréchet distance's small-sample bias depends on
-the number of frames.
+held-out identities and held-out speech) and the VAE's (the same 240 clips, :mod:`humo_lite.eval.ceilings`);
+the Fréchet ceiling is computed on the fly from the same number of real clips at the videos' size,
+because a Fréchet distance's small-sample bias depends on the number of frames.
 """
 
 from __future__ import annotations
@@ -214,7 +216,11 @@ METRICS = {  # name -> (better, what it stands for)
 
 @dataclass
 class EvalTable:
-    """What :func:`evaluate` returns: ``rows`` (metric, value, ceiling, ratio, better); ``per_clip``."""
+    """What :func:`evaluate` returns: ``rows`` and the per-clip scores ``per_clip``.
+
+    Each row: metric, value, ``ceiling`` (real data) and ``ratio`` (value / it), ``recon_ceiling`` (the
+    VAE's reconstructions) and ``recon_ratio`` (value / it), better, stands_for. A missing ceiling is None.
+    """
 
     rows: list[dict]
     per_clip: dict[str, np.ndarray] = field(default_factory=dict)
@@ -229,15 +235,15 @@ class EvalTable:
         return {r["metric"]: r["value"] for r in self.rows}
 
     def __repr__(self) -> str:
-        head = f"{'metric':<15}{'value':>10}{'ceiling':>10}{'ratio':>8}  better"
+        head = f"{'metric':<15}{'value':>10}{'real':>10}{'ratio':>8}{'recon':>10}{'ratio':>8}  better"
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            v, c, q = (_fmt(r[k]) for k in ("value", "ceiling", "ratio"))
-            lines.append(f"{r['metric']:<15}{v:>10}{c:>10}{q:>8}  {r['better']}")
+            v, c, q, rc, rq = (_fmt(r[k]) for k in ("value", "ceiling", "ratio", "recon_ceiling", "recon_ratio"))
+            lines.append(f"{r['metric']:<15}{v:>10}{c:>10}{q:>8}{rc:>10}{rq:>8}  {r['better']}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        keys = ("metric", "value", "ceiling", "ratio", "better", "stands_for")
+        keys = ("metric", "value", "ceiling", "ratio", "recon_ceiling", "recon_ratio", "better", "stands_for")
         head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in keys)
         body = "".join("<tr>" + "".join(f"<td>{_fmt(r[k])}</td>" for k in keys) + "</tr>" for r in self.rows)
         return f"<table><tr>{head}</tr>{body}</table>"
@@ -304,15 +310,22 @@ def _sync_scores(out: dict, audio, num_frames: int, max_offset: int) -> dict[str
             "sync_offset": s["offset"]}
 
 
-def _table_rows(values: dict[str, float], ceiling: dict[str, float]) -> list[dict]:
-    """One row per metric of :data:`METRICS` that has a value: value, ceiling, value / ceiling."""
+def _ratio(name: str, value: float, ceiling: float | None) -> float | None:
+    """value / ceiling, or None where it means nothing (no ceiling, a signed or zero-centred metric)."""
+    if ceiling is None or name in ("ID-drift", "Sync-|offset|") or abs(ceiling) < 1e-12:
+        return None
+    return value / ceiling
+
+
+def _table_rows(values: dict[str, float], ceiling: dict[str, float], recon: dict[str, float]) -> list[dict]:
+    """One row per metric of :data:`METRICS` that has a value: value, each ceiling, value / each ceiling."""
     rows = []
     for name, (better, stands_for) in METRICS.items():
         if name not in values:
             continue
-        c = ceiling.get(name)
-        ratio = None if c is None or name in ("ID-drift", "Sync-|offset|") or abs(c) < 1e-12 else values[name] / c
-        rows.append({"metric": name, "value": values[name], "ceiling": c, "ratio": ratio, "better": better,
+        c, rc = ceiling.get(name), recon.get(name)
+        rows.append({"metric": name, "value": values[name], "ceiling": c, "ratio": _ratio(name, values[name], c),
+                     "recon_ceiling": rc, "recon_ratio": _ratio(name, values[name], rc), "better": better,
                      "stands_for": stands_for})
     return rows
 
@@ -326,6 +339,7 @@ def evaluate(
     max_offset: int = MAX_OFFSET,
     value_range: tuple[float, float] | None = None,
     frechet_ceiling: bool = True,
+    reconstruction: dict[str, float] | None = None,
 ) -> EvalTable:
     """Score a batch of generated clips against their conditions; returns an :class:`EvalTable`.
 
@@ -335,7 +349,9 @@ def evaluate(
     (for Sync). A condition left as ``None`` skips its metrics; Quality-lite always runs. ``judge``: a
     :class:`~humo_lite.eval.judge.JudgeCheckpoint`, a judge folder, or None for the shipped one.
     ``ratio = value / ceiling`` for every metric (for "lower is better" ones a ratio above 1 is worse
-    than real data).
+    than real data). ``reconstruction``: the reconstruction ceiling of the VAE that decoded ``videos``
+    (:func:`humo_lite.eval.ceilings.load_reconstruction_ceiling` of its pipeline or VAE folder), shown as a
+    second ceiling with ``recon_ratio = value / it``; None leaves that column empty.
     """
     judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
     video = as_video(videos, value_range)  # (B, F, 3, H, W) in [0, 1]
@@ -353,4 +369,4 @@ def evaluate(
     ceiling = judge.ceiling
     if frechet_ceiling:
         ceiling["Quality-lite"] = real_frechet_ceiling(judge, batch, num_frames, *video.shape[-2:])
-    return EvalTable(_table_rows(values, ceiling), per_clip)
+    return EvalTable(_table_rows(values, ceiling, dict(reconstruction or {})), per_clip)

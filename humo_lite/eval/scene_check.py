@@ -16,27 +16,30 @@ from ..data import make_pool
 from ..data.attributes import SCENE_FIELDS
 from ..data.captions import caption
 from ..layouts import as_video
-from .judge import load_judge
+from .judge import JudgeCheckpoint, load_judge
 from .metrics import judge_clips, scene_predictions
 from .scene_pixels import scene_accuracy
 
 
 def judged_accuracy(seen: dict[str, np.ndarray], wanted: dict[str, np.ndarray]) -> dict[str, float]:
-    """Share of clips whose judged attributes equal the wanted ones, per attribute and background + clothing."""
+    """Share of clips whose judged attributes equal the wanted ones: per attribute, background + clothing, and
+    ``tva_lite`` (the mean share of the attributes asked for that the judge sees, as TVA-lite scores it)."""
     hits = {k: seen[k] == wanted[k] for k in wanted}
     accuracy = {k: float(v.mean()) for k, v in hits.items()}
     accuracy["background_and_clothing"] = float((hits["background"] & hits["clothing"]).mean())
+    accuracy["tva_lite"] = float(np.mean([v.mean() for v in hits.values()]))
     return accuracy
 
 
 @torch.no_grad()
 def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20, guidance_scale: float = 5.0,
-                        seed: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
+                        seed: int = 0, batch_size: int = 16, progress: bool = True, judge=None) -> dict:
     """Generate ``num_clips`` held-out scene captions with ``pipe`` and score them; accuracies in [0, 1].
 
     ``pipe`` is anything called like :class:`humo_lite.pipeline.HuMoLitePipeline` that returns frames in
     the frame layout. Returns the settings, ``pixels`` (background, clothing, both) and ``judge``
-    (every scene attribute, and background and clothing together).
+    (every scene attribute, and background and clothing together). ``judge``: a
+    :class:`~humo_lite.eval.judge.JudgeCheckpoint` or folder (default: the shipped judge).
     """
     specs = make_pool("heldout_scene")[:num_clips]
     rng = np.random.default_rng(seed)
@@ -48,7 +51,8 @@ def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20
                            generator=torch.Generator().manual_seed(seed + start)).frames)
     frames = np.concatenate(frames)  # (N, F, H, W, 3)
     wanted = {k: np.array([getattr(spec.scene, k) for spec in specs]) for k in SCENE_FIELDS}
-    seen = scene_predictions(judge_clips(load_judge().model, as_video(frames)))
+    judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
+    seen = scene_predictions(judge_clips(judge.model, as_video(frames)))
     return {"num_clips": len(specs), "num_inference_steps": num_inference_steps, "guidance": guidance_scale,
             "pixels": scene_accuracy(frames, wanted["background"], wanted["clothing"]),
             "judge": judged_accuracy(seen, wanted)}

@@ -80,6 +80,17 @@ def _ceilings(out: dict, ref_emb: torch.Tensor, val: dict) -> dict[str, float]:
     return {k: round(v, 4) for k, v in ceiling.items()}
 
 
+def ceiling_metrics(judge: Judge, clips: dict, ref_emb: torch.Tensor | None = None) -> dict[str, float]:
+    """Every metric on a rendered set (:func:`~humo_lite.eval.judge_data.render_set`) against its own conditions.
+
+    On real clips this is the real-data ceiling; on their VAE reconstructions, the reconstruction ceiling
+    (:mod:`humo_lite.eval.ceilings`). ``ref_emb``: the references' embeddings, if already computed.
+    """
+    out = judge.judge_video(as_video(clips["video"]))
+    ref_emb = judge.embed_images(as_images(clips["reference"])) if ref_emb is None else ref_emb
+    return _ceilings(out, ref_emb, clips)
+
+
 def validate_judge(judge: Judge, val: dict, max_shift: int = 4) -> dict:
     """The judge network's own numbers on a rendered held-out set, and the real-data ceilings.
 
@@ -171,4 +182,4 @@ def metric_validation(judge: JudgeCheckpoint, val: dict, seed: int = 0, group: i
     }
 
 
-__all__ = ["corrupt", "metric_validation", "validate_judge"]
+__all__ = ["ceiling_metrics", "corrupt", "metric_validation", "validate_judge"]

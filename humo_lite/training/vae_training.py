@@ -9,24 +9,31 @@ size, so we make one with the Wan VAE's own recipe (Wan2.1 report §3.1), much s
 2. **Inflation** (:func:`inflate_to_video`): the temporal weights the image phase never used are set
    so that a video is encoded frame by frame exactly as the image VAE would (Wan: "inflate the 2D
    image VAE into the 3D causal VAE").
-3. **Video phase** (``steps``, batches of whole clips): the VAE learns what changes between frames.
+3. **Video phase** (``steps``, batches of whole clips): the VAE learns what changes between frames —
+   with a *fresh* optimizer and its own warm-up (``restart_lr``, ``clip_lr``). Carried over, Adam's
+   image-phase statistics hold no gradient history for the temporal weights (a single frame never
+   uses them), so Adam would move every one of them by a full learning rate at once and undo the
+   inflation within a few dozen steps; the clip loss then jumps from about 0.2 to 0.6–1.2 and the
+   phase spends most of its steps recovering.
 
 Both phases minimise
 
     loss = mean(w * (|x_hat - x| + (x_hat - x)^2))      reconstruction, L1 + L2
          + kl_weight * KL(q(z | x) || N(0, I))          keeps the posterior a Gaussian (small)
+         [+ opening_weight * mean_f (o_f(x_hat) - o_f(x))^2   optional, clip phase: mouth opening]
 
 where ``w = 1 + mouth_weight`` on the lower half of each frame's face mask (the mouth) and ``1``
-elsewhere: the mouth is a handful of pixels at 32x32, and a VAE that blurs it away would make lip
-sync impossible to learn later. ``x_hat`` is decoded from the posterior *mean* (see
-:func:`vae_loss`). Each step also reconstructs the clips' reference images as 1-frame videos (white
-background, another pose: HuMo encodes these too).
+elsewhere, and ``o_f`` is the mean luminance of that region in frame f (:func:`mouth_opening`). The
+mouth is what lip sync needs and the VAE is the ceiling of every generated clip: a VAE that keeps
+whether a mouth is open but not *when* would make lip sync impossible to learn later (chapter 02).
+``x_hat`` is decoded from the posterior *mean* (see :func:`vae_loss`). Each step also reconstructs the
+clips' reference images as 1-frame videos (white background, another pose: HuMo encodes these too).
 
-Why inflation matters, measured at ``humo-micro`` on 32 held-out clips (2-core CPU, ~17 min each,
-1000 image steps + 600 clip steps, same data and seed): 28.7 dB and mouth r 0.92 with it, 24.7 dB
-and 0.84 without (``--no-inflate``) — the clip phase then starts from random temporal weights that
-scramble every frame after the first, while reference images (image path only) score 27.8 and
-27.5 dB, nearly the same. Whole clips only: the
+Why inflation matters, measured at ``humo-micro`` on 32 held-out clips of the *first* framing (face
+~8 px; 2-core CPU, ~17 min each, 1000 image steps + 600 clip steps, same data and seed): 28.7 dB and
+mouth r 0.92 with it, 24.7 dB and 0.84 without (``--no-inflate``) — the clip phase then starts from
+random temporal weights that scramble every frame after the first, while reference images (image
+path only) score 27.8 and 27.5 dB, nearly the same. Whole clips only: the
 causal feature cache means latent frame k is computed from a history k chunks long, and a VAE
 trained on 9-frame crops of 17-frame clips reconstructed frames 0-8 at ~25 dB but frames 9-16 at
 22 -> 14 dB; train on the clip length you will encode (``crop_frames``).
@@ -121,9 +128,27 @@ def _batch(data: dict, size: int, crop_frames: int, generator: torch.Generator) 
     return torch.stack(video), torch.stack(mouth), torch.stack(ref)  # (B,3,T,H,W), (B,1,T,H,W), (B,3,1,H,W)
 
 
+LUMA = (0.299, 0.587, 0.114)
+
+
+def mouth_opening(video: torch.Tensor, mouth: torch.Tensor) -> torch.Tensor:
+    """Mean luminance of each frame's mouth region: ``[B, 3, F, H, W]``, mask ``[B, 1, F, H, W]`` → ``[B, F]``.
+
+    The mouth is the darkest thing in the lower face, so this falls as the mouth opens: a differentiable
+    per-frame reading of the opening, like :func:`~humo_lite.data.render.mouth_darkness`.
+    """
+    luma = torch.einsum("bcfhw,c->bfhw", video, video.new_tensor(LUMA))
+    mask = mouth[:, 0]
+    return (luma * mask).sum((-2, -1)) / mask.sum((-2, -1)).clamp(min=1.0)
+
+
 def vae_loss(vae, video, weight, kl_weight: float, generator: torch.Generator,
-             sample_posterior: bool = False) -> tuple[torch.Tensor, dict]:
+             sample_posterior: bool = False, mouth: torch.Tensor | None = None,
+             opening_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """Weighted L1 + L2 reconstruction, plus ``kl_weight`` x mean KL to N(0, I).
+
+    With ``opening_weight`` > 0 and the mouth masks ``mouth`` ``[B, 1, F, H, W]``, adds that weight x the
+    squared error of each frame's :func:`mouth_opening`: a loss on the one number per frame lip sync needs.
 
     By default the posterior *mean* is decoded: the DiT is trained on posterior means
     (:func:`~humo_lite.models.vae.encode_video`), and with a KL weight this small, sampling only adds
@@ -135,7 +160,11 @@ def vae_loss(vae, video, weight, kl_weight: float, generator: torch.Generator,
     err = recon - video
     rec = (weight * (err.abs() + err.square())).mean()
     kl = 0.5 * (posterior.mean.square() + posterior.var - 1.0 - posterior.logvar).mean()
-    return rec + kl_weight * kl, {"rec": rec.item(), "kl": kl.item()}
+    loss, logs = rec + kl_weight * kl, {"rec": rec.item(), "kl": kl.item()}
+    if opening_weight > 0:
+        opening = (mouth_opening(recon, mouth) - mouth_opening(video, mouth)).square().mean()
+        loss, logs["opening"] = loss + opening_weight * opening, opening.item()
+    return loss, logs
 
 
 @torch.no_grad()
@@ -231,29 +260,47 @@ def _lr_schedule(warmup: int, total: int, min_lr_share: float):
     return share
 
 
+def _optimizer(vae, lr: float, share) -> tuple:
+    """AdamW over every weight, with ``share(step)`` x ``lr`` as its learning rate."""
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, share)
+
+
 def fit_vae(vae, train: dict, *, image_steps: int, steps: int, batch_size: int, image_batch_size: int,
             crop_frames: int, lr: float, warmup: int, min_lr_share: float, kl_weight: float, mouth_weight: float,
             reference_weight: float, grad_clip: float, inflate: bool, generator: torch.Generator,
+            opening_weight: float = 0.0, restart_lr: bool = False, clip_lr: float | None = None,
             progress: bool = True) -> None:
     """The training loop: ``image_steps`` on single frames, inflation, then ``steps`` on whole clips.
 
     Each step's loss is :func:`vae_loss` on the batch (weighted ``1 + mouth_weight`` on the mouth) plus
     ``reference_weight`` x the same loss on the batch's reference images (1-frame videos, as HuMo encodes
-    them).
+    them), plus ``opening_weight`` x the per-frame mouth-opening error in the clip phase.
+
+    ``restart_lr``: the clip phase starts a *fresh* optimizer with its own warm-up and cosine, peaking at
+    ``clip_lr`` (default ``lr``). Otherwise one optimizer and one cosine span both phases — and the clip
+    phase inherits Adam statistics in which the temporal weights, never used on single frames, have no
+    gradient history: Adam then moves each of them by a full learning rate per step at once, and the
+    inflated start is lost in a few dozen steps (the clip loss jumps from about 0.2 to 0.6-1.2).
     """
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
-    total = image_steps + steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(warmup, total, min_lr_share))
     vae.train()
-    bar = tqdm(range(total), desc="VAE", disable=not progress)
+    bar = tqdm(range(image_steps + steps), desc="VAE", disable=not progress)
+    if restart_lr and image_steps > 0:
+        opt, sched = _optimizer(vae, lr, _lr_schedule(warmup, image_steps, min_lr_share))
+    else:
+        opt, sched = _optimizer(vae, lr, _lr_schedule(warmup, image_steps + steps, min_lr_share))
     for step in bar:
-        if step == image_steps and image_steps > 0 and inflate:
-            inflate_to_video(vae)  # the image VAE becomes a frame-by-frame video VAE, then learns time
+        if step == image_steps and image_steps > 0:
+            if inflate:
+                inflate_to_video(vae)  # the image VAE becomes a frame-by-frame video VAE, then learns time
+            if restart_lr:
+                opt, sched = _optimizer(vae, clip_lr or lr, _lr_schedule(warmup, steps, min_lr_share))
         if step < image_steps:
             video, mouth, ref = _batch(train, image_batch_size, 1, generator)  # 1-frame crops: images
         else:
             video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
-        loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator)
+        loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator, mouth=mouth,
+                              opening_weight=opening_weight if step >= image_steps else 0.0)
         ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), kl_weight, generator)
         opt.zero_grad(set_to_none=True)
         (loss + reference_weight * ref_loss).backward()
@@ -277,7 +324,7 @@ def save_vae(vae, out_dir: str | os.PathLike, manifest: dict, overwrite: bool = 
 def train_vae(
     preset: Preset | str = "humo-micro",
     out_dir: str | os.PathLike | None = None,
-    steps: int = 600,
+    steps: int = 1200,
     seed: int = 0,
     batch_size: int = 4,
     lr: float = 5e-3,
@@ -288,9 +335,12 @@ def train_vae(
     kl_weight: float = 1e-5,
     mouth_weight: float = 8.0,
     reference_weight: float = 0.25,
-    image_steps: int = 1000,
+    image_steps: int = 800,
     image_batch_size: int = 32,
     inflate: bool = True,
+    opening_weight: float = 0.0,
+    restart_lr: bool = True,
+    clip_lr: float | None = 2e-3,
     vae_overrides: dict | None = None,
     warmup: int = 50,
     min_lr_share: float = 0.05,
@@ -316,8 +366,10 @@ def train_vae(
     ``inflate=False`` (the ablation: the clip phase then starts from random temporal weights).
 
     Loss weights: ``mouth_weight`` (extra weight on the mouth region), ``kl_weight`` (KL to N(0, I)),
-    ``reference_weight`` (the reference images' reconstruction beside the clips'). The learning rate
-    warms up over ``warmup`` steps, then follows a cosine down to ``min_lr_share`` of ``lr``.
+    ``reference_weight`` (the reference images' reconstruction beside the clips'), ``opening_weight``
+    (each frame's mouth opening, clip phase). The learning rate warms up over ``warmup`` steps, then
+    follows a cosine down to ``min_lr_share`` of ``lr``; with ``restart_lr`` (the default) the clip phase
+    starts a fresh optimizer that does the same again, peaking at ``clip_lr`` (:func:`fit_vae`).
 
     ``vae_overrides`` replace entries of the preset's VAE config (e.g. ``{"z_dim": 8}``) for
     experiments; such a VAE no longer matches the preset's DiT, which reads ``z_dim`` channels.
@@ -337,7 +389,9 @@ def train_vae(
     fit_vae(vae, train, image_steps=image_steps, steps=steps, batch_size=batch_size, image_batch_size=image_batch_size,
             crop_frames=crop_frames, lr=lr, warmup=warmup, min_lr_share=min_lr_share, kl_weight=kl_weight,
             mouth_weight=mouth_weight, reference_weight=reference_weight, grad_clip=grad_clip, inflate=inflate,
-            generator=torch.Generator().manual_seed(seed), progress=progress)
+            opening_weight=opening_weight, restart_lr=restart_lr, clip_lr=clip_lr,
+            generator=torch.Generator().manual_seed(seed),
+            progress=progress)
     latents_mean, latents_std = latent_statistics(vae, train["video"][:num_stat_clips])
     vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
     metrics = evaluate_vae(vae, heldout)
@@ -384,6 +438,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image-batch-size", type=int, default=defaults["image_batch_size"])
     parser.add_argument("--no-inflate", dest="inflate", action="store_false",
                         help="ablation: start the clip steps from random temporal weights")
+    parser.add_argument("--opening-weight", type=float, default=defaults["opening_weight"],
+                        help="weight of the per-frame mouth-opening loss in the clip phase (default: %(default)s)")
+    parser.add_argument("--restart-lr", action=argparse.BooleanOptionalAction, default=defaults["restart_lr"],
+                        help="give the clip phase a fresh optimizer, warm-up and cosine (default: %(default)s)")
+    parser.add_argument("--clip-lr", type=float, default=defaults["clip_lr"],
+                        help="peak learning rate of the clip phase with --restart-lr (default: --lr)")
     parser.add_argument("--crop-frames", type=int, default=None, help="4k+1 frames per crop (default: whole clips)")
     parser.add_argument("--num-clips", type=int, default=defaults["num_clips"],
                         help="foundation clips to train on, of 6000 (default: %(default)s)")
@@ -399,6 +459,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.preset, args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
         crop_frames=args.crop_frames, num_clips=args.num_clips, image_steps=args.image_steps,
         image_batch_size=args.image_batch_size, inflate=args.inflate, mouth_weight=args.mouth_weight,
+        opening_weight=args.opening_weight, restart_lr=args.restart_lr, clip_lr=args.clip_lr,
         overwrite=args.overwrite, command=command, notes=args.notes,
         vae_overrides={k: v for k, v in vars(args).items() if k in ("z_dim", "base_dim", "dim_mult") and v is not None},
     )  # fmt: skip

@@ -51,6 +51,58 @@ def plot_lip_law(clip, measured: np.ndarray | None = None, shuffled: np.ndarray 
     return fig
 
 
+def mouth_crops(video: np.ndarray, face_mask: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Each frame's mouth, cut out: a square following the face, centred below it. ``(F, size, size, 3)``.
+
+    The square is centred half-way between the face's centre and its lowest row (where the renderer
+    puts the mouth) and is ``size`` pixels wide (default: two thirds of the face's width), so a nodding
+    or swaying head stays in the middle of every crop.
+    """
+    if not face_mask.any():
+        raise ValueError("the face mask is empty in every frame: no mouth to crop")
+    ys, xs = np.nonzero(face_mask.any(0))
+    size = size or max(4, int(round((xs.max() - xs.min() + 1) * 2 / 3)))
+    pad = size
+    padded = np.pad(video, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    crops, last = [], None
+    for frame, mask in zip(padded, face_mask, strict=True):
+        if mask.any():
+            fy, fx = np.nonzero(mask)
+            last = (int(round((fy.mean() + fy.max()) / 2)), int(round(fx.mean())))
+        cy, cx = last if last is not None else (int(ys.mean()), int(xs.mean()))
+        top, left = cy + pad - size // 2, cx + pad - size // 2
+        crops.append(frame[top:top + size, left:left + size])
+    return np.stack(crops)
+
+
+def plot_mouth_strip(clip, rows: dict[str, np.ndarray] | None = None, traces: dict[str, np.ndarray] | None = None):
+    """Every frame's mouth (:func:`mouth_crops`), zoomed, above the lip law and any other per-frame ``traces``.
+
+    ``rows``: other videos ``(F, H, W, 3)`` of the same clip (e.g. a VAE's reconstruction), cropped the
+    same way (from the clip's own face mask), one strip each.
+    """
+    strips = {"frames": clip.video, **(rows or {})}
+    f = clip.num_frames
+    fig = plt.figure(figsize=(min(1.0 + 0.55 * f, 11), 0.62 * len(strips) + 2.2))
+    grid = fig.add_gridspec(len(strips) + 1, f, height_ratios=[0.62] * len(strips) + [2.2], hspace=0.12,
+                            wspace=0.05)
+    for r, (name, video) in enumerate(strips.items()):
+        crops = mouth_crops(video, clip.face_mask)
+        for i in range(f):
+            ax = fig.add_subplot(grid[r, i])
+            ax.imshow(crops[i], interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    ax = fig.add_subplot(grid[-1, :])
+    ax.step(np.arange(f), clip.mouth, where="mid", lw=2, label="lip law (from audio)")
+    for name, trace in (traces or {}).items():
+        ax.plot(np.arange(f), trace, "o--", ms=3, label=name)
+    ax.set_xlim(-0.5, f - 0.5), ax.set_xlabel("frame"), ax.set_ylabel("mouth opening")
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
 def plot_audio_windows(features: np.ndarray, latent_frame: int = 2):
     """Per-frame log-mel against latent frames, with one latent frame's 8-frame window highlighted."""
     num_frames = len(features)
