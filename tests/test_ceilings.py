@@ -85,3 +85,7 @@ def test_load_reconstruction_ceiling_errors(tmp_path):
         load_reconstruction_ceiling(tmp_path)
     with pytest.raises(FileNotFoundError, match="has no manifest.json"):
         write_reconstruction_ceiling(tmp_path / "missing")
+
+
+def test_load_judge_passes_a_checkpoint_through(judge):
+    assert load_judge(judge) is judge

@@ -65,7 +65,7 @@ def reconstruction_ceiling(vae, judge: JudgeCheckpoint | str | None = None, num_
     ``real`` is the same metrics on the same clips before the VAE (with the judge's 240 clips it equals
     the judge's stored real-data ceiling), so the two can be compared one to one.
     """
-    judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
+    judge = load_judge(judge)
     world = get_preset(judge.manifest.get("preset", "humo-micro")).world
     val = render_set(judge_specs(num_clips, "heldout", seed=VAL_SEED), world, progress=progress)
     fake = callable(vae) and not isinstance(vae, torch.nn.Module)
@@ -108,7 +108,7 @@ def mouth_check(vae, judge: JudgeCheckpoint | str | None = None, num_clips: int 
     |best offset| and ``r_within_clip`` (judged mouth vs the lip law, per clip, averaged). Also the
     reconstructions' ``psnr_db`` (all pixels).
     """
-    judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
+    judge = load_judge(judge)
     world = get_preset(judge.manifest.get("preset", "humo-micro")).world
     clips = [make_clip(spec, world) for spec in make_pool(pool)[:num_clips]]
     real = np.stack([c.video for c in clips])  # (N, F, H, W, 3) in [0, 1]

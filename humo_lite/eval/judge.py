@@ -218,8 +218,13 @@ class JudgeCheckpoint:
 _CACHE: dict[str, JudgeCheckpoint] = {}
 
 
-def load_judge(folder: str | os.PathLike | None = None) -> JudgeCheckpoint:
-    """Load (and cache) a trained judge: ``folder`` or the shipped one (:func:`default_judge_dir`)."""
+def load_judge(folder: str | os.PathLike | JudgeCheckpoint | None = None) -> JudgeCheckpoint:
+    """Load (and cache) a trained judge: ``folder`` or the shipped one (:func:`default_judge_dir`).
+
+    A :class:`JudgeCheckpoint` passes through, so every function taking ``judge=`` accepts either.
+    """
+    if isinstance(folder, JudgeCheckpoint):
+        return folder
     key = str(Path(folder) if folder is not None else default_judge_dir())
     if key not in _CACHE:
         _CACHE[key] = JudgeCheckpoint.from_folder(key)

@@ -353,7 +353,7 @@ def evaluate(
     (:func:`humo_lite.eval.ceilings.load_reconstruction_ceiling` of its pipeline or VAE folder), shown as a
     second ceiling with ``recon_ratio = value / it``; None leaves that column empty.
     """
-    judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
+    judge = load_judge(judge)
     video = as_video(videos, value_range)  # (B, F, 3, H, W) in [0, 1]
     batch, num_frames = video.shape[:2]
     out = judge_clips(judge.model, video)

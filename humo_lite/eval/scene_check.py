@@ -16,7 +16,7 @@ from ..data import make_pool
 from ..data.attributes import SCENE_FIELDS
 from ..data.captions import caption
 from ..layouts import as_video
-from .judge import JudgeCheckpoint, load_judge
+from .judge import load_judge
 from .metrics import judge_clips, scene_predictions
 from .scene_pixels import scene_accuracy
 
@@ -51,7 +51,7 @@ def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20
                            generator=torch.Generator().manual_seed(seed + start)).frames)
     frames = np.concatenate(frames)  # (N, F, H, W, 3)
     wanted = {k: np.array([getattr(spec.scene, k) for spec in specs]) for k in SCENE_FIELDS}
-    judge = judge if isinstance(judge, JudgeCheckpoint) else load_judge(judge)
+    judge = load_judge(judge)
     seen = scene_predictions(judge_clips(judge.model, as_video(frames)))
     return {"num_clips": len(specs), "num_inference_steps": num_inference_steps, "guidance": guidance_scale,
             "pixels": scene_accuracy(frames, wanted["background"], wanted["clothing"]),
