@@ -6,6 +6,7 @@
     humo-lite data export --pool stage2 --count 8 --out outputs/my_clips   # BYO folder format
     humo-lite train vae --preset humo-micro --out outputs/humo-micro/vae
     humo-lite train stage0 --preset humo-micro --vae outputs/humo-micro/vae --out outputs/humo-micro
+    humo-lite train stage1 --preset humo-micro --out outputs/humo-micro-stage1   # from the shipped stage 0
     humo-lite generate --prompt "a person in a red shirt stands in the centre of a blue room, nodding"
     humo-lite train judge --preset humo-micro --out outputs/judge
 
@@ -167,11 +168,30 @@ def cmd_train_stage0(args) -> None:
             print(f"held-out scene combinations: {manifest['metrics']}")
 
 
-def default_checkpoint(preset: str) -> Path:
-    """The shipped pipeline folder of a preset: ``data_samples/checkpoints/<preset>``."""
-    from .data.speech import data_samples_dir
+def cmd_train_stage1(args) -> None:
+    from .recipes import stage1_config, train_stage1
 
-    return data_samples_dir() / "checkpoints" / get_preset(preset).name
+    config = stage1_config(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
+    options = given(args, "eval_clips", "stage", "reference_position", "image_dropout", "text_dropout",
+                    clips="num_clips")
+    manifest = train_stage1(args.preset, args.stage0, args.out, config, command=args.command_line,
+                            override_config=args.override_config, **options)  # the rest: train_stage1's defaults
+    if "wall_time_s" in manifest:
+        print(f"{manifest['trainable']['stage']}: {manifest['trainable']['trainable']:,} of "
+              f"{manifest['trainable']['total']:,} parameters trained; final loss {manifest['final_loss']:.4f}; "
+              f"wrote {Path(args.out) / 'pipeline'} in {manifest['wall_time_s']} s")
+        for mode, m in manifest["metrics"].items():
+            print(f"held-out identities, {mode}: ID-lite {m['id_lite']:.3f}, retrieval top-1 "
+                  f"{m['retrieval_top1']:.3f} (chance {m['chance']:.3f}), TVA-lite {m['judge']['tva_lite']:.3f}")
+
+
+def default_checkpoint(preset: str, stage: int = 0) -> Path:
+    """The shipped pipeline folder of a preset: ``data_samples/checkpoints/<preset>`` (stage 0) or
+    ``<preset>-stage<N>``."""
+    from .recipes import shipped_checkpoint
+
+    name = get_preset(preset).name
+    return shipped_checkpoint(name if stage == 0 else f"{name}-stage{stage}")
 
 
 def cmd_generate(args) -> None:
@@ -180,14 +200,16 @@ def cmd_generate(args) -> None:
     from .io import read_image, write_mp4
     from .pipeline import HuMoLitePipeline
 
-    checkpoint = Path(args.checkpoint or default_checkpoint(args.preset))
+    stage = args.stage if args.stage is not None else 1 if args.image else 0  # a reference needs stage 1
+    checkpoint = Path(args.checkpoint or default_checkpoint(args.preset, stage))
     image = read_image(args.image) if args.image else None
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
     options = given(args, "guidance_scale", steps="num_inference_steps")  # the rest: the pipeline's defaults
     out = pipe(args.prompt, image=image, audio=args.audio, generator=torch.Generator().manual_seed(args.seed),
                unknown_words=args.unknown_words, **options)
     path = write_mp4(args.out, out.frames[0], audio=None if out.audio is None else out.audio[0], scale=args.scale)
-    print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''})")
+    print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''}) "
+          f"with {checkpoint}")
 
 
 def positive_int(text: str) -> int:
@@ -241,20 +263,36 @@ def _add_train_commands(sub) -> None:
     stage0 = _add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
                   out="outputs/humo-micro")
     stage0.add_argument("--vae", default=None, help="trained VAE folder (default: OUT/vae)")
-    stage0.add_argument("--seed", type=int, default=None, help="(default: 0)")
-    stage0.add_argument("--steps", type=positive_int, default=None, help=SHIPPED)
-    stage0.add_argument("--batch-size", type=positive_int, default=None, help=SHIPPED)
-    stage0.add_argument("--lr", type=float, default=None, help=SHIPPED)
-    stage0.add_argument("--clips", type=positive_int, default=None, help=f"foundation clips to use, of 6000 {SHIPPED}")
-    stage0.add_argument("--checkpoint-every", type=positive_int, default=None,
-                        help=f"steps between checkpoints {SHIPPED}")
+    _add_dit_training_flags(stage0, "foundation clips to use, of 6000", "held-out scene clips to score")
     stage0.add_argument("--role-weight", type=float, default=None,
                         help=f"weight of the text encoder's binding objective, 0: video loss only {SHIPPED}")
     stage0.add_argument("--sigma-shift", type=float, default=None,
                         help=f"shift of the training noise levels towards pure noise, 1: none {SHIPPED}")
-    stage0.add_argument("--eval-clips", type=int, default=None,
-                        help=f"held-out scene clips to score, 0: skip {SHIPPED}")
-    stage0.add_argument("--override-config", action="store_true",
+    stage1 = _add(train, "stage1", cmd_train_stage1, "train reference injection on top of stage 0 (chapter 03)",
+                  out="outputs/humo-micro-stage1")
+    stage1.add_argument("--stage0", default=None, help="stage-0 pipeline folder (default: the shipped one)")
+    _add_dit_training_flags(stage1, "stage-1 clips to use, of 1500",
+                            "held-out identity clips to score in TI and T mode")
+    stage1.add_argument("--stage", default=None, choices=["stage1", "full"],
+                        help="what trains: self-attention only (HuMo) or everything (the baseline) "
+                             "(default: stage1)")
+    stage1.add_argument("--reference-position", default=None, choices=["after", "before"],
+                        help="reference latent after the video (HuMo) or before it (the ablation) (default: after)")
+    stage1.add_argument("--text-dropout", type=float, default=None, help=f"caption drop rate {SHIPPED}")
+    stage1.add_argument("--image-dropout", type=float, default=None, help=f"reference drop rate {SHIPPED}")
+
+
+def _add_dit_training_flags(parser: argparse.ArgumentParser, clips_help: str, eval_help: str) -> None:
+    """The trainer's flags, shared by every DiT stage."""
+    parser.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    parser.add_argument("--steps", type=positive_int, default=None, help=SHIPPED)
+    parser.add_argument("--batch-size", type=positive_int, default=None, help=SHIPPED)
+    parser.add_argument("--lr", type=float, default=None, help=SHIPPED)
+    parser.add_argument("--clips", type=positive_int, default=None, help=f"{clips_help} {SHIPPED}")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=None,
+                        help=f"steps between checkpoints {SHIPPED}")
+    parser.add_argument("--eval-clips", type=int, default=None, help=f"{eval_help}, 0: skip {SHIPPED}")
+    parser.add_argument("--override-config", action="store_true",
                         help="resume a checkpoint even though a setting differs (continue with the new one)")
 
 
@@ -264,6 +302,9 @@ def _add_generate_command(sub) -> None:
     gen.add_argument("--prompt", required=True, help="a caption in the toy vocabulary")
     gen.add_argument("--checkpoint", default=None, help="pipeline folder (default: the preset's shipped one)")
     gen.add_argument("--image", default=None, help="reference image (PNG) at the model's size")
+    gen.add_argument("--stage", type=int, default=None, choices=[0, 1],
+                     help="which shipped checkpoint (without --checkpoint): 0 text only, 1 text + reference "
+                          "(default: 1 with --image, else 0)")
     gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
     gen.add_argument("--steps", type=positive_int, default=None, help="denoising steps (default: the pipeline's, 20)")
     gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=float, default=None,

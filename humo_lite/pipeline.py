@@ -119,10 +119,13 @@ class HuMoLitePipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
 
     def __init__(self, transformer, vae, text_encoder, scheduler, height: int = 32, width: int = 32,
-                 num_frames: int = 17):
+                 num_frames: int = 17, null_reference_frames: int = 0):
         super().__init__()
+        if not isinstance(null_reference_frames, int) or null_reference_frames < 0:
+            raise ValueError(f"null_reference_frames must be a whole number >= 0, got {null_reference_frames!r}")
         self.register_modules(transformer=transformer, vae=vae, text_encoder=text_encoder, scheduler=scheduler)
-        self.register_to_config(height=height, width=width, num_frames=check_num_frames(num_frames))
+        self.register_to_config(height=height, width=width, num_frames=check_num_frames(num_frames),
+                                null_reference_frames=null_reference_frames)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -176,8 +179,16 @@ class HuMoLitePipeline(DiffusionPipeline):
         """Reference image(s) (PIL / array / tensor, :func:`humo_lite.layouts.as_images`) → ``[B, C, R, h, w]``.
 
         Several images (a list, or a batch ``[R, 3, H, W]``) become R appended frames, as HuMo's code
-        concatenates several references on the time axis.
+        concatenates several references on the time axis; they serve every prompt. A list of ``B`` lists
+        gives each prompt its own references (the same number R for each).
         """
+        per_prompt = isinstance(image, (list, tuple)) and len(image) > 0 and all(
+            isinstance(refs, (list, tuple)) for refs in image)
+        if per_prompt:
+            if len(image) != batch or len({len(refs) for refs in image}) != 1:
+                raise ValueError(f"per-prompt references: expected {batch} lists (one per prompt) of the same "
+                                 f"length, got lengths {[len(refs) for refs in image]}")
+            return torch.cat([self.prepare_image_latents(list(refs), 1) for refs in image])
         pixels = as_images(image)  # (R, 3, H, W) in [0, 1]
         height, width = self.config.height, self.config.width
         if pixels.shape[-2:] != (height, width):
@@ -186,6 +197,14 @@ class HuMoLitePipeline(DiffusionPipeline):
         latents = encode_image(self.vae, pixels.to(self._execution_device) * 2 - 1)  # (R, C, 1, h, w)
         latents = latents.permute(2, 1, 0, 3, 4)  # (1, C, R, h, w): the references side by side in time
         return latents.expand(batch, -1, -1, -1, -1)
+
+    def null_image_latents(self, batch: int, num_frames: int) -> torch.Tensor | None:
+        """Without an image: the null reference a model trained with references was given when its
+        reference was dropped — ``null_reference_frames`` all-zero latent frames — or None (stage 0)."""
+        if not self.config.get("null_reference_frames", 0):
+            return None
+        c, _, h, w = self.latent_shape(1, num_frames)[1:]
+        return torch.zeros(batch, c, self.config.null_reference_frames, h, w, device=self._execution_device)
 
     def prepare_audio(self, audio, sample_rate: int | None, batch: int, num_frames: int,
                       num_ref_frames: int = 0) -> tuple[np.ndarray, torch.Tensor]:
@@ -228,7 +247,8 @@ class HuMoLitePipeline(DiffusionPipeline):
         batch = len(prompts)
         text_ctx, text_mask = self.encode_prompt(prompts, unknown_words)  # (B, L, text_dim), (B, L)
         null_ctx, null_mask = self.encode_prompt([negative_prompt or NULL_CAPTION] * batch, unknown_words)
-        ref = self.prepare_image_latents(image, batch) if image is not None else None
+        ref = self.prepare_image_latents(image, batch) if image is not None else self.null_image_latents(
+            batch, num_frames)
         given = {"text"} | ({"image"} if image is not None else set())
         has_audio_layer = "audio" in (self.transformer.config.conditions or {})
         waves, windows = None, None
@@ -278,7 +298,8 @@ class HuMoLitePipeline(DiffusionPipeline):
             prompt: caption(s) in the toy vocabulary. An empty caption is the null text (a warning says so).
             image: reference image(s) at the model's size (PIL RGB/RGBA, ``(H, W, 3|4)`` arrays — uint8,
                 uint16 or floats in [0, 1] — or ``[3, H, W]`` tensors in [−1, 1]); one for all prompts; a list
-                of several becomes several appended reference frames.
+                of several becomes several appended reference frames; a list of one list per prompt gives
+                each prompt its own. Without one, a stage-1/2 checkpoint gets its null reference (zeros).
             audio: speech, one for all prompts or one per prompt: a WAV path, or a mono array with its
                 ``sample_rate`` (resampled to 16 kHz). At least the clip's length; longer audio is cut.
             num_inference_steps: scheduler steps (>= 1). guidance_scale: text classifier-free guidance

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
+from .data.speech import data_samples_dir
 from .eval.ceilings import write_reconstruction_ceiling
+from .eval.identity_check import heldout_identity_check
 from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
 from .flow_matching import make_scheduler
@@ -36,11 +38,25 @@ from .models.vae import load_vae
 from .pipeline import HuMoLitePipeline
 from .presets import Preset, get_preset
 from .training.latent_cache import cache_latents
+from .training.reference_task import ReferenceToVideoTask
+from .training.stages import describe_trainable, trainable_summary
 from .training.tasks import TextToVideoTask
 from .training.trainer import TrainConfig, Trainer
 from .training.vae_training import train_vae as fit_and_save_vae
 
 SAMPLING_SHIFT = 3.0  # the scheduler's σ shift at inference (Wan uses 5 at 480p; small latents need less)
+STAGE1_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
+"""Stage 1's training settings where they differ from :class:`TrainConfig`'s (stage 0's)."""
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """A shipped folder: ``data_samples/checkpoints/<name>`` (e.g. ``humo-micro``, ``humo-micro-stage1``)."""
+    return data_samples_dir() / "checkpoints" / name
+
+
+def stage1_config(**overrides) -> TrainConfig:
+    """Stage 1's :class:`TrainConfig`: :data:`STAGE1_TRAINING` over the defaults, then ``overrides``."""
+    return TrainConfig(**{**STAGE1_TRAINING, **overrides})
 
 
 def save_pipeline(pipe, folder: str | os.PathLike, manifest: dict | None = None,
@@ -59,12 +75,17 @@ def save_pipeline(pipe, folder: str | os.PathLike, manifest: dict | None = None,
     return Path(folder)
 
 
-def assemble_pipeline(preset: Preset, transformer, vae, text_encoder) -> HuMoLitePipeline:
-    """The trained components as a pipeline at the preset's clip size, with the UniPC sampler."""
+def assemble_pipeline(preset: Preset, transformer, vae, text_encoder,
+                      null_reference_frames: int = 0) -> HuMoLitePipeline:
+    """The trained components as a pipeline at the preset's clip size, with the UniPC sampler.
+
+    ``null_reference_frames``: 1 for a model trained with a reference frame that was zeros when dropped
+    (stages 1 and 2), so that it gets the same null reference when called without an image."""
     world = preset.world
     pipe = HuMoLitePipeline(transformer.eval(), vae.eval(), text_encoder.eval(),
                             make_scheduler("unipc", shift=SAMPLING_SHIFT),
-                            height=world.height, width=world.width, num_frames=world.num_frames)
+                            height=world.height, width=world.width, num_frames=world.num_frames,
+                            null_reference_frames=null_reference_frames)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -159,4 +180,74 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
     return manifest
 
 
-__all__ = ["SAMPLING_SHIFT", "assemble_pipeline", "save_pipeline", "train_stage0", "train_vae"]
+@torch.no_grad()
+def stage1_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, progress: bool) -> dict[str, torch.Tensor]:
+    """The stage-1 pool cached: video and reference latents, and the frozen text encoder's output."""
+    data = cache_latents(pipe.vae, "stage1", preset, size=num_clips, progress=progress, references=True)
+    pipe.text_encoder.eval()
+    text_ctx = torch.cat([pipe.text_encoder(ids, mask) for ids, mask in
+                          zip(data["text_ids"].split(256), data["text_mask"].split(256), strict=True)])
+    return {"latents": data["latents"], "ref_latents": data["ref_latents"], "text_ctx": text_ctx,
+            "text_mask": data["text_mask"]}
+
+
+def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.PathLike | None = None,
+                 out_dir: str | os.PathLike = "outputs/humo-micro-stage1", config: TrainConfig | None = None,
+                 num_clips: int = 1500, text_dropout: float = 0.1, image_dropout: float = 0.1,
+                 stage: str = "stage1", reference_position: str = "after", sigma_shift: float = 3.0,
+                 eval_clips: int = 48, command: str | None = None, progress: bool = True,
+                 override_config: bool = False, judge=None) -> dict:
+    """Train stage 1 from a stage-0 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
+
+    ``stage0_path``: default the shipped ``data_samples/checkpoints/<preset>``. The stage-1 pool's
+    ``num_clips`` clips and their cross-paired references are cached as latents; the DiT trains with
+    :class:`~humo_lite.training.reference_task.ReferenceToVideoTask` (``text_dropout``, ``image_dropout``,
+    ``reference_position``); ``stage`` picks what trains (``"stage1"``: self-attention only, HuMo;
+    ``"full"``: the full fine-tuning baseline). ``config``: default :func:`stage1_config`. Resumes from
+    ``out_dir/checkpoint`` like :func:`train_stage0`. With ``eval_clips`` > 0 the manifest holds the
+    held-out identity check in TI and T mode (:func:`humo_lite.eval.identity_check.heldout_identity_check`).
+    """
+    start = time.perf_counter()
+    preset = get_preset(preset)
+    config = config or stage1_config()
+    stage0_path = Path(stage0_path or shipped_checkpoint(preset.name))
+    pipe = HuMoLitePipeline.from_pretrained(stage0_path)
+    torch.manual_seed(config.seed)
+    data = stage1_data(pipe, preset, num_clips, progress)
+    cache_time = time.perf_counter() - start
+    transformer = pipe.transformer
+    task = ReferenceToVideoTask(transformer, data, text_dropout=text_dropout, image_dropout=image_dropout,
+                                shift=sigma_shift, stage=stage, reference_position=reference_position)
+    if progress:
+        print(describe_trainable(transformer, stage))
+    trainer = Trainer(task, config, out_dir)
+    summary = trainer.train(progress=progress, override_config=override_config)
+    if not trainer.accelerator.is_main_process:
+        return summary
+    transformer.load_state_dict(trainer.ema_state_dicts()["transformer"])
+    pipe = assemble_pipeline(preset, transformer, pipe.vae, pipe.text_encoder, null_reference_frames=1)
+    train_time = time.perf_counter() - start
+    metrics = {}
+    if eval_clips:
+        metrics = {mode: heldout_identity_check(pipe, eval_clips, use_reference=mode == "TI", seed=config.seed,
+                                                progress=progress, judge=judge, preset=preset.name)
+                   for mode in ("TI", "T")}
+    trainable = trainable_summary(transformer, stage)
+    manifest = {
+        "kind": "stage1", "preset": preset.name,
+        "command": command or f"humo_lite.recipes.train_stage1(preset={preset.name!r}, ...)",
+        "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
+        "stage0": str(stage0_path), "train_pool": "stage1", "num_clips": int(len(data["latents"])),
+        "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
+        "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
+        "metrics": metrics, "final_loss": summary["final_loss"],
+        "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
+    }
+    extra = {"vae/manifest.json": stage0_path / "vae" / "manifest.json", "stage0_manifest.json":
+             stage0_path / "manifest.json"}
+    save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra)
+    return manifest
+
+
+__all__ = ["SAMPLING_SHIFT", "STAGE1_TRAINING", "assemble_pipeline", "save_pipeline", "shipped_checkpoint",
+           "stage1_config", "stage1_data", "train_stage0", "train_stage1", "train_vae"]

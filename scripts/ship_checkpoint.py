@@ -1,10 +1,11 @@
-"""Ship a trained stage-0 pipeline folder: DiT and text-encoder weights stored in float16.
+"""Ship a trained pipeline folder (stage 0 or stage 1): DiT and text-encoder weights stored in float16.
 
 Stage 0 trains in float32. The shipped copy stores the DiT's and the text encoder's weights in float16,
 which halves the repository's size (``humo-micro``'s DiT: 15.8 MB -> 7.9 MB); diffusers loads them back
 into the float32 models. Rounding to float16 moves each weight by at most ~5e-4 relative, so the script
-measures the held-out scene check again on the rounded weights and writes that into the manifest as
-``metrics`` (the float32 run's numbers stay as ``metrics_float32``). The VAE is copied as it is.
+measures the checkpoint's check again on the rounded weights — stage 0: the held-out scene check; stage 1:
+the held-out identity check in TI and T mode — and writes that into the manifest as ``metrics`` (the
+float32 run's numbers stay as ``metrics_float32``). The VAE and the other manifests are copied as they are.
 
 Run (about a minute)::
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from humo_lite.eval import heldout_scene_check
+from humo_lite.eval import heldout_identity_check, heldout_scene_check
 from humo_lite.io import atomic_dir, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 
@@ -37,11 +38,20 @@ def strip_local_paths(folder: Path) -> None:
             write_json(config, data)
 
 
+def rescore(pipe, manifest: dict) -> dict:
+    """The check the manifest's ``metrics`` came from, run again on ``pipe``: same clips, same seed."""
+    metrics, seed = manifest["metrics"], manifest.get("seed", 0)
+    if manifest.get("kind") == "stage1":
+        return {mode: heldout_identity_check(pipe, m["num_clips"], use_reference=m["use_reference"], seed=seed,
+                                             preset=manifest["preset"]) for mode, m in metrics.items()}
+    return heldout_scene_check(pipe, metrics.get("num_clips", 48), seed=seed)
+
+
 def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
     """Copy the pipeline folder ``src`` to ``dst`` (atomically, replacing it) with float16 weights."""
     src, dst = Path(src), Path(dst)
     if not (src / "model_index.json").is_file() or not (src / "manifest.json").is_file():
-        raise FileNotFoundError(f"{src} is not a stage-0 pipeline folder (needs model_index.json and manifest.json)")
+        raise FileNotFoundError(f"{src} is not a pipeline folder (needs model_index.json and manifest.json)")
     manifest = json.loads((src / "manifest.json").read_text())
     pipe = HuMoLitePipeline.from_pretrained(src)
     pipe.set_progress_bar_config(disable=True)
@@ -50,7 +60,7 @@ def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
             for param in getattr(pipe, name).parameters():
                 param.copy_(param.half().float())  # exactly what float32 -> float16 -> float32 loading gives
     metrics = manifest.get("metrics") or {}
-    rounded = heldout_scene_check(pipe, metrics.get("num_clips", 48), seed=manifest.get("seed", 0)) if metrics else {}
+    rounded = rescore(pipe, manifest) if metrics else {}
     manifest.update(metrics=rounded, metrics_float32=metrics, stored_dtype={name: "float16" for name in HALF},
                     shipped_with=command or f"scripts/ship_checkpoint.py {src} {dst}")
     with atomic_dir(dst, overwrite=True) as tmp:
@@ -59,6 +69,8 @@ def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
         pipe.save_pretrained(tmp, safe_serialization=True)
         if (src / "vae" / "manifest.json").is_file():
             shutil.copy(src / "vae" / "manifest.json", Path(tmp) / "vae" / "manifest.json")
+        for extra in src.glob("*_manifest.json"):  # e.g. stage 1's copy of its stage 0's manifest
+            shutil.copy(extra, Path(tmp) / extra.name)
         write_json(Path(tmp) / "manifest.json", manifest)
         strip_local_paths(Path(tmp))
         for file in Path(tmp).rglob("*"):
@@ -68,12 +80,12 @@ def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("src", help="pipeline folder written by `humo-lite train stage0` (OUT/pipeline)")
+    parser.add_argument("src", help="pipeline folder written by `humo-lite train stage0` or `stage1` (OUT/pipeline)")
     parser.add_argument("dst", help="where to ship it, e.g. data_samples/checkpoints/humo-micro")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/ship_checkpoint.py", *(argv if argv is not None else sys.argv[1:])])
     manifest = ship(args.src, args.dst, command)
-    print(f"shipped {args.dst}: held-out scene check on float16 weights {manifest['metrics']}")
+    print(f"shipped {args.dst}: {manifest['kind']} check on float16 weights {manifest['metrics']}")
 
 
 if __name__ == "__main__":

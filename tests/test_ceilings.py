@@ -38,11 +38,11 @@ def shipped(judge):
 def test_shipped_vae_keeps_the_mouth(shipped):
     """Fails if a future VAE loses the mouth's motion again, as the first framing's did (Sync-C ratio 0.48).
 
-    The bounds guard what the shipped VAE reaches (ratio ~0.8, Sync-D ~2.5x real's); the targets of
-    ``docs/design.md`` §6 (0.8 and 1.5x on held-out speech) are not all met yet.
+    Sync-C: the target of ``docs/design.md`` §6, 0.8 of real frames' (the shipped VAE: 0.87 on these 48
+    clips). Sync-D: a guard at 2.5x real's (the shipped VAE: 2.1x); the target, 1.5x, is not met (§6).
     """
-    assert sync_c_ratio(shipped) >= 0.7, shipped
-    assert shipped["metrics"]["Sync-D-lite"] <= 3 * shipped["real"]["Sync-D-lite"], shipped
+    assert sync_c_ratio(shipped) >= 0.8, shipped
+    assert shipped["metrics"]["Sync-D-lite"] <= 2.5 * shipped["real"]["Sync-D-lite"], shipped
     assert shipped["metrics"]["Sync-|offset|"] <= 0.5, shipped
 
 

@@ -67,10 +67,25 @@ def check_02(r):
     assert shirt > room + 0.5, r["binding_cosines"]
 
 
+def check_03(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    assert r["trainable_names_all_self_attention"] and 0.1 < r["trainable_share"] < 0.3, r  # only self-attention
+    times = r["rope_times"]  # video latent frames, then the reference at the next time position
+    assert times == list(range(len(times))) and r["output_shape"][2] == len(times) - 1, r  # its output dropped
+    assert min(r["reference_distances"]) > 0.1, r  # cross-paired: no reference is a frame of its clip
+    assert r["loss_last"] < 1.2 * r["loss_first"], r  # 20 nano steps: the loss does not blow up
+    assert r["attention_shape"][0] == 6 and r["attention_shape"][1] == 2, r  # 6 steps x 2 guidance rows
+    assert 0 < r["attention_to_reference_max"] < 1, r  # a share of all keys, not a softmax over the reference
+    assert set(r["identity"]) == {"TI", "T"} and len(r["copying"]) == 2, r
+    for m in (*r["identity"].values(), *r["copying"].values()):
+        assert 0 <= m["white_frame0"] <= 1 and m["reference_distance"] > 0, r
+
+
 CHECKS = {
     "chapter_template": check_template,
     "01_data_triplets": check_01,
     "02_foundation_t2v": check_02,
+    "03_subject_injection": check_03,
     "08_evaluation": check_08_evaluation,
 }
 

@@ -6,6 +6,7 @@ Sync-C/D-lite, Quality-lite, :func:`evaluate`) → :mod:`.validation` (are the m
 trained and validated on; :mod:`.scene_pixels` and :mod:`.scene_check` read a generated clip's scene.
 """
 
+from .identity_check import heldout_identity_check
 from .judge import Judge, JudgeCheckpoint, default_judge_dir, load_judge
 from .judge_data import judge_specs, render_set
 from .judge_training import JudgeTrainConfig, train_judge
@@ -34,6 +35,7 @@ __all__ = [
     "effect_size",
     "evaluate",
     "frechet_distance",
+    "heldout_identity_check",
     "heldout_scene_check",
     "id_lite",
     "judge_specs",

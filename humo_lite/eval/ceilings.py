@@ -103,8 +103,9 @@ def mouth_check(vae, judge: JudgeCheckpoint | str | None = None, num_clips: int 
     """Does the mouth's motion survive the VAE? Lip sync of real clips and of their reconstructions.
 
     On the first ``num_clips`` clips of ``pool`` (default: held-out speech), with the judge, for: the
-    real frames, the VAE's reconstructions, each with another clip's audio (shuffled), and every frame
-    replaced by the clip's mean frame (no motion at all). Each row: Sync-C-lite, Sync-D-lite, mean
+    real frames, the VAE's reconstructions, each with another clip's audio (shuffled), every frame
+    encoded alone as an image (the spatial path only: what is lost before any temporal compression), and
+    every frame replaced by the clip's mean frame (no motion at all). Each row: Sync-C-lite, Sync-D-lite, mean
     |best offset| and ``r_within_clip`` (judged mouth vs the lip law, per clip, averaged). Also the
     reconstructions' ``psnr_db`` (all pixels).
     """
@@ -115,6 +116,8 @@ def mouth_check(vae, judge: JudgeCheckpoint | str | None = None, num_clips: int 
     audio = np.stack([c.audio for c in clips])
     shuffled = audio[np.roll(np.arange(len(audio)), 1)]
     recon = reconstruct(vae, real)
+    n, f = real.shape[:2]
+    frames_alone = reconstruct(vae, real.reshape(n * f, 1, *real.shape[2:])).reshape(real.shape)
     frozen = np.broadcast_to(real.mean(1, keepdims=True), real.shape)
     lips = np.stack([c.mouth for c in clips])
     lips_shuffled = lips[np.roll(np.arange(len(lips)), 1)]  # the lip law of the audio each clip is given
@@ -122,6 +125,7 @@ def mouth_check(vae, judge: JudgeCheckpoint | str | None = None, num_clips: int 
     for name, video, wave in (("real", real, audio), ("reconstruction", recon, audio),
                               ("real, shuffled audio", real, shuffled),
                               ("reconstruction, shuffled audio", recon, shuffled),
+                              ("each frame reconstructed alone", frames_alone, audio),
                               ("every frame = the clip's mean frame", frozen, audio)):
         row = _sync(judge, video, wave)
         row["r_within_clip"] = _within_clip_r(row.pop("mouth"), lips if wave is audio else lips_shuffled)

@@ -58,6 +58,14 @@ def attention(
     return out
 
 
+def attention_weights(q: torch.Tensor, k: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """The softmax weights :func:`attention` mixes values with: ``q (B, Lq, D)``, ``k (B, Lk, D)`` →
+    ``(B, heads, Lq, Lk)``, each row summing to 1. For looking at attention (chapter 03), not for the forward
+    pass, which never forms this matrix."""
+    q, k = (rearrange(t, "b l (n d) -> b n l d", n=num_heads) for t in (q, k))  # (B, heads, L, hd)
+    return torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)
+
+
 class SelfAttention(nn.Module):
     """Full 3D self-attention over all tokens (video and reference frames), with q/k RMSNorm and 3D RoPE."""
 
@@ -71,11 +79,16 @@ class SelfAttention(nn.Module):
         self.norm_k = nn.RMSNorm(dim, eps=eps)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, L, D)``, ``rotations`` ``(L, head_dim/2)`` complex from :class:`RotaryEmbedding3D`."""
+    def project(self, x: torch.Tensor, rotations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys (normalised, rotated) and values, each ``(B, L, D)``: what the attention compares."""
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 x (B, L, D)
         q = apply_rope(self.norm_q(q), rotations, self.num_heads)  # (B, L, D)
         k = apply_rope(self.norm_k(k), rotations, self.num_heads)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, L, D)``, ``rotations`` ``(L, head_dim/2)`` complex from :class:`RotaryEmbedding3D`."""
+        q, k, v = self.project(x, rotations)
         return self.out(attention(q, k, v, self.num_heads))  # (B, L, D)
 
 

@@ -18,7 +18,9 @@ is zero-initialised, so a freshly built model predicts exactly zero.
 
 Reference injection (HuMo-1.7B): clean ``ref_latents`` ``[B, C, R, H, W]`` are appended after the noisy
 video latents on the time axis, ``[x_t ; ref]``; they take RoPE time positions ``F .. F+R-1``, share the
-sample's timestep, and their outputs are dropped.
+sample's timestep, and their outputs are dropped. Config ``reference_position="before"`` puts them first
+instead, ``[ref ; x_t]`` at positions ``0 .. R-1`` (the video after them): not HuMo, but chapter 03's
+ablation, the layout of image-to-video models that *continue* their first frame.
 
 Extension points for the later chapters:
 
@@ -169,8 +171,11 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         rope_max_positions: int = 1024,
         rope_theta: float = 10000.0,
         conditions: dict[str, int] | None = None,
+        reference_position: str = "after",
     ):
         super().__init__()
+        if reference_position not in ("after", "before"):
+            raise ValueError(f"reference_position must be 'after' (HuMo) or 'before', got {reference_position!r}")
         out_channels = out_channels or in_channels
         self.patch_size = tuple(patch_size)
         self.patch_embed = nn.Conv3d(in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
@@ -291,10 +296,14 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         pt, ph, pw = self.patch_size
 
         # 1. Reference frames go after the video on the time axis: [x_t ; ref] (HuMo §3.3).
+        first = self.config.reference_position == "before"  # the ablation: [ref ; x_t]
         if ref_latents is not None and ref_latents.shape[2] > 0:
-            x_t = torch.cat([x_t, ref_latents.to(x_t.dtype)], dim=2)  # (B, C, F+R, H, W)
+            parts = [ref_latents.to(x_t.dtype), x_t] if first else [x_t, ref_latents.to(x_t.dtype)]
+            x_t = torch.cat(parts, dim=2)  # (B, C, F+R, H, W)
         grid = (x_t.shape[2] // pt, height // ph, width // pw)  # token grid (F'+R', h, w)
         num_video_tokens = (num_frames // pt) * grid[1] * grid[2]
+        total = grid[0] * grid[1] * grid[2]
+        video = slice(total - num_video_tokens, total) if first else slice(0, num_video_tokens)  # the video's tokens
 
         # 2. Patchify, positions, time and text embeddings.
         x = rearrange(self.patch_embed(x_t), "b d f h w -> b (f h w) d")  # (B, L, D)
@@ -316,13 +325,13 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
                 out = block(*args)
             if i >= first_tapped:
                 x, hidden = out
-                video = hidden[:, :num_video_tokens]  # (B, L_video, D)
-                hidden_states.append(rearrange(video, "b (f h w) d -> b d f h w", h=grid[1], w=grid[2]))
+                tokens = hidden[:, video]  # (B, L_video, D)
+                hidden_states.append(rearrange(tokens, "b (f h w) d -> b d f h w", h=grid[1], w=grid[2]))
             else:
                 x = out
 
         # 4. Head on the video tokens only (reference outputs are dropped), then unpatchify.
-        x = x[:, :num_video_tokens]  # (B, L_video, D)
+        x = x[:, video]  # (B, L_video, D)
         shift, scale = (self.head_modulation + time_emb[:, None]).chunk(2, dim=1)  # 2 x (B, 1, D)
         x = self.head(modulate(self.norm_out(x), shift, scale))  # (B, L_video, pt*ph*pw*C)
         sample = rearrange(

@@ -324,7 +324,7 @@ def save_vae(vae, out_dir: str | os.PathLike, manifest: dict, overwrite: bool = 
 def train_vae(
     preset: Preset | str = "humo-micro",
     out_dir: str | os.PathLike | None = None,
-    steps: int = 1200,
+    steps: int = 1600,
     seed: int = 0,
     batch_size: int = 4,
     lr: float = 5e-3,

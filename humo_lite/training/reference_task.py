@@ -1,0 +1,96 @@
+"""Stage 1: text + reference image → video, HuMo's minimal-invasive reference injection (§3.3).
+
+The step is stage 0's flow-matching step (:mod:`humo_lite.training.tasks`) with one more condition: the
+clean latent of the clip's *cross-paired* reference (the same identity alone on white, in another pose;
+:mod:`humo_lite.data.world`) is appended after the noisy video latents on the time axis,
+``[z_t ; z_ref]``. The DiT gives the reference frame the next RoPE time position and drops its output,
+so the loss is on the video frames only. Only the layers :mod:`humo_lite.training.stages` names train
+(stage 1: self-attention); the text encoder is frozen, so its outputs are cached with the latents
+(``text_ctx``).
+
+**Condition dropout** (for the guidance branches of chapter 07): each sample drops its caption with
+probability ``text_dropout`` and its reference with probability ``image_dropout``, independently. With
+both at 0.1 a batch holds on average 81 % text + image, 9 % text only, 9 % image only and 1 % null
+samples, so every branch the guidance needs (TI, T, I, null) is trained. A dropped caption is the null
+text (no tokens); a dropped reference is an all-zero reference latent, the same null the pipeline
+uses (:class:`humo_lite.pipeline.Conditions`), so a stage-1 model always sees one reference frame.
+
+**Reference first** (``reference_position="before"``, chapter 03's ablation): ``[z_ref ; z_t]``, the
+reference at time position 0 and the video after it, as an image-to-video model is trained. HuMo argues
+this makes the model *continue* the reference (its white background, its pose) instead of taking only
+its identity; the chapter measures it. The task sets the DiT's ``reference_position`` config, so the
+saved model and the pipeline place the reference the same way it was trained.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
+from .stages import trainable_predicate
+from .trainer import TrainingTask
+
+REFERENCE_POSITIONS = ("after", "before")
+
+
+class ReferenceToVideoTask(TrainingTask):
+    """Stage 1 on cached tensors: ``latents [N, C, F', h, w]``, ``ref_latents [N, C, R, h, w]``,
+    ``text_ctx [N, L, text_dim]`` (the frozen text encoder's output) and ``text_mask [N, L]``.
+
+    Args:
+        transformer: the DiT (from stage 0).
+        text_dropout, image_dropout: per-sample probabilities of dropping the caption / the reference.
+        sigma_mode, shift: how training σ are drawn (:func:`humo_lite.flow_matching.sample_training_sigmas`).
+        stage: which parameters train (:data:`humo_lite.training.stages.STAGES`): ``"stage1"``
+            (self-attention only, HuMo) or ``"full"`` (full fine-tuning, the baseline).
+        reference_position: ``"after"`` (HuMo) or ``"before"`` (the ablation: the reference first).
+    """
+
+    def __init__(self, transformer: torch.nn.Module, data: dict[str, torch.Tensor], text_dropout: float = 0.1,
+                 image_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 3.0,
+                 stage: str = "stage1", reference_position: str = "after"):
+        for key in ("latents", "ref_latents", "text_ctx", "text_mask"):
+            if key not in data:
+                raise KeyError(f"stage-1 data needs {key!r}; got {sorted(data)}")
+        lengths = {key: len(value) for key, value in data.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"training data tensors differ in length: {lengths}")
+        for name, p in (("text_dropout", text_dropout), ("image_dropout", image_dropout)):
+            if not 0 <= p < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {p!r}")
+        if reference_position not in REFERENCE_POSITIONS:
+            raise ValueError(f"reference_position must be one of {REFERENCE_POSITIONS}, got {reference_position!r}")
+        if hasattr(transformer, "register_to_config"):
+            transformer.register_to_config(reference_position=reference_position)
+        self.modules = {"transformer": transformer}
+        self.trainable = {"transformer": trainable_predicate(stage)}
+        self.data, self.num_items = data, lengths["latents"]
+        self.text_dropout, self.image_dropout = text_dropout, image_dropout
+        self.sigma_mode, self.shift, self.stage = sigma_mode, shift, stage
+        self.reference_position = reference_position
+
+    def hyperparameters(self) -> dict:
+        """Dropout rates, σ sampling, what trains and where the reference goes: checked on resume."""
+        return {"num_items": self.num_items, "text_dropout": self.text_dropout,
+                "image_dropout": self.image_dropout, "sigma_mode": self.sigma_mode, "shift": self.shift,
+                "stage": self.stage, "reference_position": self.reference_position}
+
+    def loss(self, modules, indices, generator, device):
+        batch = {key: value[indices].to(device) for key, value in self.data.items()}
+        x_0 = batch["latents"]  # (B, C, F', h, w)
+        b = len(x_0)
+        noise = torch.randn(x_0.shape, generator=generator).to(device)
+        sigma = sample_training_sigmas(b, generator, mode=self.sigma_mode, shift=self.shift).to(device)  # (B,)
+        keep_text = (torch.rand(b, generator=generator) >= self.text_dropout).to(device)
+        keep_image = (torch.rand(b, generator=generator) >= self.image_dropout).to(device)
+        text_mask = batch["text_mask"] & keep_text[:, None]  # (B, L): a dropped caption has no tokens
+        text_ctx = batch["text_ctx"] * text_mask[..., None].to(batch["text_ctx"].dtype)
+        ref = batch["ref_latents"] * keep_image[:, None, None, None, None].to(x_0.dtype)  # (B, C, R, h, w)
+        x_t = add_noise(x_0, noise, sigma)
+        timestep = sigma_to_timestep(sigma)
+        velocity = modules["transformer"](x_t, timestep, text_ctx, text_mask=text_mask, ref_latents=ref).sample
+        per_sample = ((velocity.float() - velocity_target(x_0, noise).float()) ** 2).mean(dim=(1, 2, 3, 4))  # (B,)
+        return per_sample.mean(), {"sigma": sigma, "loss": per_sample}
+
+
+__all__ = ["REFERENCE_POSITIONS", "ReferenceToVideoTask"]
