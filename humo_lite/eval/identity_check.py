@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import make_clip, make_pool
@@ -36,7 +35,7 @@ from ..data.world import closest_frame_distance
 from ..layouts import as_images, as_video
 from ..presets import get_preset
 from .judge import load_judge
-from .metrics import id_lite, scene_predictions
+from .metrics import id_lite, identity_attribute_accuracy, retrieve, scene_predictions
 from .scene_check import judged_accuracy
 from .scene_pixels import scene_accuracy
 
@@ -57,10 +56,24 @@ def identity_gallery(world, world_seed: int = 0) -> tuple[list, np.ndarray]:
     return heldout, np.stack(images)
 
 
-def _attribute_accuracy(judged: dict, clips: list) -> dict[str, float]:
-    """Share of frames whose judged identity attribute is the clip's person's, per attribute."""
-    return {k: float((judged[f"id_{k}"].argmax(-1).numpy() == np.array([c.labels[k] for c in clips])[:, None]).mean())
-            for k in IDENTITY_FIELDS}
+def _generate(pipe, clips: list, use_reference: bool, num_inference_steps: int, guidance_scale: float,
+              seed: int, batch_size: int, progress: bool) -> np.ndarray:
+    """Each clip's caption (and, in TI mode, its reference) through ``pipe``: frames ``(N, F, H, W, 3)``."""
+    frames = []
+    for start in tqdm(range(0, len(clips), batch_size), desc="generate", disable=not progress):
+        chunk = clips[start:start + batch_size]
+        image = [[c.reference] for c in chunk] if use_reference else None
+        frames.append(pipe([c.caption for c in chunk], image=image, num_inference_steps=num_inference_steps,
+                           guidance_scale=guidance_scale,
+                           generator=torch.Generator().manual_seed(seed + start)).frames)
+    return np.concatenate(frames)
+
+
+def _copying(frames: np.ndarray, clips: list) -> dict[str, float]:
+    """The two direct reads of a pasted reference (see the module docstring)."""
+    return {"white_frame0": float(np.mean([white_share(f[0]) for f in frames])),
+            "reference_distance": float(np.mean([closest_frame_distance(f, c.reference)
+                                                 for f, c in zip(frames, clips, strict=True)]))}
 
 
 @torch.no_grad()
@@ -70,44 +83,34 @@ def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True
     """Generate the first ``num_clips`` clips of ``heldout_identity`` with ``pipe`` and score them.
 
     ``use_reference``: TI mode (each clip's own reference, per prompt) or T mode (caption only). Returns
-    the settings, ``id_lite`` (mean and per-clip std), ``retrieval_top1`` (and ``chance``), ``judge``
-    (scene attributes and ``tva_lite``, :func:`~humo_lite.eval.scene_check.judged_accuracy`) and ``pixels``
-    (background and clothing read from the pixels).
+    the settings, ``id_lite`` (mean and per-clip std), ``retrieval_top1`` (and ``chance``),
+    ``identity_attributes`` (and the same on the real clips, and chance), ``judge`` (scene attributes and
+    ``tva_lite``, :func:`~humo_lite.eval.scene_check.judged_accuracy`), ``pixels`` (background and clothing
+    read from the pixels), ``white_frame0`` and ``reference_distance``.
     """
     world = get_preset(preset).world
-    clips = [make_clip(spec, world) for spec in make_pool("heldout_identity")[:num_clips]]
-    frames = []
-    for start in tqdm(range(0, len(clips), batch_size), desc="generate", disable=not progress):
-        chunk = clips[start:start + batch_size]
-        image = [[c.reference] for c in chunk] if use_reference else None
-        frames.append(pipe([c.caption for c in chunk], image=image, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale,
-                           generator=torch.Generator().manual_seed(seed + start)).frames)
-    frames = np.concatenate(frames)  # (N, F, H, W, 3)
+    specs = make_pool("heldout_identity")[:num_clips]
+    clips = [make_clip(spec, world) for spec in specs]
+    frames = _generate(pipe, clips, use_reference, num_inference_steps, guidance_scale, seed, batch_size, progress)
     judge = load_judge(judge).model
     out = judge.judge_video(as_video(frames))
-    references = judge.embed_images(as_images([c.reference for c in clips]))  # (N, E)
-    id_mean, _, _ = id_lite(out["embedding"], references)
+    id_mean, _, _ = id_lite(out["embedding"], judge.embed_images(as_images([c.reference for c in clips])))
     identities, gallery_images = identity_gallery(world)
     gallery = judge.embed_images(as_images(list(gallery_images)))  # (N_id, E)
-    target = np.array([identities.index(spec.identity) for spec in make_pool("heldout_identity")[:num_clips]])
-    query = F.normalize(out["embedding"].mean(1), dim=-1)  # (N, E)
-    top1 = (query @ gallery.T).argmax(-1).numpy() == target
-    wanted = {k: np.array([c.labels[k] for c in clips]) for k in SCENE_FIELDS}
-    attributes, attributes_real = _attribute_accuracy(out, clips), _attribute_accuracy(
-        judge.judge_video(as_video(np.stack([c.video for c in clips]))), clips)
+    top1 = retrieve(out["embedding"], gallery) == np.array([identities.index(s.identity) for s in specs])
+    labels = {k: np.array([c.labels[k] for c in clips]) for k in (*SCENE_FIELDS, *IDENTITY_FIELDS)}
+    real = judge.judge_video(as_video(np.stack([c.video for c in clips])))
     return {"num_clips": len(clips), "use_reference": use_reference, "num_inference_steps": num_inference_steps,
             "guidance": guidance_scale, "seed": seed,
             "id_lite": float(id_mean.mean()), "id_lite_std": float(id_mean.std()),
             "retrieval_top1": float(top1.mean()), "retrieval_identities": len(identities),
             "chance": 1 / len(identities),
-            "identity_attributes": attributes, "identity_attributes_real": attributes_real,
+            "identity_attributes": identity_attribute_accuracy(out, labels),
+            "identity_attributes_real": identity_attribute_accuracy(real, labels),
             "identity_attribute_chance": {k: 1 / len(v) for k, v in IDENTITY_FIELDS.items()},
-            "judge": judged_accuracy(scene_predictions(out), wanted),
-            "pixels": scene_accuracy(frames, wanted["background"], wanted["clothing"]),
-            "white_frame0": float(np.mean([white_share(f[0]) for f in frames])),
-            "reference_distance": float(np.mean([closest_frame_distance(f, c.reference)
-                                                 for f, c in zip(frames, clips, strict=True)]))}
+            "judge": judged_accuracy(scene_predictions(out), {k: labels[k] for k in SCENE_FIELDS}),
+            "pixels": scene_accuracy(frames, labels["background"], labels["clothing"]),
+            **_copying(frames, clips)}
 
 
 __all__ = ["heldout_identity_check", "identity_gallery", "white_share"]

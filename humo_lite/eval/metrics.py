@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.attributes import MOTIONS, POSITIONS, SCENE_FIELDS, Scene
+from ..data.attributes import IDENTITY_FIELDS, MOTIONS, POSITIONS, SCENE_FIELDS, Scene
 from ..data.audio import lip_law
 from ..data.captions import ROLES, split_words, token_roles
 from ..layouts import as_images, as_video
@@ -137,6 +137,20 @@ def tva_lite(pred: dict[str, np.ndarray], scenes: list[dict[str, int]], fields=t
     """Per clip: the share of requested attributes the judge sees. ``(B,)`` in [0, 1]."""
     hits = [[pred[k][i] == s[k] for k in fields] for i, s in enumerate(scenes)]
     return np.asarray(hits, np.float64).mean(1)
+
+
+def identity_attribute_accuracy(out: dict, labels: dict) -> dict[str, float]:
+    """Share of frames whose judged identity attribute (``out["id_<field>"]``, ``(B, F, classes)``) equals
+    ``labels[field]`` ``(B,)``, per identity field."""
+    return {k: float((out[f"id_{k}"].argmax(-1).numpy() == np.asarray(labels[k])[:, None]).mean())
+            for k in IDENTITY_FIELDS}
+
+
+def retrieve(frame_emb: torch.Tensor, gallery: torch.Tensor) -> np.ndarray:
+    """Nearest gallery entry of each clip: unit ``frame_emb [B, F, E]`` averaged over frames (renormalised)
+    against unit ``gallery [N, E]`` by cosine → indices ``(B,)``."""
+    query = torch.nn.functional.normalize(frame_emb.mean(1), dim=-1)  # (B, E)
+    return (query @ gallery.T).argmax(-1).numpy()
 
 
 def id_lite(frame_emb: torch.Tensor, ref_emb: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..data.attributes import IDENTITY_FIELDS, SCENE_FIELDS
+from ..data.attributes import SCENE_FIELDS
 from ..data.audio import lip_law
 from ..layouts import as_images, as_video
 from .judge import FRAME_SCENE_FIELDS, Judge, JudgeCheckpoint
-from .metrics import effect_size, evaluate, id_lite, quality_lite, scene_predictions, shift_audio, sync_lite, tva_lite
+from .metrics import (
+    effect_size,
+    evaluate,
+    id_lite,
+    identity_attribute_accuracy,
+    quality_lite,
+    retrieve,
+    scene_predictions,
+    shift_audio,
+    sync_lite,
+    tva_lite,
+)
 
 NOISE_SIGMA = 0.1  # the "noise" corruption: Gaussian, in [0, 1] pixel units
 BLUR_SIGMA = 1.0  # the "blur" corruption: Gaussian, in pixels
@@ -33,8 +43,7 @@ def _attribute_accuracy(out: dict, labels: dict) -> tuple[dict, dict]:
     """Scene attributes (per frame; motion per clip) and identity attributes (per frame): accuracy."""
     acc = {k: float((out[f"scene_{k}"].argmax(-1).numpy() == labels[k][:, None]).mean()) for k in FRAME_SCENE_FIELDS}
     acc["motion"] = float((out["scene_motion"].argmax(-1).numpy() == labels["motion"]).mean())
-    id_acc = {k: float((out[f"id_{k}"].argmax(-1).numpy() == labels[k][:, None]).mean()) for k in IDENTITY_FIELDS}
-    return acc, id_acc
+    return acc, identity_attribute_accuracy(out, labels)
 
 
 def _retrieval(out: dict, ref_emb: torch.Tensor, identities: np.ndarray) -> dict:
@@ -43,9 +52,8 @@ def _retrieval(out: dict, ref_emb: torch.Tensor, identities: np.ndarray) -> dict
     first = [int(np.nonzero(identities == i)[0][0]) for i in enrolled]
     gallery = ref_emb[first]  # (N_id, E): one reference per identity
     target = np.array([enrolled.index(i) for i in identities])
-    clip_query = F.normalize(out["embedding"].mean(1), dim=-1)
     return {
-        "retrieval_top1_clip": round(float(((clip_query @ gallery.T).argmax(-1).numpy() == target).mean()), 4),
+        "retrieval_top1_clip": round(float((retrieve(out["embedding"], gallery) == target).mean()), 4),
         "retrieval_top1_frame": round(float(((out["embedding"] @ gallery.T).argmax(-1).numpy()
                                              == target[:, None]).mean()), 4),
         "retrieval_identities": len(enrolled),

@@ -28,6 +28,7 @@ import torch
 
 from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
 from .stages import trainable_predicate
+from .tasks import check_training_data
 from .trainer import TrainingTask
 
 REFERENCE_POSITIONS = ("after", "before")
@@ -49,12 +50,7 @@ class ReferenceToVideoTask(TrainingTask):
     def __init__(self, transformer: torch.nn.Module, data: dict[str, torch.Tensor], text_dropout: float = 0.1,
                  image_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 3.0,
                  stage: str = "stage1", reference_position: str = "after"):
-        for key in ("latents", "ref_latents", "text_ctx", "text_mask"):
-            if key not in data:
-                raise KeyError(f"stage-1 data needs {key!r}; got {sorted(data)}")
-        lengths = {key: len(value) for key, value in data.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"training data tensors differ in length: {lengths}")
+        num_items = check_training_data(data, ("latents", "ref_latents", "text_ctx", "text_mask"))
         for name, p in (("text_dropout", text_dropout), ("image_dropout", image_dropout)):
             if not 0 <= p < 1:
                 raise ValueError(f"{name} must lie in [0, 1), got {p!r}")
@@ -64,7 +60,7 @@ class ReferenceToVideoTask(TrainingTask):
             transformer.register_to_config(reference_position=reference_position)
         self.modules = {"transformer": transformer}
         self.trainable = {"transformer": trainable_predicate(stage)}
-        self.data, self.num_items = data, lengths["latents"]
+        self.data, self.num_items = data, num_items
         self.text_dropout, self.image_dropout = text_dropout, image_dropout
         self.sigma_mode, self.shift, self.stage = sigma_mode, shift, stage
         self.reference_position = reference_position

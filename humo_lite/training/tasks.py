@@ -35,6 +35,17 @@ def _everything(name: str) -> bool:
     return True
 
 
+def check_training_data(data: dict[str, torch.Tensor], needed: tuple[str, ...]) -> int:
+    """Clear errors unless ``data`` holds every ``needed`` tensor, all of one length; returns that length."""
+    for key in needed:
+        if key not in data:
+            raise KeyError(f"training data needs {key!r}; got {sorted(data)}")
+    lengths = {key: len(value) for key, value in data.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"training data tensors differ in length: {lengths}")
+    return lengths[needed[0]]
+
+
 class TextToVideoTask(TrainingTask):
     """Stage 0: text → video on cached latents (the foundation model HuMo gets from Wan).
 
@@ -51,16 +62,11 @@ class TextToVideoTask(TrainingTask):
     def __init__(self, transformer: torch.nn.Module, text_encoder: torch.nn.Module, data: dict[str, torch.Tensor],
                  text_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 1.0,
                  trainable: dict[str, Callable[[str], bool]] | None = None, role_weight: float = 0.0):
-        needed = ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ())
-        for key in needed:
-            if key not in data:
-                raise KeyError(f"training data needs {key!r}; got {sorted(data)}")
-        lengths = {key: len(value) for key, value in data.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"training data tensors differ in length: {lengths}")
+        num_items = check_training_data(
+            data, ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ()))
         self.modules = {"transformer": transformer, "text_encoder": text_encoder}
         self.trainable = trainable or {"transformer": _everything, "text_encoder": _everything}
-        self.data, self.num_items = data, lengths["latents"]
+        self.data, self.num_items = data, num_items
         self.text_dropout, self.sigma_mode, self.shift = text_dropout, sigma_mode, shift
         self.role_weight = role_weight
         if role_weight and getattr(text_encoder, "role_head", None) is None:
