@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .guidance import PRESETS as GUIDANCE_PRESETS
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
 
 
@@ -173,7 +174,7 @@ def cmd_train_stage1(args) -> None:
 
     config = stage1_config(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
     options = given(args, "eval_clips", "stage", "reference_position", "image_dropout", "text_dropout",
-                    clips="num_clips")
+                    "face_weight", clips="num_clips")
     manifest = train_stage1(args.preset, args.stage0, args.out, config, command=args.command_line,
                             override_config=args.override_config, **options)  # the rest: train_stage1's defaults
     if "wall_time_s" in manifest:
@@ -204,12 +205,13 @@ def cmd_generate(args) -> None:
     checkpoint = Path(args.checkpoint or default_checkpoint(args.preset, stage))
     image = read_image(args.image) if args.image else None
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
-    options = given(args, "guidance_scale", steps="num_inference_steps")  # the rest: the pipeline's defaults
+    options = given(args, "guidance_scale", "image_guidance_scale", "audio_guidance_scale",
+                    steps="num_inference_steps", guidance_preset="guidance")  # the rest: the pipeline's defaults
     out = pipe(args.prompt, image=image, audio=args.audio, generator=torch.Generator().manual_seed(args.seed),
                unknown_words=args.unknown_words, **options)
     path = write_mp4(args.out, out.frames[0], audio=None if out.audio is None else out.audio[0], scale=args.scale)
     print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''}) "
-          f"with {checkpoint}")
+          f"with {checkpoint}; {out.dit_passes} DiT passes")
 
 
 def positive_int(text: str) -> int:
@@ -280,6 +282,8 @@ def _add_train_commands(sub) -> None:
                         help="reference latent after the video (HuMo) or before it (the ablation) (default: after)")
     stage1.add_argument("--text-dropout", type=float, default=None, help=f"caption drop rate {SHIPPED}")
     stage1.add_argument("--image-dropout", type=float, default=None, help=f"reference drop rate {SHIPPED}")
+    stage1.add_argument("--face-weight", type=float, default=None,
+                        help=f"extra loss weight on the face's latent cells, 0: HuMo's plain loss {SHIPPED}")
 
 
 def _add_dit_training_flags(parser: argparse.ArgumentParser, clips_help: str, eval_help: str) -> None:
@@ -309,6 +313,12 @@ def _add_generate_command(sub) -> None:
     gen.add_argument("--steps", type=positive_int, default=None, help="denoising steps (default: the pipeline's, 20)")
     gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=float, default=None,
                      help="text guidance scale, 1 = off (default: the pipeline's, 5); --guidance is the old name")
+    gen.add_argument("--image-guidance-scale", type=float, default=None,
+                     help="reference guidance scale (TI/TIA), 1 = off (default: the pipeline's, 5)")
+    gen.add_argument("--audio-guidance-scale", type=float, default=None,
+                     help="audio guidance scale (TA/TIA), 1 = off (default: the pipeline's, 5.5)")
+    gen.add_argument("--guidance-preset", default=None, choices=sorted(GUIDANCE_PRESETS),
+                     help="a named guidance schedule instead of the scales (chapter 07; default: adaptive Eq. 4)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--scale", type=positive_int, default=8, help="upscale the MP4 by this factor (nearest)")
     gen.add_argument("--unknown-words", default="error", choices=["error", "unk"],

@@ -9,9 +9,12 @@ clean latent frame appended after the video, the audio one 8-frame window per la
 **Guidance branches.** Every condition has a null: the null caption (no tokens, or ``negative_prompt``),
 zero reference latents, zero audio windows. A *branch* is the set of conditions one DiT pass keeps
 (:data:`CONDITIONS`); all branches a step needs run as rows of **one batched DiT call**
-(:meth:`HuMoLitePipeline.branch_velocities`), and a guidance rule combines them. Today's rule is plain
-text guidance, ``v = v(all − text) + guidance_scale · (v(all) − v(all − text))``: image and audio are
-kept in both branches. Chapter 07's time-adaptive schedules plug into the same two steps.
+(:meth:`HuMoLitePipeline.branch_velocities`), and a guidance schedule (:mod:`humo_lite.guidance`)
+says, at each step's σ, which branches to run and how to combine them. The default is the paper's Eq. 4
+with a time switch (``guidance="adaptive"``): ``v = v(∅) + s_t·[v(T) − v(∅)] + s_i·[v(TI) − v(T)] +
+s_a·[v(TIA) − v(TI)]``, terms for conditions not given dropped, the audio term only below σ = 0.98; its
+scales are ``guidance_scale`` (text), ``image_guidance_scale`` and ``audio_guidance_scale``. Any other
+schedule or preset name goes in ``guidance=``.
 
 Components (each saved in its own sub-folder by ``save_pretrained``; ``from_pretrained`` reloads them,
 from a local folder and safetensors only): ``transformer`` (:class:`humo_lite.models.HuMoLiteDiT`),
@@ -29,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +41,7 @@ from diffusers.utils import BaseOutput
 
 from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
+from .guidance import TOY_SCALES, GuidanceSchedule, get_schedule, humo_lite_schedule
 from .io import check_safetensors
 from .layouts import as_images, video_to_numpy
 from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
@@ -47,8 +50,8 @@ from .models.text_encoder import TextEncoder  # noqa: F401  (likewise)
 from .models.vae import decode_latents, encode_image, latent_shape
 from .presets import SAMPLE_RATE, SAMPLES_PER_FRAME, check_num_frames
 
-CONDITIONS = ("text", "image", "audio")
-"""The conditions a DiT pass can keep; a branch is a ``frozenset`` of them, the rest get their null."""
+MODES = {"T": {"text"}, "TI": {"text", "image"}, "TA": {"text", "audio"}, "TIA": {"text", "image", "audio"}}
+"""HuMo's modes: the conditions each needs (``mode=`` checks that they were given, and only they)."""
 OUTPUT_TYPES = ("np", "pt", "latent")
 USER = 4  # warnings from a step of __call__ point at the caller's line: step, __call__, torch.no_grad's wrapper
 
@@ -96,15 +99,20 @@ class Conditions:
         return kwargs
 
 
-def text_guidance(given: frozenset, guidance_scale: float) -> tuple[list[frozenset], Callable]:
-    """Plain classifier-free guidance on the text: the branches to run and how to combine them.
-
-    With ``guidance_scale == 1`` one branch (everything given) suffices. Otherwise two: everything given,
-    and the same without the text; ``v = v_off + s · (v_on − v_off)``.
-    """
-    if guidance_scale == 1.0:
-        return [given], lambda v: v[0]
-    return [given, given - {"text"}], lambda v: v[1] + guidance_scale * (v[0] - v[1])
+def check_mode(mode: str | None, image, audio) -> None:
+    """``mode`` (optional) against what was given: an error naming the missing or extra condition."""
+    if mode is None:
+        return
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    given = {"text"} | ({"image"} if image is not None else set()) | ({"audio"} if audio is not None else set())
+    argument = {"image": "image=", "audio": "audio="}
+    missing, extra = sorted(MODES[mode] - given), sorted(given - MODES[mode])
+    if missing:
+        raise ValueError(f"mode {mode!r} needs {argument[missing[0]]} (the {missing[0]} condition), which was "
+                         "not given")
+    if extra:
+        raise ValueError(f"mode {mode!r} has no {extra[0]}, but {argument[extra[0]]} was given")
 
 
 class HuMoLitePipeline(DiffusionPipeline):
@@ -143,7 +151,7 @@ class HuMoLitePipeline(DiffusionPipeline):
 
     # 1. Inputs -----------------------------------------------------------------------------------------
     def check_inputs(self, prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
-                     guidance_scale, output_type, num_frames, latents) -> list[str]:
+                     output_type, num_frames, latents) -> list[str]:
         """Every argument checked before any work; returns the prompts as a list. Errors say what was expected."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else None
         if not prompts or not all(isinstance(p, str) for p in prompts):
@@ -152,8 +160,6 @@ class HuMoLitePipeline(DiffusionPipeline):
             raise TypeError(f"negative_prompt must be a string (one for all prompts), got {negative_prompt!r}")
         if not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}")
-        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
-            raise ValueError(f"guidance_scale must be a finite number (1 = no guidance), got {guidance_scale!r}")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
         check_num_frames(num_frames)
@@ -266,6 +272,34 @@ class HuMoLitePipeline(DiffusionPipeline):
         return Conditions(text_ctx, text_mask, null_ctx, null_mask, ref, audio_ctx, frozenset(given)), waves
 
     # 2. One step ---------------------------------------------------------------------------------------
+    @staticmethod
+    def guidance_schedule(guidance, guidance_scale: float = TOY_SCALES["text"],
+                          image_guidance_scale: float = TOY_SCALES["image"],
+                          audio_guidance_scale: float = TOY_SCALES["audio"]) -> GuidanceSchedule:
+        """The schedule a call uses: ``guidance`` (a schedule or a preset name), or else the default built
+        from the three scales. Giving both a schedule and changed scales is an error (which would win?)."""
+        scales = {"guidance_scale": guidance_scale, "image_guidance_scale": image_guidance_scale,
+                  "audio_guidance_scale": audio_guidance_scale}
+        for name, value in scales.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number (1 = that term off), got {value!r}")
+        if guidance is None:
+            return humo_lite_schedule(guidance_scale, image_guidance_scale, audio_guidance_scale)
+        changed = [n for n, v, d in zip(scales, scales.values(), TOY_SCALES.values(), strict=True) if v != d]
+        if changed:
+            raise ValueError(f"guidance={guidance!r} carries its own scales; drop {', '.join(changed)} or build a "
+                             "schedule with them (humo_lite.guidance.humo_lite_schedule)")
+        return get_schedule(guidance)
+
+    def sigma_of(self, t: torch.Tensor) -> float:
+        """A scheduler timestep as the noise level σ ∈ [0, 1] the guidance phases are written in."""
+        return float(t) / self.scheduler.config.num_train_timesteps
+
+    @staticmethod
+    def effective_given(conditions: Conditions) -> frozenset:
+        """The given conditions the DiT can use: audio only with an audio cross-attention."""
+        return conditions.given - ({"audio"} if conditions.audio_ctx is None else set())
+
     def branch_velocities(self, latents: torch.Tensor, t: torch.Tensor, conditions: Conditions,
                           branches: list[frozenset]) -> list[torch.Tensor]:
         """The DiT's velocity for each branch, all branches as rows of one batched call: ``[B, C, F', h, w]`` each."""
@@ -290,7 +324,10 @@ class HuMoLitePipeline(DiffusionPipeline):
         num_frames: int | None = None,
         unknown_words: str = "error",
         return_dict: bool = True,
-        guidance: float | None = None,
+        guidance: str | GuidanceSchedule | None = None,
+        image_guidance_scale: float = TOY_SCALES["image"],
+        audio_guidance_scale: float = TOY_SCALES["audio"],
+        mode: str | None = None,
     ) -> HuMoLitePipelineOutput | tuple:
         """Generate one clip per prompt.
 
@@ -302,37 +339,51 @@ class HuMoLitePipeline(DiffusionPipeline):
                 each prompt its own. Without one, a stage-1/2 checkpoint gets its null reference (zeros).
             audio: speech, one for all prompts or one per prompt: a WAV path, or a mono array with its
                 ``sample_rate`` (resampled to 16 kHz). At least the clip's length; longer audio is cut.
-            num_inference_steps: scheduler steps (>= 1). guidance_scale: text classifier-free guidance
-                (1 = off: one DiT pass per step instead of two). negative_prompt: the text of the text-off
-                branch (default: the null caption).
+            num_inference_steps: scheduler steps (>= 1).
+            guidance_scale, image_guidance_scale, audio_guidance_scale: the weights of the default guidance,
+                HuMo's Eq. 4 with its time switch (:func:`humo_lite.guidance.humo_lite_schedule`): text, image
+                (its term exists in TI / TIA mode) and audio (TA / TIA, below σ = 0.98). A scale of 1 turns
+                its term off, and the call runs one DiT branch fewer per step.
+            guidance: instead, a :class:`~humo_lite.guidance.GuidanceSchedule` or a preset name
+                (:data:`humo_lite.guidance.PRESETS`: ``"adaptive"``, ``"static-a"``, ``"static-b"``,
+                ``"text"``, ``"humo-17b"``, ``"humo-1.7b"``), which carries its own scales.
+            negative_prompt: the text of the text-off branches (default: the null caption).
+            mode: optional check, ``"T"``, ``"TI"``, ``"TA"`` or ``"TIA"``: an error if the conditions
+                given are not exactly those the mode needs.
             generator: a ``torch.Generator`` for the initial noise (on the CPU: same seed, same bytes), or
                 ``latents``: the initial noise itself, ``[B, C, F', h, w]``.
             output_type: ``"np"``, ``"pt"`` or ``"latent"``. num_frames: 4k+1 (default: the checkpoint's).
-            unknown_words: ``"error"`` (default) or ``"unk"``. guidance: old name of ``guidance_scale``.
+            unknown_words: ``"error"`` (default) or ``"unk"``.
+
+        Returns :class:`HuMoLitePipelineOutput`; its ``dit_passes`` counts the DiT rows the call ran.
         """
-        if guidance is not None:
-            warnings.warn("guidance= is now guidance_scale= (diffusers' name); the old name goes in the next "
-                          "release", FutureWarning, stacklevel=USER - 1)
-            guidance_scale = guidance
+        if isinstance(guidance, (int, float)) and not isinstance(guidance, bool):
+            warnings.warn("a number as guidance= is now guidance_scale= (diffusers' name); guidance= takes a "
+                          "schedule or a preset name", FutureWarning, stacklevel=USER - 1)
+            guidance_scale, guidance = guidance, None
         num_frames = num_frames or self.config.num_frames
         prompts = self.check_inputs(prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
-                                    guidance_scale, output_type, num_frames, latents)
+                                    output_type, num_frames, latents)
+        schedule = self.guidance_schedule(guidance, guidance_scale, image_guidance_scale, audio_guidance_scale)
+        check_mode(mode, image, audio)
 
         # 1. Conditions, encoded once: text (and its null), reference latents, audio windows.
         conditions, waves = self.prepare_conditions(prompts, negative_prompt, image, audio, sample_rate,
                                                     num_frames, unknown_words)
-        branches, combine = text_guidance(conditions.given, float(guidance_scale))
         # 2. Initial noise.
         latents = self.prepare_latents(len(prompts), num_frames, generator, latents)
-        # 3. Denoising loop: the branches' velocities in one batched call, combined, one scheduler step.
+        # 3. Denoising loop: this step's phase names its branches; they run as rows of one batched DiT call,
+        #    are combined, and the scheduler takes one step.
         self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        passes = 0
         for t in self.progress_bar(self.scheduler.timesteps):
+            branches, combine = schedule.plan(self.sigma_of(t), self.effective_given(conditions))
             velocity = combine(self.branch_velocities(latents, t, conditions, branches))
             latents = self.scheduler.step(velocity, t, latents).prev_sample
+            passes += len(branches) * len(prompts)
         # 4. Decode.
         frames = self.decode(latents, output_type)
         self.maybe_free_model_hooks()
-        passes = len(branches) * len(prompts) * num_inference_steps
         if not return_dict:
             return (frames, waves)
         return HuMoLitePipelineOutput(frames=frames, audio=waves, dit_passes=passes)

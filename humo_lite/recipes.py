@@ -46,6 +46,10 @@ from .training.vae_training import train_vae as fit_and_save_vae
 
 SAMPLING_SHIFT = 3.0  # the scheduler's σ shift at inference (Wan uses 5 at 480p; small latents need less)
 STAGE1_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
+STAGE1_CHECK_GUIDANCE = {"TI": {"guidance_scale": 3.0, "image_guidance_scale": 5.0}, "T": {"guidance_scale": 5.0}}
+"""The guidance of stage 1's held-out identity check, per mode. TI: text 3, image 5, chosen on training
+identities by ``scripts/stage1_guidance_scales.py`` (``data_samples/ablations/stage1_guidance_scales.json``:
+the highest ID-lite whose TVA-lite stays within 0.03 of stage 0's); T: stage 0's text scale."""
 """Stage 1's training settings where they differ from :class:`TrainConfig`'s (stage 0's)."""
 
 
@@ -188,24 +192,33 @@ def stage1_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, progress
     text_ctx = torch.cat([pipe.text_encoder(ids, mask) for ids, mask in
                           zip(data["text_ids"].split(256), data["text_mask"].split(256), strict=True)])
     return {"latents": data["latents"], "ref_latents": data["ref_latents"], "text_ctx": text_ctx,
-            "text_mask": data["text_mask"]}
+            "text_mask": data["text_mask"], "face_share": data["face_share"]}
+
+
+def stage1_checks(pipe, num_clips: int = 48, seed: int = 0, preset: str = "humo-micro", judge=None,
+                  progress: bool = True, num_inference_steps: int = 20) -> dict:
+    """Stage 1's held-out identity check in TI and T mode, each with its :data:`STAGE1_CHECK_GUIDANCE`."""
+    return {mode: heldout_identity_check(pipe, num_clips, use_reference=mode == "TI", seed=seed, progress=progress,
+                                         judge=judge, preset=preset, num_inference_steps=num_inference_steps,
+                                         **STAGE1_CHECK_GUIDANCE[mode])
+            for mode in ("TI", "T")}
 
 
 def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.PathLike | None = None,
                  out_dir: str | os.PathLike = "outputs/humo-micro-stage1", config: TrainConfig | None = None,
                  num_clips: int = 1500, text_dropout: float = 0.1, image_dropout: float = 0.1,
                  stage: str = "stage1", reference_position: str = "after", sigma_shift: float = 3.0,
-                 eval_clips: int = 48, command: str | None = None, progress: bool = True,
+                 face_weight: float = 0.0, eval_clips: int = 48, command: str | None = None, progress: bool = True,
                  override_config: bool = False, judge=None) -> dict:
     """Train stage 1 from a stage-0 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
 
     ``stage0_path``: default the shipped ``data_samples/checkpoints/<preset>``. The stage-1 pool's
     ``num_clips`` clips and their cross-paired references are cached as latents; the DiT trains with
     :class:`~humo_lite.training.reference_task.ReferenceToVideoTask` (``text_dropout``, ``image_dropout``,
-    ``reference_position``); ``stage`` picks what trains (``"stage1"``: self-attention only, HuMo;
+    ``reference_position``, ``face_weight``); ``stage`` picks what trains (``"stage1"``: self-attention only, HuMo;
     ``"full"``: the full fine-tuning baseline). ``config``: default :func:`stage1_config`. Resumes from
     ``out_dir/checkpoint`` like :func:`train_stage0`. With ``eval_clips`` > 0 the manifest holds the
-    held-out identity check in TI and T mode (:func:`humo_lite.eval.identity_check.heldout_identity_check`).
+    held-out identity check in TI and T mode (:func:`stage1_checks`).
     """
     start = time.perf_counter()
     preset = get_preset(preset)
@@ -217,7 +230,8 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     cache_time = time.perf_counter() - start
     transformer = pipe.transformer
     task = ReferenceToVideoTask(transformer, data, text_dropout=text_dropout, image_dropout=image_dropout,
-                                shift=sigma_shift, stage=stage, reference_position=reference_position)
+                                shift=sigma_shift, stage=stage, reference_position=reference_position,
+                                face_weight=face_weight)
     if progress:
         print(describe_trainable(transformer, stage))
     trainer = Trainer(task, config, out_dir)
@@ -229,9 +243,7 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     train_time = time.perf_counter() - start
     metrics = {}
     if eval_clips:
-        metrics = {mode: heldout_identity_check(pipe, eval_clips, use_reference=mode == "TI", seed=config.seed,
-                                                progress=progress, judge=judge, preset=preset.name)
-                   for mode in ("TI", "T")}
+        metrics = stage1_checks(pipe, eval_clips, config.seed, preset.name, judge, progress)
     trainable = trainable_summary(transformer, stage)
     manifest = {
         "kind": "stage1", "preset": preset.name,
@@ -249,5 +261,6 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     return manifest
 
 
-__all__ = ["SAMPLING_SHIFT", "STAGE1_TRAINING", "assemble_pipeline", "save_pipeline", "shipped_checkpoint",
-           "stage1_config", "stage1_data", "train_stage0", "train_stage1", "train_vae"]
+__all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "assemble_pipeline", "save_pipeline",
+           "shipped_checkpoint", "stage1_checks", "stage1_config", "stage1_data", "train_stage0", "train_stage1",
+           "train_vae"]

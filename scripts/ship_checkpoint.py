@@ -6,6 +6,8 @@ into the float32 models. Rounding to float16 moves each weight by at most ~5e-4 
 measures the checkpoint's check again on the rounded weights — stage 0: the held-out scene check; stage 1:
 the held-out identity check in TI and T mode — and writes that into the manifest as ``metrics`` (the
 float32 run's numbers stay as ``metrics_float32``). The VAE and the other manifests are copied as they are.
+When the check itself changed since training (e.g. the pipeline's default guidance), ``--rescore-float32``
+runs it on the float32 weights too, so both numbers come from the same check.
 
 Run (about a minute)::
 
@@ -23,9 +25,10 @@ from pathlib import Path
 
 import torch
 
-from humo_lite.eval import heldout_identity_check, heldout_scene_check
+from humo_lite.eval import heldout_scene_check
 from humo_lite.io import atomic_dir, write_json
 from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.recipes import stage1_checks
 
 HALF = ("transformer", "text_encoder")
 
@@ -42,12 +45,11 @@ def rescore(pipe, manifest: dict) -> dict:
     """The check the manifest's ``metrics`` came from, run again on ``pipe``: same clips, same seed."""
     metrics, seed = manifest["metrics"], manifest.get("seed", 0)
     if manifest.get("kind") == "stage1":
-        return {mode: heldout_identity_check(pipe, m["num_clips"], use_reference=m["use_reference"], seed=seed,
-                                             preset=manifest["preset"]) for mode, m in metrics.items()}
+        return stage1_checks(pipe, metrics["TI"]["num_clips"], seed, manifest["preset"], progress=False)
     return heldout_scene_check(pipe, metrics.get("num_clips", 48), seed=seed)
 
 
-def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
+def ship(src: str | Path, dst: str | Path, command: str | None = None, rescore_float32: bool = False) -> dict:
     """Copy the pipeline folder ``src`` to ``dst`` (atomically, replacing it) with float16 weights."""
     src, dst = Path(src), Path(dst)
     if not (src / "model_index.json").is_file() or not (src / "manifest.json").is_file():
@@ -55,11 +57,14 @@ def ship(src: str | Path, dst: str | Path, command: str | None = None) -> dict:
     manifest = json.loads((src / "manifest.json").read_text())
     pipe = HuMoLitePipeline.from_pretrained(src)
     pipe.set_progress_bar_config(disable=True)
+    metrics = manifest.get("metrics") or {}
+    if metrics and rescore_float32:
+        metrics = rescore(pipe, manifest)
+        manifest["metrics_rescored_at_shipping"] = True
     with torch.no_grad():
         for name in HALF:
             for param in getattr(pipe, name).parameters():
                 param.copy_(param.half().float())  # exactly what float32 -> float16 -> float32 loading gives
-    metrics = manifest.get("metrics") or {}
     rounded = rescore(pipe, manifest) if metrics else {}
     manifest.update(metrics=rounded, metrics_float32=metrics, stored_dtype={name: "float16" for name in HALF},
                     shipped_with=command or f"scripts/ship_checkpoint.py {src} {dst}")
@@ -82,9 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("src", help="pipeline folder written by `humo-lite train stage0` or `stage1` (OUT/pipeline)")
     parser.add_argument("dst", help="where to ship it, e.g. data_samples/checkpoints/humo-micro")
+    parser.add_argument("--rescore-float32", action="store_true",
+                        help="run the check on the float32 weights again too (the check changed since training)")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/ship_checkpoint.py", *(argv if argv is not None else sys.argv[1:])])
-    manifest = ship(args.src, args.dst, command)
+    manifest = ship(args.src, args.dst, command, args.rescore_float32)
     print(f"shipped {args.dst}: {manifest['kind']} check on float16 weights {manifest['metrics']}")
 
 

@@ -9,6 +9,10 @@ the seeds.
     python scripts/stage1_ablations.py --seeds 0 1 2              # ~2 hours on 2 cores
     python scripts/stage1_ablations.py --preset humo-nano --steps 20 --clips 64 --eval-clips 4 \\
         --out outputs/ablations-nano --results outputs/ablations-nano/stage1.json      # a quick check
+
+On two cores, two processes with one thread each (``OMP_NUM_THREADS=1``) get more done than one with two:
+give each some of the runs and its own ``--results``, then ``--merge`` their files into one. When the
+stage-1 check changed since the runs were trained, ``--rescore`` scores every run of ``--results`` again.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from humo_lite.io import write_json
-from humo_lite.recipes import stage1_config, train_stage1
+from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.recipes import stage1_checks, stage1_config, train_stage1
 
 VARIANTS = {
     "self-attention only (HuMo)": {"stage": "stage1"},
@@ -53,7 +58,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-clips", type=int, default=48)
     parser.add_argument("--out", default="outputs/ablations/stage1")
     parser.add_argument("--results", default="data_samples/ablations/stage1.json")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="RESULTS",
+                        help="train nothing: merge the runs of these results files into --results")
+    parser.add_argument("--rescore", action="store_true",
+                        help="train nothing: score every run of --results again with today's stage-1 check")
     args = parser.parse_args(argv)
+    command = " ".join(["python", *sys.argv])
+    if args.rescore:
+        results = json.loads(Path(args.results).read_text())
+        for run in results["runs"]:
+            pipe = HuMoLitePipeline.from_pretrained(Path(run["folder"]) / "pipeline")
+            pipe.set_progress_bar_config(disable=True)
+            run.setdefault("metrics_at_training", run["metrics"])
+            run["metrics"] = stage1_checks(pipe, args.eval_clips, run["seed"], args.preset, progress=False)
+            print(f"rescored {run['folder']}: TI ID-lite {run['metrics']['TI']['id_lite']:.3f}", flush=True)
+        variants = list(dict.fromkeys(r["variant"] for r in results["runs"]))
+        return write_results(args.results, args.preset, results["runs"], variants,
+                             {"command": results["command"], "rescored_with": command,
+                              **({"merged": results["merged"]} if "merged" in results else {})})
+    if args.merge:
+        runs = [run for path in args.merge for run in json.loads(Path(path).read_text())["runs"]]
+        variants = list(dict.fromkeys(r["variant"] for r in runs))
+        commands = [json.loads(Path(path).read_text())["command"] for path in args.merge]
+        return write_results(args.results, args.preset, runs, variants, {"command": command, "merged": commands})
     runs = []
     for variant in args.variants:
         for seed in args.seeds[:1] if variant in args.first_seed_only else args.seeds:
@@ -62,22 +89,25 @@ def main(argv: list[str] | None = None) -> int:
             config = stage1_config(seed=seed, **({"steps": args.steps} if args.steps else {}))
             print(f"== {variant}, seed {seed} -> {folder}", flush=True)
             manifest = train_stage1(args.preset, out_dir=folder, config=config, num_clips=args.clips,
-                                    eval_clips=args.eval_clips, command=" ".join(["python", *sys.argv]),
-                                    **VARIANTS[variant])
+                                    eval_clips=args.eval_clips, command=command, **VARIANTS[variant])
             runs.append({"variant": variant, "seed": seed, "folder": str(folder),
                          "wall_time_s": manifest["wall_time_s"], "final_loss": manifest["final_loss"],
                          "trainable_share": manifest["trainable"]["share"], "metrics": manifest["metrics"]})
+    return write_results(args.results, args.preset, runs, args.variants, {"command": command})
+
+
+def write_results(path: str, preset: str, runs: list[dict], variants: list[str], how: dict) -> int:
+    """Per variant, mean ± std over its seeds of each of :data:`SCORES`; written with every run's record."""
     summary = {}
-    for variant in args.variants:
+    for variant in variants:
         mine = [r for r in runs if r["variant"] == variant and r["metrics"]]
         summary[variant] = {"seeds": [r["seed"] for r in mine]}
-        for name, path in SCORES.items():
-            if all(path[0] in r["metrics"] for r in mine) and mine:
-                values = np.array([_score(r["metrics"], path) for r in mine])
+        for name, keys in SCORES.items():
+            if all(keys[0] in r["metrics"] for r in mine) and mine:
+                values = np.array([_score(r["metrics"], keys) for r in mine])
                 summary[variant][name] = {"mean": float(values.mean()), "std": float(values.std(ddof=1))
                                           if len(values) > 1 else None, "values": values.tolist()}
-    write_json(args.results, {"preset": args.preset, "command": " ".join(["python", *sys.argv]),
-                              "summary": summary, "runs": runs})
+    write_json(path, {"preset": preset, **how, "summary": summary, "runs": runs})
     print(json.dumps(summary, indent=1))
     return 0
 

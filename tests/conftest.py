@@ -18,3 +18,18 @@ def world():
     from humo_lite.presets import get_preset
 
     return get_preset("humo-nano").world
+
+
+@pytest.fixture(scope="module")
+def audio_dit():
+    """A ``humo-nano`` DiT with HuMo's audio cross-attention, its audio layers woken (they start at zero, an
+    identity) and a non-trivial head, so that text, image and audio each change the output."""
+    from humo_lite.models import build_dit
+
+    torch.manual_seed(1)
+    dit = build_dit("humo-nano", conditions={"audio": 80})
+    with torch.no_grad():
+        for block in dit.blocks:
+            block.cond_attn["audio"].out.weight.normal_(0, 0.5)
+        dit.head.weight.normal_(0, 0.02)
+    return dit.eval()

@@ -74,9 +74,11 @@ def check_03(r):
     assert times == list(range(len(times))) and r["output_shape"][2] == len(times) - 1, r  # its output dropped
     assert min(r["reference_distances"]) > 0.1, r  # cross-paired: no reference is a frame of its clip
     assert r["loss_last"] < 1.2 * r["loss_first"], r  # 20 nano steps: the loss does not blow up
-    assert r["attention_shape"][0] == 6 and r["attention_shape"][1] == 2, r  # 6 steps x 2 guidance rows
+    assert r["attention_shape"][0] == 6 and r["attention_shape"][1] == 3, r  # 6 steps x 3 guidance rows (Eq. 4, TI)
     assert 0 < r["attention_to_reference_max"] < 1, r  # a share of all keys, not a softmax over the reference
     assert set(r["identity"]) == {"TI", "T"} and len(r["copying"]) == 2, r
+    assert set(r["image_guidance_sweep"]) == {"1.0", "5.0"}, r  # the image term's sweep ran at both ends
+    assert set(r["image_guidance_sweep"]) == {"1.0", "5.0"}, r  # the image term's sweep ran at both ends
     for m in (*r["identity"].values(), *r["copying"].values()):
         assert 0 <= m["white_frame0"] <= 1 and m["reference_distance"] > 0, r
 

@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from humo_lite.data import make_clip, make_pool
+from humo_lite.flow_matching import velocity_target
 from humo_lite.models import build_dit
 from humo_lite.models.attention import attention, attention_weights
 from humo_lite.models.attention_maps import ReferenceAttention, subject_attention, token_mask
 from humo_lite.models.text_encoder import build_text_encoder
 from humo_lite.models.vae import build_vae
+from humo_lite.training.latent_cache import latent_face_share
 from humo_lite.training.reference_task import ReferenceToVideoTask
 from humo_lite.training.stages import describe_trainable, trainable_predicate, trainable_summary
 from humo_lite.training.trainer import TrainConfig, Trainer
@@ -121,6 +123,44 @@ def test_task_rejects_bad_settings():
         ReferenceToVideoTask(Recorder(), _data(), image_dropout=1.0)
     with pytest.raises(ValueError, match="reference_position"):
         ReferenceToVideoTask(Recorder(), _data(), reference_position="middle")
+    with pytest.raises(KeyError, match="face_share"):  # the face weight needs the face's cells
+        ReferenceToVideoTask(Recorder(), _data(), face_weight=4.0)
+    with pytest.raises(ValueError, match="face_weight must be a finite number >= 0"):
+        ReferenceToVideoTask(Recorder(), {**_data(), "face_share": torch.zeros(8, 3, 4, 4)}, face_weight=-1.0)
+
+
+def test_latent_face_share_follows_the_vaes_cells():
+    """Frame 0 is latent frame 0 alone, frames 1-4 latent frame 1, ...; each cell a 4x4 patch of pixels."""
+    mask = np.zeros((9, 16, 16), bool)
+    mask[0, :4, :4] = True  # frame 0, top-left patch
+    mask[1:3, 4:8, 4:8] = True  # half of frames 1-4, cell (1, 1)
+    share = latent_face_share(mask, (4, 4))
+    assert share.shape == (3, 4, 4)
+    assert share[0, 0, 0] == 1 and share[0].sum() == 1
+    assert share[1, 1, 1] == 0.5 and share[1].sum() == 0.5 and share[2].sum() == 0
+    with pytest.raises(ValueError, match="F = 4k\\+1"):
+        latent_face_share(np.zeros((8, 16, 16)), (4, 4))
+
+
+def test_face_weight_is_the_weighted_mean_of_the_squared_error():
+    """The loss with face_weight w: sum((1 + w * face) * err) / sum(1 + w * face). With a model that predicts
+    zeros, err is the squared velocity target, drawn from the same generator as the task draws it."""
+    data = _data(seed=1)  # (seed 0 would draw the latents equal to the noise: a zero target)
+    data["face_share"] = torch.zeros(8, 3, 4, 4)
+    data["face_share"][:, :, 1:3, 1:3] = 1.0
+    losses = {}
+    for w in (0.0, 4.0):
+        recorder = Recorder()
+        task = ReferenceToVideoTask(recorder, data, face_weight=w, stage="full")
+        generator = torch.Generator().manual_seed(0)
+        losses[w] = task.loss({"transformer": recorder}, torch.arange(8), generator, "cpu")[1]["loss"]
+    noise = torch.randn(data["latents"].shape, generator=torch.Generator().manual_seed(0))
+    error = velocity_target(data["latents"], noise) ** 2  # (B, C, F', h, w)
+    weight = (1 + 4.0 * data["face_share"])[:, None].expand_as(error)
+    assert torch.allclose(losses[0.0], error.mean(dim=(1, 2, 3, 4)), atol=1e-6)
+    assert torch.allclose(losses[4.0], (weight * error).sum(dim=(1, 2, 3, 4)) / weight.sum(dim=(1, 2, 3, 4)),
+                          atol=1e-6)
+    assert not torch.allclose(losses[0.0], losses[4.0])
 
 
 # ------------------------------------------------------------------ attention maps
@@ -304,6 +344,7 @@ def test_shipped_nano_stage1_reproduces_its_manifest():
     from humo_lite.cli import default_checkpoint
     from humo_lite.eval.identity_check import heldout_identity_check
     from humo_lite.pipeline import HuMoLitePipeline
+    from humo_lite.recipes import STAGE1_CHECK_GUIDANCE
 
     folder = default_checkpoint("humo-nano", stage=1)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -313,7 +354,8 @@ def test_shipped_nano_stage1_reproduces_its_manifest():
     assert pipe.config.null_reference_frames == 1 and pipe.transformer.config.reference_position == "after"
     stored = manifest["metrics"]["TI"]
     again = heldout_identity_check(pipe, stored["num_clips"], seed=manifest["seed"], preset="humo-nano",
-                                   progress=False)
+                                   progress=False, **STAGE1_CHECK_GUIDANCE["TI"])
+    assert (stored["guidance"], stored["image_guidance"]) == tuple(STAGE1_CHECK_GUIDANCE["TI"].values())
     assert again["id_lite"] == pytest.approx(stored["id_lite"], abs=1e-4)
     assert again["judge"] == pytest.approx(stored["judge"], abs=1e-6)
 
@@ -350,6 +392,8 @@ def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path)
     import importlib.util
     from pathlib import Path
 
+    from humo_lite.recipes import STAGE1_CHECK_GUIDANCE
+
     path = Path(__file__).resolve().parents[1] / "scripts" / "stage1_ablations.py"
     spec = importlib.util.spec_from_file_location("stage1_ablations", path)
     script = importlib.util.module_from_spec(spec)
@@ -365,3 +409,19 @@ def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path)
     assert data["runs"][0]["trainable_share"] < 0.5 < data["runs"][2]["trainable_share"] == 1.0
     summary = data["summary"]["full fine-tuning"]["ID-lite"]
     assert summary["mean"] == pytest.approx(np.mean(summary["values"])) and summary["std"] is not None
+    # two halves written by two processes, merged: the same runs and summary as one file
+    halves = []
+    for k, variant in enumerate(("self-attention only (HuMo)", "full fine-tuning")):
+        halves.append(tmp_path / f"half{k}.json")
+        other = {**data, "runs": [r for r in data["runs"] if r["variant"] == variant]}
+        halves[-1].write_text(json.dumps(other))
+    merged = tmp_path / "merged.json"
+    assert script.main(["--preset", "humo-nano", "--merge", *map(str, halves), "--results", str(merged)]) == 0
+    assert json.loads(merged.read_text())["summary"] == data["summary"]
+    # scored again with today's check: the runs' metrics are recomputed, the training-time ones kept
+    assert script.main(["--preset", "humo-nano", "--eval-clips", "2", "--rescore", "--results", str(merged)]) == 0
+    again = json.loads(merged.read_text())
+    assert all(r["metrics_at_training"] == old["metrics"] for r, old in zip(again["runs"], data["runs"], strict=True))
+    ti = again["runs"][0]["metrics"]["TI"]
+    assert (ti["guidance"], ti["image_guidance"]) == tuple(STAGE1_CHECK_GUIDANCE["TI"].values())
+    assert "rescored_with" in again

@@ -32,6 +32,7 @@ from ..data.attributes import IDENTITY_FIELDS, SCENE_FIELDS
 from ..data.pools import identity_split
 from ..data.render import render_reference
 from ..data.world import closest_frame_distance
+from ..guidance import TOY_SCALES
 from ..layouts import as_images, as_video
 from ..presets import get_preset
 from .judge import load_judge
@@ -57,14 +58,14 @@ def identity_gallery(world, world_seed: int = 0) -> tuple[list, np.ndarray]:
 
 
 def _generate(pipe, clips: list, use_reference: bool, num_inference_steps: int, guidance_scale: float,
-              seed: int, batch_size: int, progress: bool) -> np.ndarray:
+              image_guidance_scale: float, seed: int, batch_size: int, progress: bool) -> np.ndarray:
     """Each clip's caption (and, in TI mode, its reference) through ``pipe``: frames ``(N, F, H, W, 3)``."""
     frames = []
     for start in tqdm(range(0, len(clips), batch_size), desc="generate", disable=not progress):
         chunk = clips[start:start + batch_size]
         image = [[c.reference] for c in chunk] if use_reference else None
         frames.append(pipe([c.caption for c in chunk], image=image, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale,
+                           guidance_scale=guidance_scale, image_guidance_scale=image_guidance_scale,
                            generator=torch.Generator().manual_seed(seed + start)).frames)
     return np.concatenate(frames)
 
@@ -78,11 +79,14 @@ def _copying(frames: np.ndarray, clips: list) -> dict[str, float]:
 
 @torch.no_grad()
 def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True, num_inference_steps: int = 20,
-                           guidance_scale: float = 5.0, seed: int = 0, batch_size: int = 16,
+                           guidance_scale: float = 5.0, image_guidance_scale: float = TOY_SCALES["image"],
+                           seed: int = 0, batch_size: int = 16,
                            progress: bool = True, judge=None, preset: str = "humo-micro") -> dict:
     """Generate the first ``num_clips`` clips of ``heldout_identity`` with ``pipe`` and score them.
 
-    ``use_reference``: TI mode (each clip's own reference, per prompt) or T mode (caption only). Returns
+    ``use_reference``: TI mode (each clip's own reference, per prompt) or T mode (caption only). The
+    pipeline's default guidance (HuMo's Eq. 4: ``guidance_scale`` on the text, ``image_guidance_scale`` on the
+    reference; :mod:`humo_lite.guidance`). Returns
     the settings, ``id_lite`` (mean and per-clip std), ``retrieval_top1`` (and ``chance``),
     ``identity_attributes`` (and the same on the real clips, and chance), ``judge`` (scene attributes and
     ``tva_lite``, :func:`~humo_lite.eval.scene_check.judged_accuracy`), ``pixels`` (background and clothing
@@ -91,7 +95,8 @@ def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True
     world = get_preset(preset).world
     specs = make_pool("heldout_identity")[:num_clips]
     clips = [make_clip(spec, world) for spec in specs]
-    frames = _generate(pipe, clips, use_reference, num_inference_steps, guidance_scale, seed, batch_size, progress)
+    frames = _generate(pipe, clips, use_reference, num_inference_steps, guidance_scale, image_guidance_scale, seed,
+                       batch_size, progress)
     judge = load_judge(judge).model
     out = judge.judge_video(as_video(frames))
     id_mean, _, _ = id_lite(out["embedding"], judge.embed_images(as_images([c.reference for c in clips])))
@@ -101,7 +106,8 @@ def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True
     labels = {k: np.array([c.labels[k] for c in clips]) for k in (*SCENE_FIELDS, *IDENTITY_FIELDS)}
     real = judge.judge_video(as_video(np.stack([c.video for c in clips])))
     return {"num_clips": len(clips), "use_reference": use_reference, "num_inference_steps": num_inference_steps,
-            "guidance": guidance_scale, "seed": seed,
+            "guidance": guidance_scale, "image_guidance": image_guidance_scale if use_reference else None,
+            "seed": seed,
             "id_lite": float(id_mean.mean()), "id_lite_std": float(id_mean.std()),
             "retrieval_top1": float(top1.mean()), "retrieval_identities": len(identities),
             "chance": 1 / len(identities),

@@ -10,7 +10,9 @@ assemble the pipeline, score it, write the manifest); the later stages cache the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import make_clip, make_pool
@@ -19,6 +21,23 @@ from ..models.vae import encode_image, encode_video
 from ..presets import Preset, get_preset
 from .trainer import iterate_minibatches
 
+TEMPORAL_STRIDE = 4  # the VAE's: latent frame 0 is video frame 0, latent frame i > 0 is frames 4i-3 .. 4i
+
+
+def latent_face_share(face_mask: np.ndarray | torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
+    """A clip's pixel mask ``(F, H, W)`` (``F = 4k+1``) → the share of each latent cell it covers, ``(F', h, w)``.
+
+    The cells are the VAE's: latent frame 0 covers video frame 0 alone, each later latent frame the next
+    four frames (the causal layout of :func:`humo_lite.models.vae.encode_video`), and each cell a
+    ``H/h × W/w`` patch of pixels. Used to weight the loss on the face (stage 1's ``face_weight``).
+    """
+    m = torch.as_tensor(np.asarray(face_mask, np.float32))
+    if m.ndim != 3 or (m.shape[0] - 1) % TEMPORAL_STRIDE:
+        raise ValueError(f"face_mask must be (F, H, W) with F = 4k+1 frames, got shape {tuple(m.shape)}")
+    m = torch.cat([m[:1].expand(TEMPORAL_STRIDE - 1, -1, -1), m])  # frame 0 fills its own group of four
+    m = m.reshape(-1, TEMPORAL_STRIDE, *m.shape[1:]).mean(1)  # (F', H, W)
+    return F.adaptive_avg_pool2d(m[:, None], grid_hw)[:, 0]  # (F', h, w)
+
 
 def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-micro", size: int | None = None,
                   batch_size: int = 32, progress: bool = True, references: bool = False) -> dict[str, torch.Tensor]:
@@ -26,13 +45,14 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
 
     Clips are rendered at the preset's size and encoded with the VAE's posterior mean, normalised. With
     ``references`` each clip's cross-paired reference image is encoded too, as HuMo encodes it (a 1-frame
-    video): ``ref_latents [N, C, 1, h, w]``.
+    video): ``ref_latents [N, C, 1, h, w]``, and the face's share of each latent cell
+    (:func:`latent_face_share`): ``face_share [N, F', h, w]``.
     """
     world = get_preset(preset).world
     specs = make_pool(pool, size=size)
     tokenizer = Tokenizer()
     out: dict[str, list] = {"latents": [], "text_ids": [], "text_mask": [], "text_roles": [], "background": [],
-                            "clothing": [], "ref_latents": []}
+                            "clothing": [], "ref_latents": [], "face_share": []}
     vae.eval()
     for idx in tqdm(list(iterate_minibatches(len(specs), batch_size)), desc=f"encode {pool}", disable=not progress):
         clips = [make_clip(specs[int(i)], world) for i in idx]
@@ -42,6 +62,8 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
             if references:
                 images = torch.stack([torch.from_numpy(c.reference).permute(2, 0, 1) for c in clips]) * 2 - 1
                 out["ref_latents"].append(encode_image(vae, images))  # (B, C, 1, h, w)
+                grid = tuple(out["latents"][-1].shape[-2:])
+                out["face_share"].append(torch.stack([latent_face_share(c.face_mask, grid) for c in clips]))
         for clip in clips:
             ids, mask = tokenizer.encode(clip.caption)
             out["text_ids"].append(ids)
@@ -59,4 +81,5 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
     }
     if references:
         cached["ref_latents"] = torch.cat(out["ref_latents"])
+        cached["face_share"] = torch.cat(out["face_share"])
     return cached

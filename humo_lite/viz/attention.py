@@ -31,14 +31,16 @@ def plot_sequence_layout(num_frames: int = 5, num_refs: int = 1, reference_posit
 
 
 def plot_reference_attention(maps: np.ndarray, reference: np.ndarray, frame: np.ndarray, call: int = -1,
-                             block: int = -1, row: int = 0, cell: tuple[int, int] | None = None):
+                             block: int = -1, row: int = -1, cell: tuple[int, int] | None = None):
     """One block's attention at one DiT call, drawn over the images it connects.
 
     ``maps`` ``(calls, rows, blocks, F', h, w, R', h, w)`` from
     :meth:`humo_lite.models.attention_maps.ReferenceAttention.maps`; ``reference`` and ``frame``
     ``(H, W, 3)`` images. Left: the frame with, per token cell, the share of its attention that goes to
     the reference (all reference cells together). Right: the reference with the attention it receives
-    from the video cell ``cell`` (default: the cell that attends to it most), per reference cell.
+    from the video cell ``cell`` (default: the cell that attends to it most), per reference cell. ``row``:
+    the guidance branch (default -1, the last: the pipeline's branches end with the one that keeps every
+    condition given, :mod:`humo_lite.guidance`).
     """
     m = maps[call, row, block].sum(axis=2)  # (F', h, w, h, w): reference frames summed
     to_ref = m.sum(axis=(-2, -1)).mean(0)  # (h, w): share of each video cell's attention on the reference
