@@ -66,10 +66,6 @@ class Term:
             raise ValueError(f"the scale of the term adding {sorted(self.adds)} must be a finite number, "
                              f"got {self.scale!r}")
 
-    @property
-    def name(self) -> str:
-        return "+".join(c for c in CONDITIONS if c in self.adds)
-
 
 @dataclass(frozen=True)
 class Chain:
@@ -157,10 +153,6 @@ class GuidanceSchedule:
             return out
 
         return branches, combine
-
-    def branches_per_step(self, sigmas: Iterable[float], given: frozenset) -> list[int]:
-        """How many DiT branches each step of a σ sequence runs (for the pass count)."""
-        return [len(self.plan(s, given)[0]) for s in sigmas]
 
 
 def single(chain: Chain, name: str, description: str = "") -> GuidanceSchedule:
