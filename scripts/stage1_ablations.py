@@ -11,7 +11,8 @@ the seeds.
         --out outputs/ablations-nano --results outputs/ablations-nano/stage1.json      # a quick check
 
 On two cores, two processes with one thread each (``OMP_NUM_THREADS=1``) get more done than one with two:
-give each some of the runs and its own ``--results``, then ``--merge`` their files into one. When the
+give each some of the runs and its own ``--results``, then ``--merge`` their files into one. A run
+that already finished is read from its manifest, not trained or scored again. When the
 stage-1 check changed since the runs were trained, ``--rescore`` scores every run of ``--results`` again.
 """
 
@@ -88,12 +89,25 @@ def main(argv: list[str] | None = None) -> int:
             folder = Path(args.out) / f"{options['stage']}-{options.get('reference_position', 'after')}-seed{seed}"
             config = stage1_config(seed=seed, **({"steps": args.steps} if args.steps else {}))
             print(f"== {variant}, seed {seed} -> {folder}", flush=True)
-            manifest = train_stage1(args.preset, out_dir=folder, config=config, num_clips=args.clips,
-                                    eval_clips=args.eval_clips, command=command, **VARIANTS[variant])
+            manifest = finished_run(folder, config)
+            if manifest is None:
+                manifest = train_stage1(args.preset, out_dir=folder, config=config, num_clips=args.clips,
+                                        eval_clips=args.eval_clips, command=command, **VARIANTS[variant])
             runs.append({"variant": variant, "seed": seed, "folder": str(folder),
                          "wall_time_s": manifest["wall_time_s"], "final_loss": manifest["final_loss"],
                          "trainable_share": manifest["trainable"]["share"], "metrics": manifest["metrics"]})
     return write_results(args.results, args.preset, runs, args.variants, {"command": command})
+
+
+def finished_run(folder: Path, config) -> dict | None:
+    """The manifest of a run that already finished with ``config`` (its record kept as it was written:
+    training again would only re-score it and overwrite its wall time with the resume's), else None."""
+    path = folder / "pipeline" / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text())
+    keys = ("steps", "lr", "seed", "batch_size")
+    return manifest if all(manifest["config"][k] == getattr(config, k) for k in keys) else None
 
 
 def write_results(path: str, preset: str, runs: list[dict], variants: list[str], how: dict) -> int:

@@ -409,6 +409,11 @@ def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path)
     assert data["runs"][0]["trainable_share"] < 0.5 < data["runs"][2]["trainable_share"] == 1.0
     summary = data["summary"]["full fine-tuning"]["ID-lite"]
     assert summary["mean"] == pytest.approx(np.mean(summary["values"])) and summary["std"] is not None
+    # the same command again: finished runs are read back, not retrained (their wall times kept)
+    assert script.main(["--preset", "humo-nano", "--steps", "2", "--clips", "16", "--eval-clips", "2", "--seeds", "0",
+                        "1", "--variants", "self-attention only (HuMo)", "full fine-tuning", "--out",
+                        str(tmp_path / "runs"), "--results", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text())["runs"] == data["runs"]
     # two halves written by two processes, merged: the same runs and summary as one file
     halves = []
     for k, variant in enumerate(("self-attention only (HuMo)", "full fine-tuning")):
