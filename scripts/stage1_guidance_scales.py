@@ -20,10 +20,10 @@ import argparse
 import sys
 
 import numpy as np
-import torch
 
 from humo_lite.data import make_clip, make_pool
 from humo_lite.data.attributes import SCENE_FIELDS
+from humo_lite.eval.identity_check import generate_clips
 from humo_lite.eval.judge import load_judge
 from humo_lite.eval.metrics import id_lite, scene_predictions
 from humo_lite.eval.scene_check import judged_accuracy
@@ -43,13 +43,8 @@ TVA_MARGIN = 0.03
 def score(pipe, clips, judge, seed: int, kwargs: dict) -> dict:
     """ID-lite and TVA-lite of ``clips`` generated with ``kwargs``, read by ``judge``."""
     kwargs = dict(kwargs)
-    use_image = kwargs.pop("image", True)
-    frames = []
-    for start in range(0, len(clips), 16):
-        chunk = clips[start:start + 16]
-        frames.append(pipe([c.caption for c in chunk], image=[[c.reference] for c in chunk] if use_image else None,
-                           generator=torch.Generator().manual_seed(seed + start), **kwargs).frames)
-    out = judge.judge_video(as_video(np.concatenate(frames)))
+    frames = generate_clips(pipe, clips, kwargs.pop("image", True), seed, **kwargs)
+    out = judge.judge_video(as_video(frames))
     ident, _, _ = id_lite(out["embedding"], judge.embed_images(as_images([c.reference for c in clips])))
     wanted = {k: np.array([c.labels[k] for c in clips]) for k in SCENE_FIELDS}
     return {"id_lite": float(ident.mean()), "tva_lite": judged_accuracy(scene_predictions(out), wanted)["tva_lite"]}

@@ -57,16 +57,17 @@ def identity_gallery(world, world_seed: int = 0) -> tuple[list, np.ndarray]:
     return heldout, np.stack(images)
 
 
-def _generate(pipe, clips: list, use_reference: bool, num_inference_steps: int, guidance_scale: float,
-              image_guidance_scale: float, seed: int, batch_size: int, progress: bool) -> np.ndarray:
-    """Each clip's caption (and, in TI mode, its reference) through ``pipe``: frames ``(N, F, H, W, 3)``."""
+def generate_clips(pipe, clips: list, use_reference: bool, seed: int = 0, batch_size: int = 16,
+                   progress: bool = False, **call_kwargs) -> np.ndarray:
+    """Each clip's caption (and, in TI mode, its own reference) through ``pipe``, in batches, the noise of
+    batch ``k`` seeded ``seed + k·batch_size``: frames ``(N, F, H, W, 3)``. ``call_kwargs`` go to the
+    pipeline (steps, guidance scales)."""
     frames = []
     for start in tqdm(range(0, len(clips), batch_size), desc="generate", disable=not progress):
         chunk = clips[start:start + batch_size]
         image = [[c.reference] for c in chunk] if use_reference else None
-        frames.append(pipe([c.caption for c in chunk], image=image, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, image_guidance_scale=image_guidance_scale,
-                           generator=torch.Generator().manual_seed(seed + start)).frames)
+        frames.append(pipe([c.caption for c in chunk], image=image,
+                           generator=torch.Generator().manual_seed(seed + start), **call_kwargs).frames)
     return np.concatenate(frames)
 
 
@@ -95,8 +96,9 @@ def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True
     world = get_preset(preset).world
     specs = make_pool("heldout_identity")[:num_clips]
     clips = [make_clip(spec, world) for spec in specs]
-    frames = _generate(pipe, clips, use_reference, num_inference_steps, guidance_scale, image_guidance_scale, seed,
-                       batch_size, progress)
+    frames = generate_clips(pipe, clips, use_reference, seed, batch_size, progress,
+                            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                            image_guidance_scale=image_guidance_scale)
     judge = load_judge(judge).model
     out = judge.judge_video(as_video(frames))
     id_mean, _, _ = id_lite(out["embedding"], judge.embed_images(as_images([c.reference for c in clips])))
@@ -119,4 +121,4 @@ def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True
             **_copying(frames, clips)}
 
 
-__all__ = ["heldout_identity_check", "identity_gallery", "white_share"]
+__all__ = ["generate_clips", "heldout_identity_check", "identity_gallery", "white_share"]
