@@ -9,6 +9,7 @@
     humo-lite train stage1 --preset humo-micro --out outputs/humo-micro-stage1   # from the shipped stage 0
     humo-lite generate --prompt "a person in a red shirt stands in the centre of a blue room, nodding"
     humo-lite train judge --preset humo-micro --out outputs/judge
+    humo-lite site --smoke               # the chapters executed and rendered as HTML: docs/_build/index.html
 
 Every command that writes prints where; every file is written atomically.
 """
@@ -325,6 +326,29 @@ def _add_generate_command(sub) -> None:
                      help="a prompt word outside the vocabulary: stop (default) or map it to <unk>")
 
 
+def cmd_site(args) -> None:
+    from .site import ChapterFailed, build_site, chapter_notebooks
+
+    notebooks = chapter_notebooks(args.chapters)
+    mode = "SMOKE" if args.smoke else "full"
+    print(f"running {len(notebooks)} chapter(s) in {mode} mode: {', '.join(p.stem for p in notebooks)}")
+    start = time.perf_counter()
+    try:
+        index = build_site(notebooks, args.out, smoke=args.smoke)
+    except ChapterFailed as exc:
+        sys.exit(f"humo-lite: {exc}")
+    print(f"built in {time.perf_counter() - start:.0f} s; open {index.resolve()}")
+
+
+def _add_site_command(sub) -> None:
+    site = sub.add_parser("site", help="execute the chapters and render them as a static HTML site")
+    site.add_argument("--smoke", action="store_true", help="the fast SMOKE runs instead of full mode")
+    site.add_argument("--chapters", nargs="+", default=None, metavar="NN",
+                      help="chapters to build, by the start of their name (default: all)")
+    site.add_argument("--out", default="docs/_build", help="output folder (default docs/_build)")
+    site.set_defaults(func=cmd_site)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -333,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_train_commands(sub)
     _add_generate_command(sub)
+    _add_site_command(sub)
     return parser
 
 

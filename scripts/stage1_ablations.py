@@ -13,7 +13,8 @@ the seeds.
 On two cores, two processes with one thread each (``OMP_NUM_THREADS=1``) get more done than one with two:
 give each some of the runs and its own ``--results``, then ``--merge`` their files into one. A run
 that already finished is read from its manifest, not trained or scored again. When the
-stage-1 check changed since the runs were trained, ``--rescore`` scores every run of ``--results`` again.
+stage-1 check changed since the runs were trained, ``--rescore`` scores again every run of ``--results``
+whose numbers came from another check.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from humo_lite.io import write_json
 from humo_lite.pipeline import HuMoLitePipeline
-from humo_lite.recipes import stage1_checks, stage1_config, train_stage1
+from humo_lite.recipes import STAGE1_CHECK_GUIDANCE, stage1_checks, stage1_config, train_stage1
 
 VARIANTS = {
     "self-attention only (HuMo)": {"stage": "stage1"},
@@ -62,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", nargs="+", default=None, metavar="RESULTS",
                         help="train nothing: merge the runs of these results files into --results")
     parser.add_argument("--rescore", action="store_true",
-                        help="train nothing: score every run of --results again with today's stage-1 check")
+                        help="train nothing: score the runs of --results that another check scored again, with today's")
     args = parser.parse_args(argv)
     command = " ".join(["python", *sys.argv])
     if args.rescore:
         results = json.loads(Path(args.results).read_text())
         for run in results["runs"]:
+            if scored_with_check(run["metrics"], args.eval_clips):
+                continue
             pipe = HuMoLitePipeline.from_pretrained(Path(run["folder"]) / "pipeline")
             pipe.set_progress_bar_config(disable=True)
             run.setdefault("metrics_at_training", run["metrics"])
@@ -97,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
                          "wall_time_s": manifest["wall_time_s"], "final_loss": manifest["final_loss"],
                          "trainable_share": manifest["trainable"]["share"], "metrics": manifest["metrics"]})
     return write_results(args.results, args.preset, runs, args.variants, {"command": command})
+
+
+def scored_with_check(metrics: dict, num_clips: int) -> bool:
+    """Whether a run's ``metrics`` came from today's stage-1 check: same modes, clips and guidance scales."""
+    if set(metrics) != set(STAGE1_CHECK_GUIDANCE):
+        return False
+    return all(metrics[mode]["num_clips"] == num_clips and metrics[mode]["guidance"] == scales["guidance_scale"]
+               and metrics[mode].get("image_guidance") == scales.get("image_guidance_scale")
+               for mode, scales in STAGE1_CHECK_GUIDANCE.items())
 
 
 def finished_run(folder: Path, config) -> dict | None:

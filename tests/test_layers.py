@@ -19,7 +19,7 @@ LAYERS = [  # bottom to top; a module may import from its own layer and the ones
     ("training", ("humo_lite.training", "humo_lite.guidance")),
     ("eval", ("humo_lite.eval",)),
     ("viz", ("humo_lite.viz",)),
-    ("top", ("humo_lite.pipeline", "humo_lite.recipes", "humo_lite.cli")),
+    ("top", ("humo_lite.pipeline", "humo_lite.recipes", "humo_lite.site", "humo_lite.cli")),
 ]
 
 

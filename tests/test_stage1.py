@@ -423,10 +423,18 @@ def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path)
     merged = tmp_path / "merged.json"
     assert script.main(["--preset", "humo-nano", "--merge", *map(str, halves), "--results", str(merged)]) == 0
     assert json.loads(merged.read_text())["summary"] == data["summary"]
-    # scored again with today's check: the runs' metrics are recomputed, the training-time ones kept
+    # scored again with today's check: a run scored with other scales is recomputed (its old numbers kept),
+    # the runs already scored with today's check are left as they are
+    assert all(script.scored_with_check(r["metrics"], 2) for r in data["runs"])
+    stale = json.loads(merged.read_text())
+    stale["runs"][1]["metrics"]["TI"]["image_guidance"] = 1.0
+    merged.write_text(json.dumps(stale))
+    assert not script.scored_with_check(stale["runs"][1]["metrics"], 2)
     assert script.main(["--preset", "humo-nano", "--eval-clips", "2", "--rescore", "--results", str(merged)]) == 0
     again = json.loads(merged.read_text())
-    assert all(r["metrics_at_training"] == old["metrics"] for r, old in zip(again["runs"], data["runs"], strict=True))
-    ti = again["runs"][0]["metrics"]["TI"]
+    assert again["runs"][1]["metrics_at_training"] == stale["runs"][1]["metrics"]
+    assert again["runs"][1]["metrics"] == data["runs"][1]["metrics"]  # the same check, deterministic
+    assert [r for k, r in enumerate(again["runs"]) if k != 1] == [r for k, r in enumerate(data["runs"]) if k != 1]
+    ti = again["runs"][1]["metrics"]["TI"]
     assert (ti["guidance"], ti["image_guidance"]) == tuple(STAGE1_CHECK_GUIDANCE["TI"].values())
     assert "rescored_with" in again
