@@ -81,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
                              {"command": results["command"], "rescored_with": command,
                               **({"merged": results["merged"]} if "merged" in results else {})})
     if args.merge:
-        runs = [run for path in args.merge for run in json.loads(Path(path).read_text())["runs"]]
+        inputs = [json.loads(Path(path).read_text()) for path in args.merge]
+        runs = [run for r in inputs for run in r["runs"]]
         variants = list(dict.fromkeys(r["variant"] for r in runs))
-        commands = [json.loads(Path(path).read_text())["command"] for path in args.merge]
-        return write_results(args.results, args.preset, runs, variants, {"command": command, "merged": commands})
+        rescored = [r["rescored_with"] for r in inputs if "rescored_with" in r]
+        return write_results(args.results, args.preset, runs, variants,
+                             {"command": command, "merged": [r["command"] for r in inputs],
+                              **({"rescored_with": rescored} if rescored else {})})
     runs = []
     for variant in args.variants:
         for seed in args.seeds[:1] if variant in args.first_seed_only else args.seeds:
