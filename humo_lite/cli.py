@@ -341,11 +341,13 @@ def cmd_site(args) -> None:
 
 
 def _add_site_command(sub) -> None:
+    from .site import DEFAULT_OUT
+
     site = sub.add_parser("site", help="execute the chapters and render them as a static HTML site")
     site.add_argument("--smoke", action="store_true", help="the fast SMOKE runs instead of full mode")
     site.add_argument("--chapters", nargs="+", default=None, metavar="NN",
                       help="chapters to build, by the start of their name (default: all)")
-    site.add_argument("--out", default="docs/_build", help="output folder (default docs/_build)")
+    site.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     site.set_defaults(func=cmd_site)
 
 

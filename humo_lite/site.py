@@ -94,8 +94,8 @@ def execute_chapter(notebook: Path, out_dir: Path, smoke: bool, progress: bool =
             shutil.copyfile(executed, failed)
             raise ChapterFailed(f"chapter {notebook.stem} failed at cell [{exc.exec_count}]: {exc.ename}: "
                                 f"{exc.evalue} (the executed notebook, with the error, is at {failed})") from None
-        done.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(executed, done)
+        with atomic_path(done) as tmp_done:
+            shutil.copyfile(executed, tmp_done)
     (out_dir / "failed" / notebook.name).unlink(missing_ok=True)
     return done
 
