@@ -1,6 +1,6 @@
 """The chapters rendered: every notebook executed and written as one static HTML site, to read without running.
 
-    humo-lite site                  # every chapter in full mode -> docs/_build/index.html (10.5 min on 2 cores)
+    humo-lite site                  # every chapter in full mode -> docs/_build/index.html (8 min on 2 cores)
     humo-lite site --smoke          # the fast SMOKE runs CI makes (about 4 min): check that the site builds
     humo-lite site --chapters 01 08 # some chapters; the ones built before stay in the index
 
