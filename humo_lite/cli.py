@@ -7,6 +7,7 @@
     humo-lite train vae --preset humo-micro --out outputs/humo-micro/vae
     humo-lite train stage0 --preset humo-micro --vae outputs/humo-micro/vae --out outputs/humo-micro
     humo-lite train stage1 --preset humo-micro --out outputs/humo-micro-stage1   # from the shipped stage 0
+    humo-lite train stage2 --preset humo-micro --out outputs/humo-micro-stage2   # from the shipped stage 1
     humo-lite generate --prompt "a person in a red shirt stands in the centre of a blue room, nodding"
     humo-lite train judge --preset humo-micro --out outputs/judge
     humo-lite site --smoke               # the chapters executed and rendered as HTML: docs/_build/index.html
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.captions import EXAMPLE_CAPTION
 from .guidance import PRESETS as GUIDANCE_PRESETS
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
 
@@ -187,6 +189,24 @@ def cmd_train_stage1(args) -> None:
                   f"{m['retrieval_top1']:.3f} (chance {m['chance']:.3f}), TVA-lite {m['judge']['tva_lite']:.3f}")
 
 
+def cmd_train_stage2(args) -> None:
+    from .recipes import stage2_config, train_stage2
+
+    config = stage2_config(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
+    options = given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout", "image_dropout",
+                    "audio_dropout", "audio_tokens", clips="num_clips", plain_clips="num_plain_clips")
+    manifest = train_stage2(args.preset, args.stage1, args.out, config, curve=args.curve, command=args.command_line,
+                            override_config=args.override_config, **options)  # the rest: train_stage2's defaults
+    if "wall_time_s" in manifest:
+        print(f"stage2: {manifest['trainable']['trainable']:,} of {manifest['trainable']['total']:,} parameters "
+              f"trained; final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} in "
+              f"{manifest['wall_time_s']} s")
+        if manifest["metrics"]:
+            print("held-out people speaking held-out recordings (TIA):")
+            for key, value in manifest["metrics"]["summary"].items():
+                print(f"  {key}: {value}")
+
+
 def default_checkpoint(preset: str, stage: int = 0) -> Path:
     """The shipped pipeline folder of a preset: ``data_samples/checkpoints/<preset>`` (stage 0) or
     ``<preset>-stage<N>``."""
@@ -202,7 +222,8 @@ def cmd_generate(args) -> None:
     from .io import read_image, write_mp4
     from .pipeline import HuMoLitePipeline
 
-    stage = args.stage if args.stage is not None else 1 if args.image else 0  # a reference needs stage 1
+    # audio needs stage 2, a reference stage 1 (or 2)
+    stage = args.stage if args.stage is not None else 2 if args.audio else 1 if args.image else 0
     checkpoint = Path(args.checkpoint or default_checkpoint(args.preset, stage))
     image = read_image(args.image) if args.image else None
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
@@ -285,6 +306,28 @@ def _add_train_commands(sub) -> None:
     stage1.add_argument("--image-dropout", type=float, default=None, help=f"reference drop rate {SHIPPED}")
     stage1.add_argument("--face-weight", type=float, default=None,
                         help=f"extra loss weight on the face's latent cells, 0: HuMo's plain loss {SHIPPED}")
+    _add_stage2_command(train)
+
+
+def _add_stage2_command(train) -> None:
+    stage2 = _add(train, "stage2", cmd_train_stage2, "train audio-driven lips on top of stage 1 (chapter 04)",
+                  out="outputs/humo-micro-stage2")
+    stage2.add_argument("--stage1", default=None, help="stage-1 pipeline folder (default: the shipped one)")
+    _add_dit_training_flags(stage2, "stage-2 (audio) clips to use, of 400",
+                            "held-out people speaking held-out recordings to score, per seed")
+    stage2.add_argument("--plain-clips", type=positive_int, default=None,
+                        help=f"stage-1 clips (audio null) mixed in, of 1500 {SHIPPED}")
+    stage2.add_argument("--share-start", type=float, default=None, help=f"audio share at step 0 {SHIPPED}")
+    stage2.add_argument("--share-end", type=float, default=None, help=f"audio share after the ramp {SHIPPED}")
+    stage2.add_argument("--ramp-steps", type=int, default=None,
+                        help="steps of the audio share's linear ramp (default: two thirds of --steps)")
+    stage2.add_argument("--text-dropout", type=float, default=None, help=f"caption drop rate {SHIPPED}")
+    stage2.add_argument("--image-dropout", type=float, default=None, help=f"reference drop rate {SHIPPED}")
+    stage2.add_argument("--audio-dropout", type=float, default=None, help=f"audio drop rate {SHIPPED}")
+    stage2.add_argument("--audio-tokens", type=positive_int, default=None,
+                        help=f"audio tokens per latent frame (HuMo: 16) {SHIPPED}")
+    stage2.add_argument("--no-curve", dest="curve", action="store_false",
+                        help="skip the held-out loss and Sync-C-lite measured during training")
 
 
 def _add_dit_training_flags(parser: argparse.ArgumentParser, clips_help: str, eval_help: str) -> None:
@@ -304,12 +347,13 @@ def _add_dit_training_flags(parser: argparse.ArgumentParser, clips_help: str, ev
 def _add_generate_command(sub) -> None:
     gen = _add(sub, "generate", cmd_generate, "generate a clip (MP4, with sound if --audio)",
                out="outputs/generate.mp4")
-    gen.add_argument("--prompt", required=True, help="a caption in the toy vocabulary")
+    gen.add_argument("--prompt", default=EXAMPLE_CAPTION,
+                     help=f"a caption in the toy vocabulary (default: {EXAMPLE_CAPTION!r})")
     gen.add_argument("--checkpoint", default=None, help="pipeline folder (default: the preset's shipped one)")
     gen.add_argument("--image", default=None, help="reference image (PNG) at the model's size")
-    gen.add_argument("--stage", type=int, default=None, choices=[0, 1],
-                     help="which shipped checkpoint (without --checkpoint): 0 text only, 1 text + reference "
-                          "(default: 1 with --image, else 0)")
+    gen.add_argument("--stage", type=int, default=None, choices=[0, 1, 2],
+                     help="which shipped checkpoint (without --checkpoint): 0 text only, 1 text + reference, "
+                          "2 text + reference + audio (default: 2 with --audio, 1 with --image, else 0)")
     gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
     gen.add_argument("--steps", type=positive_int, default=None, help="denoising steps (default: the pipeline's, 20)")
     gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=float, default=None,

@@ -99,10 +99,14 @@ class Conditions:
         return kwargs
 
 
-def check_mode(mode: str | None, image, audio) -> None:
-    """``mode`` (optional) against what was given: an error naming the missing or extra condition."""
+def check_mode(mode: str | None, image, audio, has_audio_layer: bool = True) -> None:
+    """``mode`` (optional) against what was given: an error naming the missing or extra condition; an audio mode
+    (TA, TIA) asked of a checkpoint without audio cross-attention is an error too."""
     if mode is None:
         return
+    if mode in ("TA", "TIA") and not has_audio_layer:
+        raise ValueError(f"mode {mode!r} needs a checkpoint with audio layers (stage 2: humo-lite train stage2, or "
+                         "data_samples/checkpoints/<preset>-stage2); this one has no audio cross-attention")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
     given = {"text"} | ({"image"} if image is not None else set()) | ({"audio"} if audio is not None else set())
@@ -227,7 +231,16 @@ class HuMoLitePipeline(DiffusionPipeline):
         waves = []
         for clip in clips:
             wave = load_wav(clip) if isinstance(clip, (str, os.PathLike)) else resample(clip, sample_rate)
+            if len(wave) < need:
+                covered = len(wave) // SAMPLES_PER_FRAME
+                latent = 0 if covered < 1 else (covered - 1) // 4 + 1
+                raise ValueError(f"audio is {len(wave)} samples ({len(wave) / SAMPLE_RATE:.3f} s at {SAMPLE_RATE} Hz): "
+                                 f"it covers {latent} of the clip's {(num_frames - 1) // 4 + 1} latent frames; the "
+                                 f"{num_frames}-frame clip needs {need} samples ({need / SAMPLE_RATE:.2f} s)")
             wave = check_audio(wave, min_samples=need)
+            if not np.any(wave):
+                warnings.warn("the audio is all zeros: that is the null audio ('audio off'), so the lips follow "
+                              "nothing", stacklevel=USER + 1)
             if len(wave) > 2 * need:
                 warnings.warn(f"audio is {len(wave) / SAMPLE_RATE:.2f} s, the clip {need / SAMPLE_RATE:.2f} s: only "
                               f"its first {need / SAMPLE_RATE:.2f} s are used", stacklevel=USER + 1)
@@ -365,7 +378,7 @@ class HuMoLitePipeline(DiffusionPipeline):
         prompts = self.check_inputs(prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
                                     output_type, num_frames, latents)
         schedule = self.guidance_schedule(guidance, guidance_scale, image_guidance_scale, audio_guidance_scale)
-        check_mode(mode, image, audio)
+        check_mode(mode, image, audio, "audio" in (self.transformer.config.conditions or {}))
 
         # 1. Conditions, encoded once: text (and its null), reference latents, audio windows.
         conditions, waves = self.prepare_conditions(prompts, negative_prompt, image, audio, sample_rate,

@@ -27,16 +27,20 @@ import torch
 
 from .data.speech import data_samples_dir
 from .eval.ceilings import write_reconstruction_ceiling
-from .eval.identity_check import heldout_identity_check
+from .eval.heldout_loss import heldout_data, heldout_loss
+from .eval.identity_check import generate_clips, heldout_identity_check
 from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
+from .eval.sync_check import heldout_sync_check, heldout_voice_clips, lip_sync, sync_ceilings
 from .flow_matching import make_scheduler
 from .io import atomic_dir, machine_info, write_json
 from .models import build_dit
+from .models.audio import add_audio
 from .models.text_encoder import build_text_encoder
 from .models.vae import load_vae
 from .pipeline import HuMoLitePipeline
 from .presets import Preset, get_preset
+from .training.audio_task import AudioToVideoTask
 from .training.latent_cache import cache_latents
 from .training.reference_task import ReferenceToVideoTask
 from .training.stages import describe_trainable, trainable_summary
@@ -261,6 +265,180 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     return manifest
 
 
-__all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "assemble_pipeline", "save_pipeline",
+__all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "STAGE2_TRAINING", "assemble_pipeline",
+           "save_pipeline", "stage2_checks", "stage2_config", "stage2_data", "train_stage2",
            "shipped_checkpoint", "stage1_checks", "stage1_config", "stage1_data", "train_stage0", "train_stage1",
            "train_vae"]
+
+
+# --- stage 2 ------------------------------------------------------------------------------------------------
+STAGE2_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
+"""Stage 2's training settings where they differ from :class:`TrainConfig`'s (stage 0's)."""
+STAGE2_EVAL_EVERY = 500  # steps between points of the held-out curve (loss and Sync-C-lite)
+
+
+def stage2_config(**overrides) -> TrainConfig:
+    """Stage 2's :class:`TrainConfig`: :data:`STAGE2_TRAINING` over the defaults, then ``overrides``."""
+    return TrainConfig(**{**STAGE2_TRAINING, **overrides})
+
+
+@torch.no_grad()
+def stage2_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, num_plain_clips: int,
+                progress: bool) -> tuple[dict, dict]:
+    """The stage-2 pool (audio triplets, with windows) and the stage-1 pool (its audio null), cached."""
+    audio = cache_latents(pipe.vae, "stage2", preset, size=num_clips, progress=progress, references=True,
+                          audio=True)
+    audio_data = {"latents": audio["latents"], "ref_latents": audio["ref_latents"],
+                  "audio_windows": audio["audio_windows"], **_text_features(pipe, audio)}
+    return audio_data, stage1_data(pipe, preset, num_plain_clips, progress)
+
+
+def _text_features(pipe, data: dict) -> dict[str, torch.Tensor]:
+    pipe.text_encoder.eval()
+    ctx = torch.cat([pipe.text_encoder(ids, mask) for ids, mask in
+                     zip(data["text_ids"].split(256), data["text_mask"].split(256), strict=True)])
+    return {"text_ctx": ctx, "text_mask": data["text_mask"]}
+
+
+def stage2_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, num_inference_steps: int = 10,
+                 judge=None):
+    """The function the trainer calls every :data:`STAGE2_EVAL_EVERY` steps: held-out flow-matching loss (48
+    ``heldout_voice`` clips, fixed noise and σ) and a quick held-out Sync-C-lite (``num_clips`` clips, TIA,
+    ``num_inference_steps`` steps, sampling seed 0)."""
+    data = heldout_data(pipe, num_clips=48, preset=preset.name)
+    clips = heldout_voice_clips(num_clips, preset.name)
+    lips = torch.stack([torch.from_numpy(c.mouth) for c in clips]).numpy()
+    judge = load_judge(judge)
+
+    def evaluate(step: int, modules: dict) -> dict:
+        transformer = modules["transformer"]
+        probe = assemble_pipeline(preset, transformer, pipe.vae, pipe.text_encoder, null_reference_frames=1)
+        frames = generate_clips(probe, clips, True, 0, 16, False, use_audio=True,
+                                num_inference_steps=num_inference_steps)
+        sync = lip_sync(judge, frames, lips)
+        return {"heldout_loss": heldout_loss(transformer, data)["loss"], "heldout_sync_c": sync["sync_c"],
+                "heldout_sync_c_shuffled": sync["sync_c_shuffled"]}
+
+    return evaluate
+
+
+def stage2_checks(pipe, stage1_pipe, num_clips: int = 48, seeds=(0, 1, 2), preset: str = "humo-micro", judge=None,
+                  progress: bool = True, num_inference_steps: int = 20) -> dict:
+    """Stage 2's held-out check (:func:`humo_lite.eval.sync_check.heldout_sync_check`) on ``heldout_voice``:
+    TIA at the pipeline's default guidance; the same with audio guidance off (``audio_guidance_scale=1``); TA
+    (no reference); and, for identity and text, the stage-1 pipeline ``stage1_pipe`` in TI mode at the same
+    text and image scales. The held-out flow-matching loss of both models on the same clips, noise and σ."""
+    judge = load_judge(judge)
+    clips = heldout_voice_clips(num_clips, preset)
+    ceilings = sync_ceilings(pipe.vae, clips, judge)
+    common = dict(num_clips=num_clips, seeds=seeds, num_inference_steps=num_inference_steps, progress=progress,
+                  judge=judge, preset=preset, ceilings=ceilings)
+    checks = {"TIA": heldout_sync_check(pipe, mode="TIA", **common),
+              "TIA, audio guidance off": heldout_sync_check(pipe, mode="TIA", audio_guidance_scale=1.0, **common),
+              "TA": heldout_sync_check(pipe, mode="TA", **common),
+              "stage 1, TI": heldout_sync_check(stage1_pipe, mode="TI", **common)}
+    data = heldout_data(pipe, num_clips=num_clips, preset=preset)
+    loss = {"stage 2, TIA": heldout_loss(pipe.transformer, data)["loss"],
+            "stage 2, TI (audio off)": heldout_loss(pipe.transformer, data, use_audio=False)["loss"],
+            "stage 1, TI": heldout_loss(stage1_pipe.transformer, data)["loss"]}
+    return {"checks": checks, "heldout_loss": loss, "summary": stage2_summary(checks, loss)}
+
+
+def stage2_summary(checks: dict, loss: dict) -> dict:
+    """The numbers stage 2 is judged by, from :func:`stage2_checks`: ratios to the reconstruction ceiling,
+    margin shares, mouth-vs-lip-law r, |offset|, identity and text kept against stage 1, held-out loss."""
+    tia, stage1 = checks["TIA"], checks["stage 1, TI"]
+    mean, std = tia["mean"], tia["std"]
+    return {
+        "sync_c_over_reconstruction": round(tia["ratios"]["sync_c"], 3),
+        "sync_d_over_reconstruction": round(tia["ratios"]["sync_d"], 3),
+        "sync_c_margin_share": round(tia["ratios"]["sync_c_margin_share"], 3),
+        "sync_d_margin_share": round(tia["ratios"]["sync_d_margin_share"], 3),
+        "r_within_clip": f"{mean['r_within_clip']:.3f} ± {std['r_within_clip']:.3f}",
+        "abs_offset": f"{mean['abs_offset']:.3f} ± {std['abs_offset']:.3f}",
+        "id_lite_over_stage1": round(mean["id_lite"] / stage1["mean"]["id_lite"], 3),
+        "tva_lite_minus_stage1": round(mean["tva_lite"] - stage1["mean"]["tva_lite"], 3),
+        "heldout_loss_stage2_minus_stage1": round(loss["stage 2, TIA"] - loss["stage 1, TI"], 4),
+        "TA_sync_c_over_reconstruction": round(checks["TA"]["ratios"]["sync_c"], 3),
+        "audio_guidance_off_sync_c_over_reconstruction": round(checks["TIA, audio guidance off"]["ratios"]["sync_c"], 3),
+    }
+
+
+def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.PathLike | None = None,
+                 out_dir: str | os.PathLike = "outputs/humo-micro-stage2", config: TrainConfig | None = None,
+                 num_clips: int = 400, num_plain_clips: int = 1500, share_start: float = 0.2, share_end: float = 0.5,
+                 ramp_steps: int | None = None, text_dropout: float = 0.1, image_dropout: float = 0.15,
+                 audio_dropout: float = 0.1, audio_tokens: int = 16, sigma_shift: float = 3.0, eval_clips: int = 48,
+                 eval_seeds=(0, 1, 2), curve: bool = True, command: str | None = None, progress: bool = True,
+                 override_config: bool = False, judge=None) -> dict:
+    """Train stage 2 from a stage-1 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
+
+    ``stage1_path``: default the shipped ``data_samples/checkpoints/<preset>-stage1``. Its DiT gets HuMo's audio
+    modules (:func:`humo_lite.models.audio.add_audio`, ``audio_tokens`` per latent frame); self-attention and
+    the audio modules train with :class:`~humo_lite.training.audio_task.AudioToVideoTask` on ``num_clips``
+    audio triplets of the stage-2 pool mixed with ``num_plain_clips`` stage-1 triplets (audio share from
+    ``share_start`` to ``share_end`` over ``ramp_steps``, default two thirds of the steps). With ``curve`` the
+    held-out loss and a quick held-out Sync-C-lite are measured every :data:`STAGE2_EVAL_EVERY` steps
+    (:func:`stage2_curve`). With ``eval_clips`` > 0 the manifest holds :func:`stage2_checks`. Resumes from
+    ``out_dir/checkpoint`` like the other stages.
+    """
+    start = time.perf_counter()
+    preset = get_preset(preset)
+    config = config or stage2_config()
+    ramp_steps = (2 * config.steps) // 3 if ramp_steps is None else ramp_steps
+    stage1_path = Path(stage1_path or shipped_checkpoint(f"{preset.name}-stage1"))
+    stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)
+    torch.manual_seed(config.seed)
+    transformer = add_audio(stage1_pipe.transformer, num_tokens=audio_tokens)
+    audio_data, plain_data = stage2_data(stage1_pipe, preset, num_clips, num_plain_clips, progress)
+    cache_time = time.perf_counter() - start
+    task = AudioToVideoTask(transformer, audio_data, plain_data, share_start, share_end, ramp_steps, text_dropout,
+                            image_dropout, audio_dropout, shift=sigma_shift)
+    if progress:
+        print(describe_trainable(transformer, "stage2"))
+    trainer = Trainer(task, config, out_dir)
+    evaluate = stage2_curve(stage1_pipe, preset, judge=judge) if curve else None
+    summary = trainer.train(progress=progress, override_config=override_config, evaluate=evaluate,
+                            evaluate_every=STAGE2_EVAL_EVERY)
+    if not trainer.accelerator.is_main_process:
+        return summary
+    transformer.load_state_dict(trainer.ema_state_dicts()["transformer"])
+    pipe = assemble_pipeline(preset, transformer, stage1_pipe.vae, stage1_pipe.text_encoder, null_reference_frames=1)
+    train_time = time.perf_counter() - start
+    metrics = {}
+    if eval_clips:
+        stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)  # the untouched stage-1 weights
+        stage1_pipe.set_progress_bar_config(disable=True)
+        metrics = stage2_checks(pipe, stage1_pipe, eval_clips, eval_seeds, preset.name, judge, progress)
+    trainable = trainable_summary(transformer, "stage2")
+    manifest = {
+        "kind": "stage2", "preset": preset.name,
+        "command": command or f"humo_lite.recipes.train_stage2(preset={preset.name!r}, ...)",
+        "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
+        "audio_projector": dict(transformer.config["audio_projector"]),
+        "stage1": _relative(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
+        "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
+        "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
+        "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
+        "curve": trainer.evaluations, "audio_share_by_step": _share_log(trainer.history),
+        "metrics": metrics, "final_loss": summary["final_loss"],
+        "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
+    }
+    extra = {"vae/manifest.json": stage1_path / "vae" / "manifest.json",
+             "stage1_manifest.json": stage1_path / "manifest.json"}
+    save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra)
+    return manifest
+
+
+def _share_log(history: list[dict], every: int = 250) -> dict[int, float]:
+    """The audio share the trainer logged, every ``every`` steps (the mean over the step's batch)."""
+    return {h["step"]: round(h["audio"], 4) for h in history if "audio" in h and (h["step"] % every == 0
+                                                                                  or h["step"] == 1)}
+
+
+def _relative(path: Path) -> str:
+    """A path as the manifest records it: relative to ``data_samples/`` when inside it, else as given."""
+    try:
+        return str(Path("data_samples") / Path(path).resolve().relative_to(data_samples_dir().resolve()))
+    except ValueError:
+        return str(path)

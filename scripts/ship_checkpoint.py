@@ -1,10 +1,10 @@
-"""Ship a trained pipeline folder (stage 0 or stage 1): DiT and text-encoder weights stored in float16.
+"""Ship a trained pipeline folder (stage 0, 1 or 2): DiT and text-encoder weights stored in float16.
 
 Stage 0 trains in float32. The shipped copy stores the DiT's and the text encoder's weights in float16,
 which halves the repository's size (``humo-micro``'s DiT: 15.8 MB -> 7.9 MB); diffusers loads them back
 into the float32 models. Rounding to float16 moves each weight by at most ~5e-4 relative, so the script
 measures the checkpoint's check again on the rounded weights — stage 0: the held-out scene check; stage 1:
-the held-out identity check in TI and T mode — and writes that into the manifest as ``metrics`` (the
+the held-out identity check in TI and T mode; stage 2: the held-out lip-sync check — and writes that into the manifest as ``metrics`` (the
 float32 run's numbers stay as ``metrics_float32``). The VAE and the other manifests are copied as they are.
 When the check itself changed since training (e.g. the pipeline's default guidance), ``--rescore-float32``
 runs it on the float32 weights too, so both numbers come from the same check.
@@ -28,7 +28,7 @@ import torch
 from humo_lite.eval import heldout_scene_check
 from humo_lite.io import atomic_dir, write_json
 from humo_lite.pipeline import HuMoLitePipeline
-from humo_lite.recipes import stage1_checks
+from humo_lite.recipes import stage1_checks, stage2_checks
 
 HALF = ("transformer", "text_encoder")
 
@@ -46,6 +46,11 @@ def rescore(pipe, manifest: dict) -> dict:
     metrics, seed = manifest["metrics"], manifest.get("seed", 0)
     if manifest.get("kind") == "stage1":
         return stage1_checks(pipe, metrics["TI"]["num_clips"], seed, manifest["preset"], progress=False)
+    if manifest.get("kind") == "stage2":
+        tia = metrics["checks"]["TIA"]
+        stage1 = HuMoLitePipeline.from_pretrained(manifest["stage1"])
+        stage1.set_progress_bar_config(disable=True)
+        return stage2_checks(pipe, stage1, tia["num_clips"], tia["seeds"], manifest["preset"], progress=False)
     return heldout_scene_check(pipe, metrics.get("num_clips", 48), seed=seed)
 
 

@@ -46,6 +46,7 @@ LIP_FLOOR_DB = -45.0  # at or below: mouth closed
 LIP_FULL_DB = -5.0  # at or above: mouth fully open
 WINDOW = 8  # video frames per latent frame's audio window (HuMo: 4 frames ± 2)
 AUDIO_SHIFT = 2  # context frames either side (HuMo's audio_shift)
+RESAMPLE_RANGE = (4_000, 384_000)  # sample rates resample() accepts: telephone speech up to studio audio
 
 
 def check_audio(
@@ -88,8 +89,13 @@ def resample(audio, sample_rate: int, name: str = "audio") -> np.ndarray:
     """
     import librosa
 
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
         raise ValueError(f"{name}: sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    low, high = RESAMPLE_RANGE
+    if not low <= sample_rate <= high:
+        raise ValueError(f"{name}: sample rate {sample_rate} Hz cannot be resampled to {SAMPLE_RATE} Hz for speech; "
+                         f"expected {low}..{high} Hz (speech needs at least {low} Hz to carry the 250–3000 Hz band "
+                         f"the lips follow)")
     audio = check_audio(audio, SAMPLE_RATE, name=name)  # shape and values; the rate is the question here
     if sample_rate != SAMPLE_RATE:
         audio = librosa.resample(audio, orig_sr=int(sample_rate), target_sr=SAMPLE_RATE, res_type="soxr_hq")

@@ -27,6 +27,8 @@ TEMPLATES = (
     "{position} a {background} room, a person in {clothing} is {motion}",
     "a {background} room with a person in a {clothing} shirt {position} it, {motion}",
 )
+EXAMPLE_CAPTION = "a person in a red shirt stands in the centre of a blue room, nodding"
+"""The caption the README, the CLI's ``generate`` and the chapters start from."""
 NULL_CAPTION = ""
 """The empty caption: the text condition's "null" for classifier-free guidance."""
 

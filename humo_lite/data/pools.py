@@ -13,13 +13,15 @@ stage2                400   text + reference + audio     60          8 pairs    
 heldout_identity      200   all                          60 unseen  30 pairs               synth + bank
 heldout_scene         200   all                         240          6 unseen pairs        synth + bank
 heldout_speech        200   all                         240         30 pairs               unseen
+heldout_voice         200   all                          60 unseen  30 pairs               unseen
 ==================  =====  ==========================  ==========  ====================  ===========
 
 Every clip still *has* a face that talks (the foundation pool's mouths move with speech the model
 never hears, as in real text–video data); "conditions given" is what a training stage may show the
 model. Unseen identities, unseen (background, clothing) combinations and unseen speech (held-out bank
 sentences and voices, and synthetic utterances from a separate seed stream) never appear in any
-training pool.
+training pool. ``heldout_voice`` holds out both at once — unseen people speaking unseen recordings — and is
+where the audio chapters measure lip sync (stage 2's check).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ POOL_CONFIGS = {
     "heldout_identity": PoolConfig(200, MODALITIES, "heldout", 30, "mixed"),
     "heldout_scene": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, "heldout", "mixed"),
     "heldout_speech": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, 30, "heldout"),
+    "heldout_voice": PoolConfig(200, MODALITIES, "heldout", 30, "heldout"),
 }
 TRAINING_POOLS = ("foundation", "stage1", "stage2")
 

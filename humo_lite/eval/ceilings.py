@@ -88,7 +88,7 @@ def _sync(judge: JudgeCheckpoint, video, audio: np.ndarray) -> dict:
             "Sync-|offset|": float(np.abs(s["offset"]).mean()), "mouth": out["mouth"].numpy()}
 
 
-def _within_clip_r(mouth: np.ndarray, lips: np.ndarray) -> float:
+def within_clip_r(mouth: np.ndarray, lips: np.ndarray) -> float:
     """Mean over clips of the correlation between the judged mouth and the lip law, frame by frame.
 
     A mouth that does not move correlates with nothing: r = 0. Clips whose lip law is constant are skipped.
@@ -128,7 +128,7 @@ def mouth_check(vae, judge: JudgeCheckpoint | str | None = None, num_clips: int 
                               ("each frame reconstructed alone", frames_alone, audio),
                               ("every frame = the clip's mean frame", frozen, audio)):
         row = _sync(judge, video, wave)
-        row["r_within_clip"] = _within_clip_r(row.pop("mouth"), lips if wave is audio else lips_shuffled)
+        row["r_within_clip"] = within_clip_r(row.pop("mouth"), lips if wave is audio else lips_shuffled)
         rows[name] = {k: round(v, 4) for k, v in row.items()}
     psnr = float(-10 * np.log10(np.mean((recon - real) ** 2)))
     return {"rows": rows, "psnr_db": round(psnr, 3), "num_clips": num_clips, "pool": pool}

@@ -58,15 +58,20 @@ def identity_gallery(world, world_seed: int = 0) -> tuple[list, np.ndarray]:
 
 
 def generate_clips(pipe, clips: list, use_reference: bool, seed: int = 0, batch_size: int = 16,
-                   progress: bool = False, **call_kwargs) -> np.ndarray:
-    """Each clip's caption (and, in TI mode, its own reference) through ``pipe``, in batches, the noise of
-    batch ``k`` seeded ``seed + k·batch_size``: frames ``(N, F, H, W, 3)``. ``call_kwargs`` go to the
-    pipeline (steps, guidance scales)."""
+                   progress: bool = False, use_audio: bool = False, audio: list | None = None,
+                   **call_kwargs) -> np.ndarray:
+    """Each clip's caption (and, in TI mode, its own reference; with ``use_audio``, its own audio, or
+    ``audio[i]`` when given) through ``pipe``, in batches, the noise of batch ``k`` seeded
+    ``seed + k·batch_size``: frames ``(N, F, H, W, 3)``. ``call_kwargs`` go to the pipeline (steps, scales)."""
     frames = []
     for start in tqdm(range(0, len(clips), batch_size), desc="generate", disable=not progress):
         chunk = clips[start:start + batch_size]
         image = [[c.reference] for c in chunk] if use_reference else None
-        frames.append(pipe([c.caption for c in chunk], image=image,
+        sound = None
+        if use_audio:
+            sound = list(audio[start:start + batch_size]) if audio is not None else [c.audio for c in chunk]
+        frames.append(pipe([c.caption for c in chunk], image=image, audio=sound,
+                           sample_rate=16_000 if use_audio else None,
                            generator=torch.Generator().manual_seed(seed + start), **call_kwargs).frames)
     return np.concatenate(frames)
 

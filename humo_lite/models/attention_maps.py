@@ -123,4 +123,93 @@ def subject_attention(maps: np.ndarray, video_face: np.ndarray, reference_subjec
             "face_subject_share": share @ face / face.sum(), "subject_area": float(subject.mean())}
 
 
-__all__ = ["ReferenceAttention", "subject_attention", "token_mask"]
+class AudioAttention:
+    """Context manager recording what every block's frame-local audio cross-attention does (HuMo §3.3).
+
+    Two readings per block and DiT call, for the video tokens only (reference frames dropped):
+
+    - **effect**: the norm of the cross-attention's output per token — how much the audio *changes* each token
+      (the layer is a plain residual, ``x + AudioAttn(x)``, so this is exactly what it adds);
+    - **weights**: the softmax weights of each token over its latent frame's K audio tokens, head-averaged.
+
+    >>> with AudioAttention(pipe.transformer) as rec:
+    ...     out = pipe(prompt, image=ref, audio=wave, sample_rate=16000, generator=g)
+    >>> effect = rec.effect()      # (DiT calls, rows, blocks, F', h, w)
+    >>> weights = rec.weights()    # (DiT calls, rows, blocks, F', h, w, K)
+    """
+
+    def __init__(self, transformer: torch.nn.Module):
+        if not any("audio" in block.cond_attn for block in transformer.blocks):
+            raise ValueError("this DiT has no audio cross-attention (a stage-2 checkpoint has one in every block)")
+        self.transformer = transformer
+        self.calls: list[dict] = []
+        self._handles: list = []
+
+    def _start_call(self, module, args, kwargs):
+        x_t = args[0] if args else kwargs["x_t"]
+        pt, ph, pw = module.patch_size
+        self.calls.append({"grid": (x_t.shape[2] // pt, x_t.shape[3] // ph, x_t.shape[4] // pw),
+                           "effect": [], "weights": []})
+
+    def _record(self, module, args, output):
+        if not self.calls:
+            return
+        call = self.calls[-1]
+        x, ctx, grid = args[:3]
+        frames, h, w = call["grid"]
+        with torch.no_grad():
+            q = rearrange(module.norm_q(module.q(x)), "b (f l) d -> (b f) l d", f=grid[0])
+            k, _ = module.kv(rearrange(ctx, "b f k c -> (b f) k c")).chunk(2, dim=-1)
+            weights = attention_weights(q, module.norm_k(k), module.num_heads).mean(1)  # (B*(F+R), hw, K)
+            weights = rearrange(weights, "(b f) l k -> b f l k", f=grid[0])[:, :frames]  # video frames only
+        call["effect"].append(output[:, : frames * h * w].norm(dim=-1).float().cpu())  # (B, F'*h*w)
+        call["weights"].append(weights.float().cpu())  # (B, F', h*w, K)
+
+    def __enter__(self) -> AudioAttention:
+        self.calls = []
+        self._handles = [self.transformer.register_forward_pre_hook(self._start_call, with_kwargs=True)]
+        self._handles += [block.cond_attn["audio"].register_forward_hook(self._record)
+                          for block in self.transformer.blocks if "audio" in block.cond_attn]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _recorded(self) -> list[dict]:
+        calls = [c for c in self.calls if c["effect"]]
+        if not calls:
+            raise RuntimeError("no audio cross-attention ran; generate with audio= inside `with AudioAttention(...)`")
+        return calls
+
+    def effect(self) -> np.ndarray:
+        """``(calls, rows, blocks, F', h, w)``: the norm of the audio cross-attention's output per video token."""
+        calls = self._recorded()
+        frames, h, w = calls[0]["grid"]
+        out = torch.stack([torch.stack(c["effect"], 1) for c in calls])  # (calls, B, blocks, F'*h*w)
+        return rearrange(out, "c b k (f h w) -> c b k f h w", f=frames, h=h, w=w).numpy()
+
+    def weights(self) -> np.ndarray:
+        """``(calls, rows, blocks, F', h, w, K)``: head-averaged weights of each video token over its K tokens."""
+        calls = self._recorded()
+        _, h, w = calls[0]["grid"]
+        out = torch.stack([torch.stack(c["weights"], 1) for c in calls])  # (calls, B, blocks, F', h*w, K)
+        return rearrange(out, "c b k f (h w) t -> c b k f h w t", h=h, w=w).numpy()
+
+
+def face_effect_share(effect: np.ndarray, face: np.ndarray) -> dict:
+    """How much of the audio's effect lands on the face: ``effect (..., F', h, w)`` (:meth:`AudioAttention.effect`)
+    and ``face (F', h, w)``, the share of each latent cell the face covers (e.g.
+    :func:`humo_lite.training.latent_cache.latent_face_share`). Returns ``face_share``: the face-weighted share of
+    the summed output norm (leading axes kept), and ``face_area``: the face's share of the frame, what
+    ``face_share`` would be if the audio changed every token alike."""
+    face = np.asarray(face, np.float64)
+    if face.shape != effect.shape[-3:]:
+        raise ValueError(f"face mask {face.shape} does not match the effect's token grid {effect.shape[-3:]}")
+    total = effect.sum(axis=(-3, -2, -1))
+    return {"face_share": (effect * face).sum(axis=(-3, -2, -1)) / np.maximum(total, 1e-12),
+            "face_area": float(face.mean())}
+
+
+__all__ = ["AudioAttention", "ReferenceAttention", "face_effect_share", "subject_attention", "token_mask"]

@@ -45,6 +45,7 @@ from einops import rearrange
 from torch import nn
 
 from humo_lite.models.attention import CrossAttention, SelfAttention, condition_class
+from humo_lite.models.audio import AudioProjector
 from humo_lite.models.loading import ModelMixin, StrictModelMixin  # noqa: F401  (ModelMixin: see loading.py)
 from humo_lite.models.rope import RotaryEmbedding3D, grid_positions
 from humo_lite.models.wan_weights import export_wan, load_wan
@@ -151,6 +152,9 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         eps: LayerNorm / RMSNorm epsilon.  rope_max_positions, rope_theta: 3D RoPE table size and base.
         conditions: extra cross-attention conditions, name -> context width, e.g. ``{"audio": 64}``;
             each name must be registered in ``humo_lite.models.attention.CONDITION_ATTENTION``.
+        audio_projector: keyword arguments of :class:`~humo_lite.models.audio.AudioProjector` (HuMo's
+            ``AudioProjModel``); with it, ``audio_ctx`` is the raw windows ``[B, F' + R, 8, 80]`` and the model
+            turns them into tokens once per forward pass (:func:`humo_lite.models.audio.add_audio` sets both).
     """
 
     _supports_gradient_checkpointing = True
@@ -172,6 +176,7 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         rope_theta: float = 10000.0,
         conditions: dict[str, int] | None = None,
         reference_position: str = "after",
+        audio_projector: dict | None = None,
     ):
         super().__init__()
         if reference_position not in ("after", "before"):
@@ -188,6 +193,7 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         self.blocks = nn.ModuleList(
             [DiTBlock(dim, num_heads, ffn_dim, eps, conditions) for _ in range(num_layers)]
         )
+        self.audio_proj = AudioProjector(**audio_projector) if audio_projector else None  # windows -> tokens
         self.norm_out = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
         self.head_modulation = nn.Parameter(torch.randn(1, 2, dim) / dim**0.5)
         self.head = nn.Linear(dim, out_channels * math.prod(self.patch_size))
@@ -313,6 +319,8 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         time_emb = self.time_embed(sinusoidal_embedding(timestep, self.config.freq_dim).to(x.dtype))  # (B, D)
         time_mod = rearrange(self.time_proj(time_emb), "b (six d) -> b six d", six=6)  # (B, 6, D)
         text_ctx = self.text_embed(text_ctx)  # (B, Lt, D)
+        if self.audio_proj is not None and cond_ctx.get("audio") is not None:  # HuMo: once, shared by all blocks
+            cond_ctx["audio"] = self.audio_proj(cond_ctx["audio"].to(x.dtype))  # (B, F'+R, K, W)
 
         # 3. Blocks.
         hidden_states = []

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import make_clip, make_pool
+from ..data.audio import audio_windows
 from ..data.captions import Tokenizer, token_roles
 from ..models.vae import encode_image, encode_video
 from ..presets import Preset, get_preset
@@ -40,19 +41,22 @@ def latent_face_share(face_mask: np.ndarray | torch.Tensor, grid_hw: tuple[int, 
 
 
 def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-micro", size: int | None = None,
-                  batch_size: int = 32, progress: bool = True, references: bool = False) -> dict[str, torch.Tensor]:
+                  batch_size: int = 32, progress: bool = True, references: bool = False,
+                  audio: bool = False) -> dict[str, torch.Tensor]:
     """Render a pool and encode it: ``latents [N, C, F', h, w]``, ``text_ids``, ``text_mask``, labels.
 
     Clips are rendered at the preset's size and encoded with the VAE's posterior mean, normalised. With
     ``references`` each clip's cross-paired reference image is encoded too, as HuMo encodes it (a 1-frame
     video): ``ref_latents [N, C, 1, h, w]``, and the face's share of each latent cell
-    (:func:`latent_face_share`): ``face_share [N, F', h, w]``.
+    (:func:`latent_face_share`): ``face_share [N, F', h, w]``. With ``audio`` each clip's HuMo audio windows
+    (:func:`humo_lite.data.audio.audio_windows`, one all-zero window per reference frame when ``references``):
+    ``audio_windows [N, F' + R, 8, 80]``, and its lip-law mouth opening ``mouth [N, F]``.
     """
     world = get_preset(preset).world
     specs = make_pool(pool, size=size)
     tokenizer = Tokenizer()
     out: dict[str, list] = {"latents": [], "text_ids": [], "text_mask": [], "text_roles": [], "background": [],
-                            "clothing": [], "ref_latents": [], "face_share": []}
+                            "clothing": [], "ref_latents": [], "face_share": [], "audio_windows": [], "mouth": []}
     vae.eval()
     for idx in tqdm(list(iterate_minibatches(len(specs), batch_size)), desc=f"encode {pool}", disable=not progress):
         clips = [make_clip(specs[int(i)], world) for i in idx]
@@ -65,6 +69,9 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
                 grid = tuple(out["latents"][-1].shape[-2:])
                 out["face_share"].append(torch.stack([latent_face_share(c.face_mask, grid) for c in clips]))
         for clip in clips:
+            if audio:
+                out["audio_windows"].append(torch.from_numpy(audio_windows(clip.audio_features, int(references))))
+                out["mouth"].append(torch.from_numpy(clip.mouth))
             ids, mask = tokenizer.encode(clip.caption)
             out["text_ids"].append(ids)
             out["text_mask"].append(mask)
@@ -82,4 +89,7 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
     if references:
         cached["ref_latents"] = torch.cat(out["ref_latents"])
         cached["face_share"] = torch.cat(out["face_share"])
+    if audio:
+        cached["audio_windows"] = torch.stack(out["audio_windows"])
+        cached["mouth"] = torch.stack(out["mouth"])
     return cached

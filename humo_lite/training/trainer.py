@@ -105,6 +105,10 @@ class TrainingTask:
         """The task's own settings (dropout rates, loss weights, ...): checked on resume, recorded in manifests."""
         return {"num_items": self.num_items}
 
+    def begin_step(self, step: int) -> None:
+        """Called before each step's :meth:`loss` with the step number (a schedule over steps, e.g. stage 2's
+        audio share, reads it here). Nothing by default."""
+
 
 def _seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
@@ -177,13 +181,18 @@ class Trainer:
         self.ema = EMAModel([p for _, p in self.named_params], decay=config.ema_decay)
         self.step = 0
         self.history: list[dict] = []  # per logged step: step, loss, lr, grad_norm, and (sigma, loss) pairs
+        self.evaluations: list[dict] = []  # what train(evaluate=...) measured, by step
 
     # ---------------------------------------------------------------- training
-    def train(self, resume: bool = True, progress: bool = True, override_config: bool = False) -> dict:
+    def train(self, resume: bool = True, progress: bool = True, override_config: bool = False,
+              evaluate: Callable[[int, dict], dict] | None = None, evaluate_every: int = 0) -> dict:
         """Run until ``config.steps``; return a summary (final loss, wall time, checksums).
 
         With ``resume`` an existing ``out_dir/checkpoint`` is continued exactly; a checkpoint trained with
         other settings is an error naming the field, unless ``override_config`` (see :meth:`load_checkpoint`).
+        ``evaluate(step, modules)``, if given, runs every ``evaluate_every`` steps (and at the last) on the
+        EMA weights, in eval mode; its dicts are kept in ``self.evaluations`` and in the checkpoint, so a
+        curve over training survives a resume.
         """
         config, acc = self.config, self.accelerator
         if resume and (self.out_dir / "checkpoint").exists():
@@ -198,6 +207,9 @@ class Trainer:
             bar.update(1)
             if self.step % config.log_every == 0 or self.step == config.steps:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.1e}")
+            due = evaluate is not None and evaluate_every and (self.step % evaluate_every == 0 or self.step == config.steps)
+            if due and acc.is_main_process:
+                self.evaluations.append({"step": self.step, **self.evaluate_ema(evaluate)})
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                 self.save_checkpoint(self.out_dir / "checkpoint")
         bar.close()
@@ -220,6 +232,7 @@ class Trainer:
         lr = learning_rate(self.step, config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self.task.begin_step(self.step)
         loss, logs = self.task.loss(self.modules, indices, generator, acc.device)
         acc.backward(loss)
         grad_norm = acc.clip_grad_norm_([p for _, p in self.named_params], config.grad_clip)
@@ -230,9 +243,27 @@ class Trainer:
         record = {
             "step": self.step, "loss": float(loss.detach()), "lr": lr, "grad_norm": float(grad_norm),
             "sigma": logs["sigma"].detach().cpu().tolist(), "sample_loss": logs["loss"].detach().cpu().tolist(),
+            **{key: float(value.float().mean()) for key, value in logs.items() if key not in ("sigma", "loss")},
         }
         self.history.append(record)
         return record
+
+    @torch.no_grad()
+    def evaluate_ema(self, evaluate: Callable[[int, dict], dict]) -> dict:
+        """``evaluate(step, modules)`` with the EMA weights swapped in and every module in eval mode; the
+        training weights and modes are restored afterwards."""
+        params = [p for _, p in self.named_params]
+        self.ema.store(params)
+        self.ema.copy_to(params)
+        modules = self.unwrapped()
+        for module in modules.values():
+            module.eval()
+        try:
+            return evaluate(self.step, modules)
+        finally:
+            self.ema.restore(params)
+            for module in modules.values():
+                module.train()
 
     def unwrapped(self) -> dict[str, torch.nn.Module]:
         return {name: self.accelerator.unwrap_model(m) for name, m in self.modules.items()}
@@ -254,6 +285,7 @@ class Trainer:
             write_json(tmp / "trainer_state.json", {
                 "step": self.step, "ema_optimization_step": self.ema.optimization_step,
                 "config": asdict(self.config), "task": self.task.hyperparameters(), "history": self.history,
+                "evaluations": self.evaluations,
             })
         return Path(folder)
 
@@ -283,6 +315,7 @@ class Trainer:
             groups = json.loads(f.metadata()["param_groups"])
         self.optimizer.load_state_dict(_unflatten_optimizer(tensors, groups, names))
         self.step, self.history = state["step"], state["history"]
+        self.evaluations = state.get("evaluations", [])
 
     def _check_same_settings(self, state: dict, folder: Path, override_config: bool) -> None:
         """Error naming every setting this run changes against the checkpoint's (unless overridden)."""

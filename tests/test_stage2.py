@@ -1,0 +1,300 @@
+"""Stage 2 (chapter 04): audio tokens, frame-local audio cross-attention, the task mix, resume, the audio maps."""
+
+import numpy as np
+import pytest
+import torch
+
+from humo_lite.models import build_dit
+from humo_lite.models.attention import CrossAttention, FrameLocalCrossAttention, register_condition
+from humo_lite.models.attention_maps import AudioAttention, face_effect_share
+from humo_lite.models.audio import AudioProjector, add_audio
+from humo_lite.models.dit import DiTBlock
+from humo_lite.training.audio_task import AudioToVideoTask, audio_share
+from humo_lite.training.stages import trainable_summary
+from humo_lite.training.trainer import TrainConfig, Trainer, weights_checksum
+
+
+def _nano_audio_dit(seed=0):
+    """A humo-nano DiT with audio modules and a non-zero head (a fresh head is zero, so nothing would train)."""
+    torch.manual_seed(seed)
+    dit = add_audio(build_dit("humo-nano"))
+    with torch.no_grad():
+        dit.head.weight.normal_(0, 0.05)
+    return dit
+
+
+def _inputs(batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x_t = torch.randn(batch, 8, 3, 4, 4, generator=g)  # humo-nano latents: 3 latent frames of 4 x 4
+    text = torch.randn(batch, 5, 32, generator=g)
+    ref = torch.randn(batch, 8, 1, 4, 4, generator=g)
+    windows = torch.randn(batch, 4, 8, 80, generator=g)  # 3 video frames + 1 reference frame
+    return x_t, text, ref, windows
+
+
+def test_projector_makes_k_tokens_per_frame_and_names_a_wrong_shape():
+    proj = AudioProjector(hidden=32, num_tokens=16, width=24)
+    tokens = proj(torch.randn(2, 5, 8, 80))
+    assert tokens.shape == (2, 5, 16, 24)
+    assert torch.allclose(tokens.mean(-1), torch.zeros(2, 5, 16), atol=1e-5)  # ends in a LayerNorm
+    silent = proj(torch.zeros(1, 1, 8, 80))
+    assert silent.abs().sum() > 0  # zeros are a learned "silent" token set, not nothing (HuMo's nulls)
+    with pytest.raises(ValueError, match=r"\[B, frames, 8, 80\]"):
+        proj(torch.randn(2, 5, 80))
+    with pytest.raises(ValueError, match="num_tokens"):
+        AudioProjector(num_tokens=0)
+
+
+def test_add_audio_keeps_the_output_until_trained():
+    base = build_dit("humo-nano").eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        base.head.weight.normal_(0, 0.05)
+    dit = add_audio(base).eval()
+    x_t, text, ref, windows = _inputs()
+    with torch.no_grad():
+        before = base(x_t, 500.0, text, ref_latents=ref).sample
+        after = dit(x_t, 500.0, text, ref_latents=ref, audio_ctx=windows).sample
+    assert torch.equal(before, after)  # zero output projections: audio changes nothing yet
+    assert dit.config.audio_projector["num_tokens"] == 16
+    with torch.no_grad():  # once the audio layers are trained (here: woken), the audio does change it
+        for block in dit.blocks:
+            block.cond_attn["audio"].out.weight.normal_(0, 0.5)
+        woken = dit(x_t, 500.0, text, ref_latents=ref, audio_ctx=windows).sample
+    assert not torch.allclose(before, woken)
+    with pytest.raises(ValueError, match="already has audio"):
+        add_audio(dit)
+
+
+def _block_audio_change(attention_class, frame=1):
+    """Output of one block for two audio inputs that differ only in latent frame ``frame``: per-frame change."""
+    register_condition("audio", attention_class, replace=True)
+    try:
+        torch.manual_seed(0)
+        block = DiTBlock(32, 2, 64, conditions={"audio": 24}).eval()
+    finally:
+        register_condition("audio", FrameLocalCrossAttention, replace=True)
+    with torch.no_grad():
+        block.cond_attn["audio"].out.weight.normal_(0, 0.5)
+    grid = (4, 2, 2)  # 4 latent frames of 2 x 2 tokens
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 16, 32, generator=g)
+    tokens = torch.randn(1, 4, 16, 24, generator=g)  # 16 audio tokens per latent frame
+    changed = tokens.clone()
+    changed[:, frame] = torch.randn(1, 16, 24, generator=g)
+    rotations = torch.ones(16, 8, dtype=torch.complex64)
+    args = (torch.zeros(1, 6, 32), torch.randn(1, 3, 32, generator=g), None, rotations, grid)
+    flat = {"audio": tokens.flatten(1, 2)} if attention_class is CrossAttention else {"audio": tokens}
+    flat_changed = {"audio": changed.flatten(1, 2)} if attention_class is CrossAttention else {"audio": changed}
+    with torch.no_grad():
+        a, b = block(x, *args, flat), block(x, *args, flat_changed)
+    return (a - b).abs().reshape(1, 4, 4, 32).amax(dim=(0, 2, 3))  # (frames,)
+
+
+def test_audio_of_one_latent_frame_changes_only_that_frame():
+    change = _block_audio_change(FrameLocalCrossAttention, frame=1)
+    assert change[1] > 1e-3
+    assert torch.all(change[[0, 2, 3]] == 0), change  # frame-local: nothing leaks to other frames
+    leaky = _block_audio_change(CrossAttention, frame=1)  # full cross-attention: every frame sees all audio
+    assert torch.all(leaky > 1e-3), leaky
+
+
+def _task_data(n, seed, frames=3, audio=True):
+    g = torch.Generator().manual_seed(seed)
+    data = {"latents": torch.randn(n, 8, frames, 4, 4, generator=g), "ref_latents": torch.randn(n, 8, 1, 4, 4, generator=g),
+            "text_ctx": torch.randn(n, 6, 32, generator=g), "text_mask": torch.ones(n, 6, dtype=torch.bool)}
+    if audio:
+        data["audio_windows"] = torch.randn(n, frames + 1, 8, 80, generator=g)
+    return data
+
+
+def test_audio_share_ramps_and_the_batch_mix_follows_it():
+    assert audio_share(0, 100) == pytest.approx(0.2)
+    assert audio_share(50, 100) == pytest.approx(0.35)
+    assert audio_share(100, 100) == audio_share(5000, 100) == pytest.approx(0.5)
+    task = AudioToVideoTask(_nano_audio_dit(), _task_data(12, 0), _task_data(20, 1, audio=False), ramp_steps=100)
+    g = torch.Generator().manual_seed(0)
+    for step, expected in ((0, 2), (100, 5)):  # round(0.2 * 10), round(0.5 * 10)
+        task.begin_step(step)
+        rows, is_audio = task.pick(torch.arange(10), g)
+        assert int(is_audio.sum()) == expected
+        assert torch.all(rows[is_audio] < 12) and torch.all(rows[~is_audio] >= 12)  # audio rows from the audio pool
+    assert task.data["audio_windows"][12:].abs().sum() == 0  # stage-1 triplets: null audio
+    hp = task.hyperparameters()
+    assert hp["share_start"] == 0.2 and hp["share_end"] == 0.5 and hp["audio_dropout"] == 0.1
+    with pytest.raises(ValueError, match="audio modules"):
+        AudioToVideoTask(build_dit("humo-nano"), _task_data(4, 0), _task_data(4, 1, audio=False))
+    with pytest.raises(ValueError, match="audio_dropout"):
+        AudioToVideoTask(_nano_audio_dit(), _task_data(4, 0), _task_data(4, 1, audio=False), audio_dropout=1.5)
+
+
+def test_stage2_trains_self_attention_and_audio_only():
+    dit = _nano_audio_dit()
+    names = trainable_summary(dit, "stage2")["names"]
+    assert any(n.startswith("audio_proj.") for n in names) and any(".cond_attn.audio." in n for n in names)
+    assert any(".self_attn." in n for n in names)
+    assert not any(".ffn." in n or ".text_attn." in n or n.startswith("head") for n in names)
+
+
+def test_stage2_resume_continues_exactly(tmp_path):
+    def run(steps, folder):
+        task = AudioToVideoTask(_nano_audio_dit(), _task_data(12, 0), _task_data(20, 1, audio=False), ramp_steps=6)
+        config = TrainConfig(steps=steps, batch_size=4, warmup_steps=1, checkpoint_every=100, log_every=1)
+        trainer = Trainer(task, config, tmp_path / folder)
+        trainer.train(progress=False)
+        return task, trainer
+
+    full, trainer = run(8, "full")
+    run(4, "split")
+    resumed, _ = run(8, "split")
+    assert weights_checksum(resumed.modules) == weights_checksum(full.modules)
+    shares = [h["audio"] for h in trainer.history]  # logged by the trainer, step by step
+    assert shares[0] == pytest.approx(0.25) and shares[-1] == pytest.approx(0.5)  # round(0.2*4)/4 → round(0.5*4)/4
+
+
+def test_trainer_evaluates_on_ema_weights_and_keeps_the_curve(tmp_path):
+    task = AudioToVideoTask(_nano_audio_dit(), _task_data(12, 0), _task_data(20, 1, audio=False), ramp_steps=6)
+    config = TrainConfig(steps=6, batch_size=4, warmup_steps=1, checkpoint_every=3, log_every=1)
+    trainer = Trainer(task, config, tmp_path)
+    seen = []
+
+    def evaluate(step, modules):
+        seen.append(modules["transformer"].training)
+        return {"norm": float(sum(p.norm() for p in modules["transformer"].audio_proj.parameters()))}
+
+    before = weights_checksum(task.modules)
+    trainer.train(progress=False, evaluate=evaluate, evaluate_every=3)
+    assert [e["step"] for e in trainer.evaluations] == [3, 6] and seen == [False, False]
+    assert weights_checksum(task.modules) != before and task.modules["transformer"].training  # restored
+    reloaded = Trainer(AudioToVideoTask(_nano_audio_dit(), _task_data(12, 0), _task_data(20, 1, audio=False),
+                                        ramp_steps=6), config, tmp_path)
+    reloaded.load_checkpoint(tmp_path / "checkpoint")
+    assert reloaded.evaluations == trainer.evaluations
+
+
+def test_audio_attention_records_effect_and_weights():
+    dit = _nano_audio_dit()
+    with torch.no_grad():
+        for block in dit.blocks:
+            block.cond_attn["audio"].out.weight.normal_(0, 0.5)
+    x_t, text, ref, windows = _inputs()
+    with AudioAttention(dit) as rec, torch.no_grad():
+        dit(x_t, 500.0, text, ref_latents=ref, audio_ctx=windows)
+        dit(x_t, 300.0, text, ref_latents=ref, audio_ctx=windows)
+    effect, weights = rec.effect(), rec.weights()
+    assert effect.shape == (2, 2, 2, 3, 2, 2)  # calls, rows, blocks, F', h, w
+    assert weights.shape == (2, 2, 2, 3, 2, 2, 16)
+    assert np.allclose(weights.sum(-1), 1, atol=1e-5)
+    face = np.zeros((3, 2, 2))
+    face[:, 0, 0] = 1
+    share = face_effect_share(effect, face)
+    assert share["face_area"] == 0.25 and np.all((share["face_share"] > 0) & (share["face_share"] < 1))
+    uniform = face_effect_share(np.ones_like(effect), face)["face_share"]
+    assert np.allclose(uniform, 0.25)  # an effect spread evenly lands on the face as often as the face is there
+    with pytest.raises(ValueError, match="token grid"):
+        face_effect_share(effect, np.ones((3, 4, 4)))
+    with pytest.raises(ValueError, match="no audio cross-attention"):
+        AudioAttention(build_dit("humo-nano"))
+    with AudioAttention(dit) as empty, torch.no_grad():
+        dit(x_t, 500.0, text, ref_latents=ref)  # no audio given: the layer is skipped
+    with pytest.raises(RuntimeError, match="no audio cross-attention ran"):
+        empty.effect()
+
+
+# --- the pipeline and the CLI with the shipped humo-nano stage 2 --------------------------------------------
+PROMPT = "a person in a red shirt stands in the centre of a blue room, nodding"
+
+
+@pytest.fixture(scope="module")
+def talking():
+    from humo_lite.cli import default_checkpoint
+    from humo_lite.pipeline import HuMoLitePipeline
+
+    pipe = HuMoLitePipeline.from_pretrained(default_checkpoint("humo-nano", 2))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _speech(index=0):
+    from humo_lite.data import make_clip, make_pool
+
+    return make_clip(make_pool("heldout_voice")[index], "humo-nano")
+
+
+def _call(pipe, **kwargs):
+    return pipe(PROMPT, num_inference_steps=3, generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def test_tia_and_ta_use_the_audio(talking, recwarn):
+    clip, other = _speech(0), _speech(1)
+    tia = _call(talking, image=clip.reference, audio=clip.audio, sample_rate=16_000, mode="TIA")
+    assert not [w for w in recwarn if "does not drive the lips" in str(w.message)]  # it has audio layers
+    assert tia.audio.shape == (1, 9 * 640) and tia.dit_passes == 3 * 4  # TIA: four branches per step
+    swapped = _call(talking, image=clip.reference, audio=other.audio, sample_rate=16_000)
+    assert np.abs(tia.frames - swapped.frames).max() > 1e-3  # another recording, another clip
+    ta = _call(talking, audio=clip.audio, sample_rate=16_000, mode="TA")
+    assert np.abs(ta.frames - tia.frames).max() > 1e-3 and ta.dit_passes == 3 * 3  # TA: no image branch
+
+
+def test_audio_bad_inputs_are_clear(talking):
+    from humo_lite.cli import default_checkpoint
+    from humo_lite.pipeline import HuMoLitePipeline
+
+    clip = _speech(0)
+    with pytest.raises(ValueError, match="covers 0 of the clip's 3 latent frames"):
+        _call(talking, audio=clip.audio[:500], sample_rate=16_000)  # shorter than one latent frame
+    with pytest.raises(ValueError, match="covers 2 of the clip's 3 latent frames"):
+        _call(talking, audio=clip.audio[:4000], sample_rate=16_000)
+    with pytest.warns(UserWarning, match="audio off"):
+        _call(talking, audio=np.zeros(9 * 640, np.float32), sample_rate=16_000)  # allowed: it is the null audio
+    with pytest.raises(ValueError, match="cannot be resampled"):
+        _call(talking, audio=clip.audio, sample_rate=1)
+    stage1 = HuMoLitePipeline.from_pretrained(default_checkpoint("humo-nano", 1))
+    for mode in ("TA", "TIA"):
+        with pytest.raises(ValueError, match="needs a checkpoint with audio layers"):
+            _call(stage1, image=clip.reference if mode == "TIA" else None, audio=clip.audio, sample_rate=16_000,
+                  mode=mode)
+
+
+def test_cli_generate_with_audio_and_image_makes_a_talking_clip(tmp_path, capsys):
+    from humo_lite.cli import main
+    from humo_lite.io import write_png, write_wav
+
+    clip = _speech(2)
+    wav, png = write_wav(tmp_path / "speech.wav", clip.audio), write_png(tmp_path / "face.png", clip.reference)
+    out = tmp_path / "talk.mp4"
+    assert main(["generate", "--preset", "humo-nano", "--audio", str(wav), "--image", str(png), "--steps", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "humo-nano-stage2" in printed and "with sound" in printed, printed
+    import subprocess
+
+    import imageio_ffmpeg
+
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True,
+                           text=True)
+    streams = [line for line in probe.stderr.splitlines() if "Stream #" in line]
+    assert any("Audio: aac" in s for s in streams) and any("Video: h264" in s for s in streams), streams
+
+
+def test_shipped_stage2_manifests_hold_the_recipe_and_the_check():
+    import json
+
+    from humo_lite.cli import default_checkpoint
+
+    for preset in ("humo-nano", "humo-micro"):
+        folder = default_checkpoint(preset, 2)
+        if not folder.is_dir() and preset == "humo-micro":
+            pytest.fail(f"{folder} is missing: ship it with scripts/ship_checkpoint.py")
+        manifest = json.loads((folder / "manifest.json").read_text())
+        task = manifest["task"]
+        assert (task["share_start"], task["share_end"]) == (0.2, 0.5) and task["ramp_steps"] > 0
+        assert {"text_dropout", "image_dropout", "audio_dropout"} <= set(task)
+        assert 0 < manifest["trainable"]["share"] < 1 and manifest["wall_time_s"] > 0
+        assert not manifest["stage1"].startswith("/"), manifest["stage1"]  # paths relative to the repository
+        checks = manifest["metrics"]["checks"]
+        assert {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"} <= set(checks)
+        assert len(checks["TIA"]["per_seed"]) >= 3 and checks["TIA"]["num_clips"] >= 16
+        for key in ("real", "reconstruction"):  # the ceilings the ratios are taken against
+            assert checks["TIA"]["ceilings"][key]["sync_c"] > checks["TIA"]["ceilings"][key]["sync_c_shuffled"]
+        assert manifest["curve"] and all("heldout_loss" in point for point in manifest["curve"])
