@@ -1,6 +1,9 @@
-"""Matplotlib figures for the toy world: frame strips, the lip law, audio windows, pool sizes."""
+"""Matplotlib figures for the toy world: frame strips, the lip law, audio windows, pool sizes; and a check that
+a figure's text can be read (:func:`text_problems`: no label on top of another, none cut off)."""
 
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,7 +16,8 @@ def plot_clip(clip, every: int = 4, masks: bool = True):
     """Frames of a clip (every ``every``-th), its reference on white, and optionally its face masks."""
     idx = list(range(0, clip.num_frames, every))
     rows = 2 if masks else 1
-    fig, axes = plt.subplots(rows, len(idx) + 1, figsize=(1.6 * (len(idx) + 1), 1.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, len(idx) + 1, figsize=(1.6 * (len(idx) + 1), 1.9 * rows + 0.3), squeeze=False,
+                             layout="constrained")
     for col, i in enumerate(idx):
         axes[0, col].imshow(clip.video[i], interpolation="nearest")
         axes[0, col].set_title(f"frame {i}", fontsize=8)
@@ -26,9 +30,9 @@ def plot_clip(clip, every: int = 4, masks: bool = True):
     for ax in axes.ravel():
         ax.axis("off")
     if masks:
-        axes[1, 0].set_title("face mask", fontsize=8, loc="left")
+        for ax in axes[1, :-1]:
+            ax.set_title("face mask", fontsize=7)
     fig.suptitle(clip.caption, fontsize=9)
-    fig.tight_layout()
     return fig
 
 
@@ -100,6 +104,8 @@ def plot_mouth_strip(clip, rows: dict[str, np.ndarray] | None = None, traces: di
         ax.plot(np.arange(f), trace, "o--", ms=3, label=name)
     ax.set_xlim(-0.5, f - 0.5), ax.set_xlabel("frame"), ax.set_ylabel("mouth opening")
     ax.legend(fontsize=7, loc="upper right")
+    height = fig.get_figheight()  # room below for the x label, above for a suptitle
+    fig.subplots_adjust(bottom=0.45 / height, top=1 - 0.35 / height)
     return fig
 
 
@@ -142,3 +148,75 @@ def plot_pools(summary: list[dict]):
     ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_reference_pairs(clips, frame: int | None = None, wrap: int = 24):
+    """Cross-paired references (top row) above a frame of each one's clip (bottom row), each clip's caption
+    wrapped beneath its frame."""
+    fig, axes = plt.subplots(2, len(clips), figsize=(2.1 * len(clips), 5.0), squeeze=False,
+                             gridspec_kw={"hspace": 0.1})
+    for i, clip in enumerate(clips):
+        f = clip.num_frames // 2 if frame is None else frame
+        axes[0, i].imshow(clip.reference, interpolation="nearest")
+        axes[0, i].set_title(f"reference {i}", fontsize=8)
+        axes[1, i].imshow(clip.video[f], interpolation="nearest")
+        axes[1, i].set_title(f"its clip, frame {f}", fontsize=8)
+        axes[1, i].set_xlabel(textwrap.fill(clip.caption, wrap), fontsize=7, linespacing=1.1)
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.2, wspace=0.12)
+    return fig
+
+
+def _texts(fig):
+    """Every visible, non-empty text of ``fig`` with the axes it belongs to (None: the figure's own)."""
+    found = [(t, None) for t in fig.texts]
+    for ax in fig.axes:
+        own = [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        if ax.axison:  # tick labels drawn: those of ticks inside the view, on visible axes
+            for axis in (ax.xaxis, ax.yaxis):
+                if axis.get_visible():
+                    own += [t for tick in axis._update_ticks() for t in (tick.label1, tick.label2)]
+        legend = ax.get_legend()
+        if legend is not None:
+            own += [*legend.get_texts(), legend.get_title()]
+        found += [(t, ax) for t in own]
+    if fig._suptitle is not None and fig._suptitle not in fig.texts:
+        found.append((fig._suptitle, None))
+    return [(t, ax) for t, ax in found if t.get_visible() and t.get_text().strip()]
+
+
+def text_problems(fig, max_width_in: float = 11.0) -> list[str]:
+    """What makes ``fig``'s text hard to read; empty when nothing does.
+
+    Two texts on top of each other (titles, labels, tick labels, annotations, legends: their drawn boxes
+    overlap by more than a pixel each way), a text over *another* axes' picture (a title running into the
+    panel above), a text cut off by the figure's edge, and a figure wider than ``max_width_in`` inches
+    (JupyterLab would shrink it, and its text with it, to fit the notebook's default width).
+    """
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    box = fig.bbox
+    problems = []
+    if fig.get_figwidth() > max_width_in:
+        problems.append(f"figure {fig.get_figwidth():.1f} in wide (> {max_width_in} in): shrunk to fit, text too")
+    texts = [(t, ax, t.get_window_extent(renderer)) for t, ax in _texts(fig)]
+    for i, (t, ax, bb) in enumerate(texts):
+        label = repr(t.get_text()[:40])
+        if bb.x0 < box.x0 - 1 or bb.y0 < box.y0 - 1 or bb.x1 > box.x1 + 1 or bb.y1 > box.y1 + 1:
+            problems.append(f"text {label} is cut off by the figure's edge")
+        for other_ax in fig.axes:
+            if other_ax is ax or not other_ax.get_visible() or not other_ax.images:
+                continue
+            if any(_overlap(bb, image.get_window_extent(renderer)) for image in other_ax.images):
+                problems.append(f"text {label} runs over another panel's picture")
+        for t2, _, bb2 in texts[i + 1:]:
+            if _overlap(bb, bb2):
+                problems.append(f"texts {label} and {t2.get_text()[:40]!r} overlap")
+    return problems
+
+
+def _overlap(a, b, tol: float = 1.0) -> bool:
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > tol and min(a.y1, b.y1) - max(a.y0, b.y0) > tol
