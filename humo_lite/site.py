@@ -204,7 +204,8 @@ def widget_html(model_id: str, state: dict) -> str:
     with its value, a label or HTML widget its text, a progress bar a ``<progress>``. A widget of a kind not
     listed here raises ``ValueError`` naming it, so nothing is left silently empty.
     """
-    model = state[model_id.removeprefix("IPY_MODEL_")]
+    model_id = model_id.removeprefix("IPY_MODEL_")
+    model = state[model_id]
     name, s = model["model_name"], model["state"]
     description = html.escape(s.get("description") or "")
     if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel"):
@@ -411,7 +412,7 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/(?:home|root|tmp|work|Users|var|o
 EXTERNAL_LOAD = re.compile(r"<(?:script|link|img|video|audio|source|iframe|embed)\b[^>]*?\b(?:src|href)\s*=\s*"
                            r"[\"']?(?:https?:)?//|@import\s+(?:url\()?[\"']?(?:https?:)?//|\bimport\(\s*[\"'](?:https?:)?//",
                            re.I)
-DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
+DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\r\n]+")
 
 
 def absolute_paths(text: str) -> list[str]:
@@ -419,7 +420,8 @@ def absolute_paths(text: str) -> list[str]:
     text = DATA_URI.sub("data:", text)
     found = ABSOLUTE_PATH.findall(text)
     for own in {str(REPO_ROOT), str(Path.home()), tempfile.gettempdir()} - {"/"}:
-        found += [own] * text.count(own + "/")
+        if own + "/" in text and not any(f.startswith(own) for f in found):
+            found.append(own)
     return sorted(set(found))
 
 
