@@ -1,12 +1,11 @@
 """Benchmark: guidance branches as rows of one batched DiT call vs one call per branch (chapter 07).
 
-Issue targets (``docs/design.md`` §9): at ``humo-micro``, one denoising step with HuMo's 4 TIA branches
+Targets (``docs/design.md`` §9): at ``humo-micro``, one denoising step with HuMo's 4 TIA branches
 (Eq. 4: null, T, TI, TIA) batched is >= 1.8x faster than 4 separate passes; one whole TIA clip at the
 pipeline's default steps takes <= 5 s on 2 cores.
 
-The model is the shipped ``humo-micro-stage1`` pipeline with an audio cross-attention added to every
-block (HuMo's frame-local audio attention, freshly initialised: its output projection starts at zero, so
-the clip is stage 1's, but every branch pays for the audio layers as a stage-2 model does). The step is
+The model is the shipped ``humo-micro-stage2`` pipeline (stage 2: HuMo's audio projector and frame-local
+audio cross-attention in every block, trained). The step is
 timed interleaved (batched, separate, batched, …) after warm-up, median of the timed repeats; the clip is
 timed whole (conditions, 20 steps, decode), best of ``--clips`` runs.
 
@@ -26,20 +25,10 @@ import torch
 
 from humo_lite.data import make_clip, make_pool
 from humo_lite.guidance import PRESETS
-from humo_lite.models import HuMoLiteDiT
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.recipes import shipped_checkpoint
 
 STEP_TARGET, CLIP_TARGET_S = 1.8, 5.0
-
-
-def with_audio_layers(pipe: HuMoLitePipeline, width: int = 80) -> HuMoLitePipeline:
-    """``pipe`` with its DiT rebuilt to carry an audio cross-attention in every block (the rest loaded)."""
-    dit = HuMoLiteDiT(**{**pipe.transformer.config, "conditions": {"audio": width}})
-    missing, unexpected = dit.load_state_dict(pipe.transformer.state_dict(), strict=False)
-    assert not unexpected and all("audio" in k for k in missing), (missing, unexpected)
-    pipe.register_modules(transformer=dit.eval())
-    return pipe
 
 
 def sync(device: torch.device) -> None:
@@ -66,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    pipe = with_audio_layers(HuMoLitePipeline.from_pretrained(shipped_checkpoint("humo-micro-stage1"))).to(device)
+    pipe = HuMoLitePipeline.from_pretrained(shipped_checkpoint("humo-micro-stage2")).to(device)
     pipe.set_progress_bar_config(disable=True)
     clip = make_clip(make_pool("heldout_identity")[0], "humo-micro")
     conditions, _ = pipe.prepare_conditions([clip.caption], None, clip.reference, clip.audio, 16_000,

@@ -104,9 +104,6 @@ def check_mode(mode: str | None, image, audio, has_audio_layer: bool = True) -> 
     (TA, TIA) asked of a checkpoint without audio cross-attention is an error too."""
     if mode is None:
         return
-    if mode in ("TA", "TIA") and not has_audio_layer:
-        raise ValueError(f"mode {mode!r} needs a checkpoint with audio layers (stage 2: humo-lite train stage2, or "
-                         "data_samples/checkpoints/<preset>-stage2); this one has no audio cross-attention")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
     given = {"text"} | ({"image"} if image is not None else set()) | ({"audio"} if audio is not None else set())
@@ -117,6 +114,9 @@ def check_mode(mode: str | None, image, audio, has_audio_layer: bool = True) -> 
                          "not given")
     if extra:
         raise ValueError(f"mode {mode!r} has no {extra[0]}, but {argument[extra[0]]} was given")
+    if mode in ("TA", "TIA") and not has_audio_layer:
+        raise ValueError(f"mode {mode!r} needs a checkpoint with audio layers (stage 2: humo-lite train stage2, or "
+                         "data_samples/checkpoints/<preset>-stage2); this one has no audio cross-attention")
 
 
 class HuMoLitePipeline(DiffusionPipeline):
@@ -234,9 +234,10 @@ class HuMoLitePipeline(DiffusionPipeline):
             if len(wave) < need:
                 covered = len(wave) // SAMPLES_PER_FRAME
                 latent = 0 if covered < 1 else (covered - 1) // 4 + 1
-                raise ValueError(f"audio is {len(wave)} samples ({len(wave) / SAMPLE_RATE:.3f} s at {SAMPLE_RATE} Hz): "
-                                 f"it covers {latent} of the clip's {(num_frames - 1) // 4 + 1} latent frames; the "
-                                 f"{num_frames}-frame clip needs {need} samples ({need / SAMPLE_RATE:.2f} s)")
+                raise ValueError(f"audio is too short: {len(wave)} samples ({len(wave) / SAMPLE_RATE:.3f} s at "
+                                 f"{SAMPLE_RATE} Hz) cover {latent} of the clip's {(num_frames - 1) // 4 + 1} latent "
+                                 f"frames; the {num_frames}-frame clip needs {need} samples "
+                                 f"({need / SAMPLE_RATE:.2f} s)")
             wave = check_audio(wave, min_samples=need)
             if not np.any(wave):
                 warnings.warn("the audio is all zeros: that is the null audio ('audio off'), so the lips follow "

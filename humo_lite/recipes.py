@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from .data.speech import data_samples_dir
+from .eval.audio_focus import audio_face_share
 from .eval.ceilings import write_reconstruction_ceiling
 from .eval.heldout_loss import heldout_data, heldout_loss
 from .eval.identity_check import generate_clips, heldout_identity_check
@@ -265,12 +266,6 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     return manifest
 
 
-__all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "STAGE2_TRAINING", "assemble_pipeline",
-           "save_pipeline", "stage2_checks", "stage2_config", "stage2_data", "train_stage2",
-           "shipped_checkpoint", "stage1_checks", "stage1_config", "stage1_data", "train_stage0", "train_stage1",
-           "train_vae"]
-
-
 # --- stage 2 ------------------------------------------------------------------------------------------------
 STAGE2_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
 """Stage 2's training settings where they differ from :class:`TrainConfig`'s (stage 0's)."""
@@ -327,7 +322,9 @@ def stage2_checks(pipe, stage1_pipe, num_clips: int = 48, seeds=(0, 1, 2), prese
     """Stage 2's held-out check (:func:`humo_lite.eval.sync_check.heldout_sync_check`) on ``heldout_voice``:
     TIA at the pipeline's default guidance; the same with audio guidance off (``audio_guidance_scale=1``); TA
     (no reference); and, for identity and text, the stage-1 pipeline ``stage1_pipe`` in TI mode at the same
-    text and image scales. The held-out flow-matching loss of both models on the same clips, noise and σ."""
+    text and image scales. The held-out flow-matching loss of both models on the same clips, noise and σ; and
+    the share of the audio's effect inside the face (:func:`humo_lite.eval.audio_focus.audio_face_share`, 16
+    clips)."""
     judge = load_judge(judge)
     clips = heldout_voice_clips(num_clips, preset)
     ceilings = sync_ceilings(pipe.vae, clips, judge)
@@ -341,10 +338,12 @@ def stage2_checks(pipe, stage1_pipe, num_clips: int = 48, seeds=(0, 1, 2), prese
     loss = {"stage 2, TIA": heldout_loss(pipe.transformer, data)["loss"],
             "stage 2, TI (audio off)": heldout_loss(pipe.transformer, data, use_audio=False)["loss"],
             "stage 1, TI": heldout_loss(stage1_pipe.transformer, data)["loss"]}
-    return {"checks": checks, "heldout_loss": loss, "summary": stage2_summary(checks, loss)}
+    focus = audio_face_share(pipe, clips[:16], num_inference_steps)  # where the audio acts, 16 clips
+    return {"checks": checks, "heldout_loss": loss, "audio_focus": focus,
+            "summary": stage2_summary(checks, loss, focus)}
 
 
-def stage2_summary(checks: dict, loss: dict) -> dict:
+def stage2_summary(checks: dict, loss: dict, focus: dict | None = None) -> dict:
     """The numbers stage 2 is judged by, from :func:`stage2_checks`: ratios to the reconstruction ceiling,
     margin shares, mouth-vs-lip-law r, |offset|, identity and text kept against stage 1, held-out loss."""
     tia, stage1 = checks["TIA"], checks["stage 1, TI"]
@@ -360,7 +359,10 @@ def stage2_summary(checks: dict, loss: dict) -> dict:
         "tva_lite_minus_stage1": round(mean["tva_lite"] - stage1["mean"]["tva_lite"], 3),
         "heldout_loss_stage2_minus_stage1": round(loss["stage 2, TIA"] - loss["stage 1, TI"], 4),
         "TA_sync_c_over_reconstruction": round(checks["TA"]["ratios"]["sync_c"], 3),
-        "audio_guidance_off_sync_c_over_reconstruction": round(checks["TIA, audio guidance off"]["ratios"]["sync_c"], 3),
+        "audio_guidance_off_sync_c_over_reconstruction":
+            round(checks["TIA, audio guidance off"]["ratios"]["sync_c"], 3),
+        **({"audio_effect_face_share": round(focus["face_share"], 3), "face_area": round(focus["face_area"], 3)}
+           if focus else {}),
     }
 
 
@@ -442,3 +444,9 @@ def _relative(path: Path) -> str:
         return str(Path("data_samples") / Path(path).resolve().relative_to(data_samples_dir().resolve()))
     except ValueError:
         return str(path)
+
+
+__all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "STAGE2_EVAL_EVERY", "STAGE2_TRAINING",
+           "assemble_pipeline", "save_pipeline", "shipped_checkpoint", "stage1_checks", "stage1_config", "stage1_data",
+           "stage2_checks", "stage2_config", "stage2_curve", "stage2_data", "stage2_summary", "train_stage0",
+           "train_stage1", "train_stage2", "train_vae"]

@@ -4,7 +4,8 @@ Stage 0 trains in float32. The shipped copy stores the DiT's and the text encode
 which halves the repository's size (``humo-micro``'s DiT: 15.8 MB -> 7.9 MB); diffusers loads them back
 into the float32 models. Rounding to float16 moves each weight by at most ~5e-4 relative, so the script
 measures the checkpoint's check again on the rounded weights — stage 0: the held-out scene check; stage 1:
-the held-out identity check in TI and T mode; stage 2: the held-out lip-sync check — and writes that into the manifest as ``metrics`` (the
+the held-out identity check in TI and T mode; stage 2: the held-out lip-sync check — and writes that into
+the manifest as ``metrics`` (the
 float32 run's numbers stay as ``metrics_float32``). The VAE and the other manifests are copied as they are.
 When the check itself changed since training (e.g. the pipeline's default guidance), ``--rescore-float32``
 runs it on the float32 weights too, so both numbers come from the same check.

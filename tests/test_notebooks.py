@@ -84,8 +84,22 @@ def check_03(r):
         assert 0 <= m["white_frame0"] <= 1 and m["reference_distance"] > 0, r
 
 
+def check_04(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    assert r["windows_shape"][1:] == [8, 80] and r["tokens_shape"][1] == 16, r  # 8-frame windows -> 16 tokens
+    assert r["reference_tokens_silent"], r  # the reference frame's zero window is the learned silence
+    assert r["leak_local_outside"] == 0.0 < r["leak_local_inside"], r  # frame-local: nothing leaks in a block...
+    assert r["leak_full_outside_min"] > 1e-4, r  # ...while full cross-attention moves every frame
+    assert r["share_first"] < r["share_last"] == 0.5, r  # the audio share ramps to 50 %
+    assert r["loss_last"] < 1.2 * r["loss_first"], r  # 20 nano steps: the loss does not blow up
+    assert r["effect_shape"][1] == 4 and r["effect_shape"][0] == 6, r  # 6 steps x 4 guidance rows (TIA)
+    assert 0 < r["face_share"] < 1 and 0 < r["face_area"] < 0.5, r
+    assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
+
+
 CHECKS = {
     "chapter_template": check_template,
+    "04_audio_attention": check_04,
     "01_data_triplets": check_01,
     "02_foundation_t2v": check_02,
     "03_subject_injection": check_03,

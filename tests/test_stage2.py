@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from humo_lite.models import build_dit
-from humo_lite.models.attention import CrossAttention, FrameLocalCrossAttention, register_condition
+from humo_lite.models.attention import AllFramesCrossAttention, FrameLocalCrossAttention, register_condition
 from humo_lite.models.attention_maps import AudioAttention, face_effect_share
 from humo_lite.models.audio import AudioProjector, add_audio
 from humo_lite.models.dit import DiTBlock
@@ -84,10 +84,8 @@ def _block_audio_change(attention_class, frame=1):
     changed[:, frame] = torch.randn(1, 16, 24, generator=g)
     rotations = torch.ones(16, 8, dtype=torch.complex64)
     args = (torch.zeros(1, 6, 32), torch.randn(1, 3, 32, generator=g), None, rotations, grid)
-    flat = {"audio": tokens.flatten(1, 2)} if attention_class is CrossAttention else {"audio": tokens}
-    flat_changed = {"audio": changed.flatten(1, 2)} if attention_class is CrossAttention else {"audio": changed}
     with torch.no_grad():
-        a, b = block(x, *args, flat), block(x, *args, flat_changed)
+        a, b = block(x, *args, {"audio": tokens}), block(x, *args, {"audio": changed})
     return (a - b).abs().reshape(1, 4, 4, 32).amax(dim=(0, 2, 3))  # (frames,)
 
 
@@ -95,14 +93,15 @@ def test_audio_of_one_latent_frame_changes_only_that_frame():
     change = _block_audio_change(FrameLocalCrossAttention, frame=1)
     assert change[1] > 1e-3
     assert torch.all(change[[0, 2, 3]] == 0), change  # frame-local: nothing leaks to other frames
-    leaky = _block_audio_change(CrossAttention, frame=1)  # full cross-attention: every frame sees all audio
+    leaky = _block_audio_change(AllFramesCrossAttention, frame=1)  # full cross-attention: every frame sees all audio
     assert torch.all(leaky > 1e-3), leaky
 
 
 def _task_data(n, seed, frames=3, audio=True):
     g = torch.Generator().manual_seed(seed)
-    data = {"latents": torch.randn(n, 8, frames, 4, 4, generator=g), "ref_latents": torch.randn(n, 8, 1, 4, 4, generator=g),
-            "text_ctx": torch.randn(n, 6, 32, generator=g), "text_mask": torch.ones(n, 6, dtype=torch.bool)}
+    data = {"latents": torch.randn(n, 8, frames, 4, 4, generator=g),
+            "ref_latents": torch.randn(n, 8, 1, 4, 4, generator=g), "text_ctx": torch.randn(n, 6, 32, generator=g),
+            "text_mask": torch.ones(n, 6, dtype=torch.bool)}
     if audio:
         data["audio_windows"] = torch.randn(n, frames + 1, 8, 80, generator=g)
     return data
@@ -241,9 +240,9 @@ def test_audio_bad_inputs_are_clear(talking):
     from humo_lite.pipeline import HuMoLitePipeline
 
     clip = _speech(0)
-    with pytest.raises(ValueError, match="covers 0 of the clip's 3 latent frames"):
+    with pytest.raises(ValueError, match="cover 0 of the clip's 3 latent frames"):
         _call(talking, audio=clip.audio[:500], sample_rate=16_000)  # shorter than one latent frame
-    with pytest.raises(ValueError, match="covers 2 of the clip's 3 latent frames"):
+    with pytest.raises(ValueError, match="cover 2 of the clip's 3 latent frames"):
         _call(talking, audio=clip.audio[:4000], sample_rate=16_000)
     with pytest.warns(UserWarning, match="audio off"):
         _call(talking, audio=np.zeros(9 * 640, np.float32), sample_rate=16_000)  # allowed: it is the null audio

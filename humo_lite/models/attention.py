@@ -156,6 +156,16 @@ class FrameLocalCrossAttention(CrossAttention):
         return self.out(rearrange(out, "(b f) l d -> b (f l) d", f=frames))  # (B, L, D)
 
 
+class AllFramesCrossAttention(CrossAttention):
+    """The ablation of :class:`FrameLocalCrossAttention`: the same weights, but every token attends to the audio
+    tokens of **all** frames (plain cross-attention over ``(B, F + R, K, ctx_dim)`` flattened). What one frame
+    hears then leaks into every other frame's tokens (chapter 04 shows it)."""
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor, grid: tuple[int, int, int], ctx_mask=None) -> torch.Tensor:
+        flat = rearrange(ctx, "b f k c -> b (f k) c") if ctx.ndim == 4 else ctx  # (B, (F+R)*K, ctx_dim)
+        return super().forward(x, flat, grid)
+
+
 CONDITION_ATTENTION: dict[str, type[nn.Module]] = {}
 """Condition name -> cross-attention class (Wan2.1's ``WAN_CROSSATTENTION_CLASSES``)."""
 

@@ -207,7 +207,8 @@ class Trainer:
             bar.update(1)
             if self.step % config.log_every == 0 or self.step == config.steps:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.1e}")
-            due = evaluate is not None and evaluate_every and (self.step % evaluate_every == 0 or self.step == config.steps)
+            due = evaluate is not None and evaluate_every > 0 and (
+                self.step % evaluate_every == 0 or self.step == config.steps)
             if due and acc.is_main_process:
                 self.evaluations.append({"step": self.step, **self.evaluate_ema(evaluate)})
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
