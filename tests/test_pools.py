@@ -52,6 +52,20 @@ def test_heldout_speech_is_never_trained_on():
     assert {s.speech.kind for s in test_specs} == {"bank", "synth"}
 
 
+def test_heldout_voice_is_unseen_people_speaking_in_unseen_voices():
+    train_voices = {e["voice"] for e in bank_manifest() if e["split"] == "train"}
+    voice_of = {e["key"]: e["voice"] for e in bank_manifest()}
+    specs = make_pool("heldout_voice").specs
+    trained_ids = set().union(*(make_pool(n).identities for n in TRAINING_POOLS))
+    assert not {s.identity.index for s in specs} & trained_ids  # people no training pool has
+    bank = [s.speech.key for s in specs if s.speech.kind == "bank"]
+    assert bank and not {voice_of[k] for k in bank} & train_voices  # voices no training recording uses
+    assert all(s.speech.seed >= 2**31 for s in specs if s.speech.kind == "synth")  # the held-out synth stream
+    assert {voice_of[k] for k in bank_keys("heldout")} & train_voices  # "heldout" alone would not be enough
+    with pytest.raises(ValueError, match="unseen_voice"):
+        bank_keys("unseen")
+
+
 def test_pools_are_deterministic_and_seeded():
     make_pool.cache_clear()
     a = make_pool("stage2", 0)

@@ -20,8 +20,9 @@ Every clip still *has* a face that talks (the foundation pool's mouths move with
 never hears, as in real text–video data); "conditions given" is what a training stage may show the
 model. Unseen identities, unseen (background, clothing) combinations and unseen speech (held-out bank
 sentences and voices, and synthetic utterances from a separate seed stream) never appear in any
-training pool. ``heldout_voice`` holds out both at once — unseen people speaking unseen recordings — and is
-where the audio chapters measure lip sync (stage 2's check).
+training pool. ``heldout_voice`` holds out both at once — unseen people speaking unseen recordings in voices
+no training pool has (the bank's held-out sentences read by its held-out voice, and synthetic speech from the
+held-out seed stream) — and is where the audio chapters measure lip sync (stage 2's check).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class PoolConfig:
     modalities: tuple[str, ...]
     identities: str | int  # "heldout", or how many of the training identities
     scene_pairs: str | int  # "heldout", or how many of the training (background, clothing) pairs
-    speech: str  # "synth", "mixed" (half synth, half bank) or "heldout"
+    speech: str  # "synth", "mixed" (half synth, half bank), "heldout" or "unseen_voice" (held-out voices only)
 
 
 POOL_CONFIGS = {
@@ -58,7 +59,7 @@ POOL_CONFIGS = {
     "heldout_identity": PoolConfig(200, MODALITIES, "heldout", 30, "mixed"),
     "heldout_scene": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, "heldout", "mixed"),
     "heldout_speech": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, 30, "heldout"),
-    "heldout_voice": PoolConfig(200, MODALITIES, "heldout", 30, "heldout"),
+    "heldout_voice": PoolConfig(200, MODALITIES, "heldout", 30, "unseen_voice"),
 }
 TRAINING_POOLS = ("foundation", "stage1", "stage2")
 
@@ -112,8 +113,10 @@ def _speech(kind: str, rng: np.random.Generator) -> SpeechSpec:
         kind = "synth" if rng.random() < 0.5 else "bank_train"
     elif kind == "heldout":
         kind = "synth_heldout" if rng.random() < 0.5 else "bank_heldout"
+    elif kind == "unseen_voice":
+        kind = "synth_heldout" if rng.random() < 0.5 else "bank_unseen_voice"
     if kind.startswith("bank"):
-        keys = bank_keys("heldout" if kind.endswith("heldout") else "train")
+        keys = bank_keys({"bank_heldout": "heldout", "bank_unseen_voice": "unseen_voice"}.get(kind, "train"))
         return SpeechSpec("bank", key=keys[int(rng.integers(len(keys)))], offset=float(rng.random()))
     # Training synth seeds are < 2**31; held-out ones >= 2**31: the streams never meet.
     return SpeechSpec("synth", seed=int(rng.integers(2**31)) + (2**31 if kind == "synth_heldout" else 0))

@@ -137,9 +137,14 @@ def bank_manifest() -> tuple[dict, ...]:
 
 
 def bank_keys(split: str) -> list[str]:
-    """Keys of the bank's ``train`` or ``heldout`` recordings."""
+    """Keys of the bank's ``train`` or ``heldout`` recordings, or ``unseen_voice``: the held-out recordings whose
+    voice no ``train`` recording uses."""
+    if split == "unseen_voice":
+        train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] == "train"}
+        return [entry["key"] for entry in bank_manifest()
+                if entry["split"] == "heldout" and entry["voice"] not in train_voices]
     if split not in ("train", "heldout"):
-        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+        raise ValueError(f"split must be 'train', 'heldout' or 'unseen_voice', got {split!r}")
     return [entry["key"] for entry in bank_manifest() if entry["split"] == split]
 
 
