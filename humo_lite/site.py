@@ -136,13 +136,27 @@ def _map_strings(value, fn):
     return value
 
 
+def _merge_streams(outputs: list) -> list:
+    """Consecutive stream outputs of one stream as one (a kernel may send a line's end on its own, which
+    would be drawn as an empty box); streams of nothing but whitespace dropped."""
+    merged = []
+    for output in outputs:
+        if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == output.get("name")):
+            merged[-1] = {**merged[-1], "text": "".join(merged[-1]["text"]) + "".join(output["text"])}
+        else:
+            merged.append(output)
+    return [o for o in merged if o.get("output_type") != "stream" or "".join(o.get("text", "")).strip()]
+
+
 def for_reading(nb: dict, root: Path = REPO_ROOT) -> dict:
     """The executed notebook ``nb`` (as JSON) as a reader should see it.
 
     Papermill's injected parameters cell is removed and its values are written into the chapter's own
     parameters cell (``SMOKE = True  # ...`` in place of ``SMOKE = False  # ...``), except ``RESULTS_PATH``,
     which only says where the tests' JSON went; papermill's record of the run (input and output paths) is
-    dropped from the metadata; outputs that name a path under ``root`` name it relative to ``root``.
+    dropped from the metadata; consecutive pieces of one output stream are joined; outputs that name a path
+    under ``root`` name it relative to ``root``.
     """
     nb = json.loads(json.dumps(nb))
     cells = nb["cells"]
@@ -165,7 +179,7 @@ def for_reading(nb: dict, root: Path = REPO_ROOT) -> dict:
     for cell in cells:
         cell.get("metadata", {}).pop("papermill", None)
         if "outputs" in cell:
-            cell["outputs"] = _map_strings(cell["outputs"], lambda s: _relative_paths(s, root))
+            cell["outputs"] = _map_strings(_merge_streams(cell["outputs"]), lambda s: _relative_paths(s, root))
     state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state")
     if state:
         for model in state.values():
@@ -315,8 +329,9 @@ def _exporter():
 # ---------------------------------------------------------------- pages: one chapter, navigation, banner
 
 SITE_CSS = """<style>
-.humo-nav{display:flex;gap:1.2rem;flex-wrap:wrap;justify-content:space-between;font:14px system-ui,sans-serif;
+.humo-nav{display:grid;grid-template-columns:1fr auto 1fr;gap:1.2rem;align-items:center;font:14px system-ui,sans-serif;
   padding:.5rem 1rem;margin:0 0 1rem;border-bottom:1px solid #ccc;background:#fafafa}
+.humo-nav .humo-next{text-align:right}
 .humo-nav.bottom{border-top:1px solid #ccc;border-bottom:0;margin:2rem 0 0}
 .humo-smoke-banner{font:15px system-ui,sans-serif;background:#fff3cd;border:1px solid #e0b84a;
   border-radius:4px;padding:.7rem 1rem;margin:0 1rem 1rem}

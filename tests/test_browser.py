@@ -1,13 +1,16 @@
-"""Chapter 01 as a reader meets it: JupyterLab in a real (headless) Chromium, every cell run, nothing broken.
+"""The chapters as a reader meets them, in a real (headless) Chromium: in JupyterLab, and on the built site, offline.
 
-Papermill (``test_notebooks.py``) proves the code runs; this proves the *page* works: figures load,
-the video player decodes its MP4 with sound, the audio player loads, and the frame slider — a live
-ipywidget talking to the kernel — changes the picture when moved. It starts JupyterLab on 127.0.0.1
-with a token, drives Debian's ``chromium`` through Playwright (``executable_path``, no downloaded
-browser), and is skipped with the reason when either is missing. ``.ci/run`` installs both when it can.
+Papermill (``test_notebooks.py``) proves the code runs; this proves the *page* works. In JupyterLab: chapter 01's
+figures load, the video player decodes its MP4 with sound, the audio player loads, and the frame slider — a live
+ipywidget talking to the kernel — changes the picture when moved. On the site (``humo-lite site``, chapters 01
+and 03 built in SMOKE mode, or the folder ``HUMO_LITE_SITE`` names): each page opened from disk with every
+network request refused shows its equations typeset (no raw ``$…$``), a picture in every widget area, every
+image and player loaded, its navigation, and no absolute path. It starts JupyterLab on 127.0.0.1 with a token,
+drives Debian's ``chromium`` through Playwright (``executable_path``, no downloaded browser), and is skipped with
+the reason when either is missing. ``.ci/run`` installs both when it can.
 
-Set ``HUMO_LITE_SCREENSHOTS=<folder>`` to keep the screenshots (the whole page after the run, and the
-scrubber before and after the slider moved).
+Set ``HUMO_LITE_SCREENSHOTS=<folder>`` to keep the screenshots (JupyterLab's page and the scrubber before and
+after the slider moved; each site page whole, its first equations, its widgets and its first video).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from humo_lite.site import absolute_paths, build_site, chapter_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("HUMO_LITE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -179,3 +184,124 @@ def test_chapter_01_runs_and_renders_in_jupyterlab(lab, browser, tmp_path):
     finally:
         page.close()
     assert not [m for m in console if "humo" in m.lower() or "widget" in m.lower()], console
+
+
+# ---------------------------------------------------------------- the built site, offline
+
+JS_OFFLINE = """() => {
+  const skip = new Set(['PRE', 'CODE', 'SCRIPT', 'STYLE', 'TEXTAREA']);
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let text = '';
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    let p = n.parentElement, hidden = false;
+    while (p) { if (skip.has(p.tagName) || p.namespaceURI === 'http://www.w3.org/1998/Math/MathML') { hidden = true; break; }
+                p = p.parentElement; }
+    if (!hidden) text += n.textContent + ' ';
+  }
+  const rawMath = (text.match(/\\$\\$[^$]+\\$\\$|(^|[^\\w$])\\$[^\\s$][^$\\n]{0,200}?[^\\s$]\\$(?!\\w)|\\\\(frac|mathrm|left|sum|begin)\\b/g) || []);
+  const maths = Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width > 0);
+  const images = Array.from(document.querySelectorAll('img')).map(i => i.complete && i.naturalWidth > 0);
+  const widgets = Array.from(document.querySelectorAll('.humo-widget-static')).map(w => {
+    const pics = Array.from(w.querySelectorAll('img'));
+    return pics.length > 0 && pics.every(i => i.complete && i.naturalWidth > 0); });
+  const emptyWidgets = document.querySelectorAll('script[type*="jupyter.widget"], .jupyter-widgets').length;
+  const emptyOutputs = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+    .filter(o => !o.innerText.trim() && !o.querySelector('img, video, audio, svg, math, table')).length;
+  const media = Array.from(document.querySelectorAll('video, audio')).map(
+    m => ({tag: m.tagName, ready: m.readyState, duration: m.duration, error: m.error ? m.error.code : null}));
+  const nav = ['.humo-nav.top .humo-index', '.humo-nav.top .humo-prev', '.humo-nav.top .humo-next',
+               '.humo-nav.bottom .humo-index'].map(s => !!document.querySelector(s));
+  return {rawMath, maths, images, widgets, emptyWidgets, emptyOutputs, media, nav};
+}"""
+
+
+def open_offline(browser, path: Path):
+    """``path`` opened from disk in a fresh context that refuses every request off the disk; returns the page and
+    the list of refused URLs (a page that works offline asks for none)."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    refused = []
+
+    def route(request):
+        if request.request.url.startswith(("file:", "data:", "blob:")):
+            request.continue_()
+        else:
+            refused.append(request.request.url)
+            request.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('video, audio'))"
+                           ".every(m => m.readyState >= 1 || m.error)", timeout=30_000)
+    return page, refused
+
+
+def offline_problems(page, refused: list[str]) -> list[str]:
+    """What a reader offline would see broken on ``page``; empty when nothing."""
+    r = page.evaluate(JS_OFFLINE)
+    problems = [f"asked the network for {url}" for url in refused]
+    problems += [f"raw LaTeX: {m.strip()!r}" for m in r["rawMath"]]
+    problems += ["an equation drawn with no width"] * r["maths"].count(False)
+    problems += ["an image that did not load"] * r["images"].count(False)
+    problems += ["a widget area without its picture"] * r["widgets"].count(False)
+    problems += ["a widget left for a widget script (empty offline)"] * bool(r["emptyWidgets"])
+    problems += ["an empty output area"] * r["emptyOutputs"]
+    problems += [f"a {m['tag'].lower()} player that did not load: {m}" for m in r["media"]
+                 if m["error"] is not None or m["ready"] < 1 or not m["duration"] > 0]
+    if not all(r["nav"]):
+        problems.append("navigation missing (index, previous, next)")
+    problems += [f"absolute path {p!r}" for p in absolute_paths(page.content())]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site's folder: ``HUMO_LITE_SITE`` if set, else chapters 01 and 03 built here in SMOKE mode."""
+    if os.environ.get("HUMO_LITE_SITE"):
+        return Path(os.environ["HUMO_LITE_SITE"])
+    out = tmp_path_factory.mktemp("site")
+    build_site(chapter_notebooks(["01", "03"]), out, smoke=True, progress=False)
+    return out
+
+
+def test_offline_checks_catch_what_breaks_a_page(browser, tmp_path):
+    """The checker's failing case: a page with raw LaTeX, a widget left for a CDN script, a broken image, a
+    script from the web and an absolute path is reported on each count."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><nav class="humo-nav top"><a class="humo-index" href="index.html">i</a></nav>'
+                   '<p>where $L_f$ is the energy</p><div class="jp-OutputArea-output">'
+                   '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "x"}</script></div>'
+                   '<div class="humo-widget-static"><img src="data:image/png;base64,AAAA"></div>'
+                   '<script src="https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@*/dist/embed-amd.js">'
+                   '</script><pre>saved to /home/someone/humo/results.json</pre></body></html>')
+    page, refused = open_offline(browser, bad)
+    try:
+        problems = offline_problems(page, refused)
+    finally:
+        page.context.close()
+    for expected in ("asked the network for https://cdn.jsdelivr.net", "raw LaTeX: '$L_f$'", "an image that did not load",
+                     "a widget area without its picture", "a widget left for a widget script", "an empty output area",
+                     "navigation missing", "absolute path '/home/someone/humo/results.json'"):
+        assert any(p.startswith(expected) for p in problems), (expected, problems)
+
+
+@pytest.mark.parametrize("stem", ["01_data_triplets", "03_subject_injection"])
+def test_site_page_works_offline(site, browser, stem, tmp_path):
+    page, refused = open_offline(browser, site / f"{stem}.html")
+    try:
+        problems = offline_problems(page, refused)
+        r = page.evaluate(JS_OFFLINE)
+        _screenshot(page, f"site_{stem}.png", tmp_path)
+        page.screenshot(path=tmp_path / "full.png", full_page=True)
+        for kind, selector in (("equation", "math[display=block]"), ("widget", ".humo-widget-static"),
+                               ("video", ".jp-OutputArea-output video")):
+            for i in range(min(page.locator(selector).count(), 3)):
+                element = page.locator(selector).nth(i)
+                element.scroll_into_view_if_needed()
+                _screenshot(element, f"site_{stem}_{kind}{i}.png", tmp_path)
+    finally:
+        page.context.close()
+    assert not problems, problems
+    assert len(r["maths"]) >= 2 and len(r["widgets"]) >= 1 and len(r["images"]) >= 5, r  # equations, widgets, figures
+    if stem == "01_data_triplets":  # the MP4 with its sound track and the WAV player
+        assert [m["tag"] for m in r["media"]] == ["VIDEO", "AUDIO"], r["media"]

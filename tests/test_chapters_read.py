@@ -314,6 +314,12 @@ def test_attention_maps_share_one_stated_scale_and_say_what_is_averaged():
         assert all(im.get_alpha() in (None, 1) for ax in fig.axes for im in ax.images)  # maps opaque, not blended
         assert text_problems(fig) == [], text_problems(fig)
     assert limits[0] == limits[1] and limits[0][0] == (0.0, pytest.approx(scales[0]))
+    fig = plot_reference_attention(maps, person.reference, person.video[8], call=2, block=1, row=-1)
+    shown = [im.get_array() for ax in fig.axes for im in ax.images if im.get_array().ndim == 2]
+    expected = maps[2, -1, 1].sum(axis=(3, 4, 5)).mean(0)  # per video cell: all reference cells, latent frames averaged
+    assert shown[0].shape == (4, 4) and np.allclose(shown[0], expected), (shown[0].shape, expected.shape)
+    cell = np.unravel_index(expected.argmax(), expected.shape)
+    assert np.allclose(shown[1], maps[2, -1, 1, :, cell[0], cell[1]].sum(1).mean(0))  # where the + cell looks
     own = plot_reference_attention(maps, person.reference, person.video[8], call=2, block=1)  # its own scale
     assert [im.get_clim() for ax in own.axes for im in ax.images if im.get_array().ndim == 2] != limits[1]
     assert "scale of this map alone" in " ".join(ax.get_ylabel() for ax in own.axes)
@@ -327,3 +333,70 @@ def test_results_table_formats_numbers_and_nests():
                            "seeds": list(range(12)), "smoke": True}).data
     assert "| loss | 0.158 |" in table and "| identity / TI / id_lite | 0.753 |" in table
     assert "| shape | (1, 3, 17) |" in table and "…" in table and "0.1580188" not in table
+
+
+FIGURE_WATCH = """# added by tests/test_chapters_read.py: check every figure's text as the inline backend draws it
+import matplotlib.backend_bases as _bases
+from humo_lite.viz.plots import text_problems as _text_problems
+
+_HUMO_FIGURE_PROBLEMS = []
+_print_figure = _bases.FigureCanvasBase.print_figure
+
+
+def _checked_print_figure(self, *args, **kwargs):
+    _HUMO_FIGURE_PROBLEMS.extend(f"{self.figure.get_suptitle() or [a.get_title() for a in self.figure.axes][:2]}: {p}"
+                                 for p in _text_problems(self.figure, tight=kwargs.get("bbox_inches") == "tight"))
+    return _print_figure(self, *args, **kwargs)
+
+
+_bases.FigureCanvasBase.print_figure = _checked_print_figure
+"""
+
+
+def drawn_figure_problems(path: Path, tmp_path: Path) -> list[str]:
+    """Run the notebook ``path`` in SMOKE mode with :data:`FIGURE_WATCH` installed first; return the text
+    problems of every figure it showed."""
+    import json
+    import os
+
+    import papermill as pm
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_WATCH))
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import json as _json\nfrom pathlib import Path as _Path\n"
+        "_Path(RESULTS_PATH).with_suffix('.figures.json').write_text(_json.dumps(_HUMO_FIGURE_PROBLEMS))"))
+    watched = tmp_path / path.name
+    nbformat.write(nb, watched)
+    results = tmp_path / "results.json"
+    saved = os.environ.pop("MPLBACKEND", None)  # the kernel draws with the inline backend, as for a reader
+    try:
+        pm.execute_notebook(str(watched), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                            parameters={"SMOKE": True, "RESULTS_PATH": str(results)}, cwd=str(path.parent),
+                            execution_timeout=180)
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+    return json.loads(results.with_suffix(".figures.json").read_text())
+
+
+def test_the_figure_watch_reports_a_figure_with_overlapping_text(tmp_path):
+    params = nbformat.v4.new_code_cell('SMOKE = False\nRESULTS_PATH = "r.json"')
+    params.metadata["tags"] = ["parameters"]
+    draw = nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
+                                     "ax.text(0.5, 0.5, 'one label')\nax.text(0.5, 0.5, 'another label')\nplt.show()")
+    nb = nbformat.v4.new_notebook(cells=[params, draw])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nb").mkdir()
+    nbformat.write(nb, tmp_path / "nb" / "01_x.ipynb")
+    problems = drawn_figure_problems(tmp_path / "nb" / "01_x.ipynb", tmp_path)
+    assert len(problems) == 1 and "'one label' and 'another label' overlap" in problems[0], problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_figure_a_chapter_draws_has_readable_text(path, tmp_path):
+    """Every figure a chapter shows (its SMOKE run, as JupyterLab's inline backend draws it) passes
+    :func:`humo_lite.viz.plots.text_problems`: the check is installed in the kernel before the chapter runs."""
+    problems = drawn_figure_problems(path, tmp_path)
+    assert not problems, "\n".join(problems)

@@ -32,7 +32,7 @@ def plot_sequence_layout(num_frames: int = 5, num_refs: int = 1, reference_posit
 
 def _attention_panels(maps: np.ndarray, call: int, block: int, row: int, cell):
     """The two maps of :func:`plot_reference_attention` for one call and block, and the video cell chosen."""
-    m = maps[call, row, block].sum(axis=2)  # (F', h, w, h, w): reference frames summed
+    m = maps[call, row, block].sum(axis=3)  # (F', h, w, R', h, w) -> (F', h, w, h, w): reference frames summed
     to_ref = m.sum(axis=(-2, -1)).mean(0)  # (h, w): share of each video cell's attention on the reference
     if cell is None:
         cell = tuple(int(i) for i in np.unravel_index(to_ref.argmax(), to_ref.shape))

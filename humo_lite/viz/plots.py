@@ -188,13 +188,15 @@ def _texts(fig):
     return [(t, ax) for t, ax in found if t.get_visible() and t.get_text().strip()]
 
 
-def text_problems(fig, max_width_in: float = 11.0) -> list[str]:
+def text_problems(fig, max_width_in: float = 11.0, tight: bool = False) -> list[str]:
     """What makes ``fig``'s text hard to read; empty when nothing does.
 
     Two texts on top of each other (titles, labels, tick labels, annotations, legends: their drawn boxes
     overlap by more than a pixel each way), a text over *another* axes' picture (a title running into the
     panel above), a text cut off by the figure's edge, and a figure wider than ``max_width_in`` inches
-    (JupyterLab would shrink it, and its text with it, to fit the notebook's default width).
+    (JupyterLab would shrink it, and its text with it, to fit the notebook's default width). ``tight``: the
+    figure is saved with ``bbox_inches="tight"`` (as the notebook's inline backend saves it), which grows the
+    picture to hold every text, so the figure's edge cuts nothing off.
     """
     renderer = fig.canvas.get_renderer()
     fig.canvas.draw()
@@ -205,7 +207,7 @@ def text_problems(fig, max_width_in: float = 11.0) -> list[str]:
     texts = [(t, ax, t.get_window_extent(renderer)) for t, ax in _texts(fig)]
     for i, (t, ax, bb) in enumerate(texts):
         label = repr(t.get_text()[:40])
-        if bb.x0 < box.x0 - 1 or bb.y0 < box.y0 - 1 or bb.x1 > box.x1 + 1 or bb.y1 > box.y1 + 1:
+        if not tight and (bb.x0 < box.x0 - 1 or bb.y0 < box.y0 - 1 or bb.x1 > box.x1 + 1 or bb.y1 > box.y1 + 1):
             problems.append(f"text {label} is cut off by the figure's edge")
         for other_ax in fig.axes:
             if other_ax is ax or not other_ax.get_visible() or not other_ax.images:
