@@ -12,16 +12,21 @@
     humo-lite train judge --preset humo-micro --out outputs/judge
     humo-lite site --smoke               # the chapters executed and rendered as HTML: docs/_build/index.html
 
-Every command that writes prints where; every file is written atomically.
+Every command that writes prints where; every file is written atomically. A mistake (a bad value, a missing
+or unwritable file, a folder another run is writing) stops with one line saying what was expected and exit
+status 2, before any work where it can be known then; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +110,7 @@ def cmd_data_show(args) -> None:
 
     pool = make_pool(args.pool, args.world_seed)
     if not 0 <= args.index < len(pool):
-        raise SystemExit(f"--index must be in [0, {len(pool)}) for pool {args.pool!r}")
+        raise ValueError(f"--index must be a whole number in 0..{len(pool) - 1} for pool {args.pool!r}, got {args.index}")
     clip = make_clip(pool[args.index], args.preset)
     for path in save_clip(clip, args.out, f"{args.pool}_{args.index}"):
         print(f"wrote {path}")
@@ -118,7 +123,10 @@ def cmd_data_export(args) -> None:
     from .data import make_clip, make_pool
 
     pool = make_pool(args.pool, args.world_seed)
-    count = min(args.count, len(pool))
+    if not 1 <= args.count <= len(pool):
+        raise ValueError(f"--count must be a whole number in 1..{len(pool)} (the clips of pool {args.pool!r}), "
+                         f"got {args.count}")
+    count = args.count
     for i in tqdm(range(count), desc=f"export {args.pool}"):
         export_byo_clip(make_clip(pool[i], args.preset), Path(args.out) / f"{args.pool}_{i:05d}")
     print(f"wrote {count} clip folders to {args.out}")
@@ -224,7 +232,15 @@ def cmd_generate(args) -> None:
 
     # audio needs stage 2, a reference stage 1 (or 2)
     stage = args.stage if args.stage is not None else 2 if args.audio else 1 if args.image else 0
+    if args.image and stage == 0 and not args.checkpoint:
+        raise ValueError("--image needs a checkpoint trained with references: --stage 1 or 2 (stage 0 is text only)")
+    if args.audio and stage < 2 and not args.checkpoint:
+        raise ValueError(f"--audio needs a checkpoint with audio layers: --stage 2 (stage {stage} has none)")
     checkpoint = Path(args.checkpoint or default_checkpoint(args.preset, stage))
+    if args.checkpoint and args.preset_given:
+        from .pipeline import check_checkpoint_preset
+
+        check_checkpoint_preset(checkpoint, args.preset)
     image = read_image(args.image) if args.image else None
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
     options = given(args, "guidance_scale", "image_guidance_scale", "audio_guidance_scale",
@@ -236,22 +252,52 @@ def cmd_generate(args) -> None:
           f"with {checkpoint}; {out.dit_passes} DiT passes")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1, with an error that says so."""
+def whole(low: int, high: int | None = None, what: str = ""):
+    """argparse type: a whole number in ``low..high``, with an error giving the range."""
+    span = f"in {low}..{high}" if high is not None else f">= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}{what}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}{what}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def finite(text: str) -> float:
+    """argparse type: a finite number (no nan, inf)."""
+    import math
+
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def nonempty(text: str) -> str:
+    """argparse type: a non-empty string."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty value, got ''")
+    return text
+
+
+positive_int = whole(1)  # argparse type: a whole number >= 1, with an error that says so
+SEED = whole(0, 2**63 - 1)  # what torch.Generator.manual_seed takes
 
 
 def _add(subparsers, name, func, help_text, out=None) -> argparse.ArgumentParser:
     """A sub-command with the options every command shares (preset, world seed, output)."""
     p = subparsers.add_parser(name, help=help_text)
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
-    p.add_argument("--world-seed", type=int, default=0, help="seed of the world's pools")
+    p.add_argument("--world-seed", type=SEED, default=0, help="seed of the world's pools")
     if out:
         p.add_argument("--out", default=out, help=f"output folder (default {out})")
     p.set_defaults(func=func)
@@ -268,29 +314,29 @@ def _add_data_commands(sub) -> None:
     _add(data, "stats", cmd_data_stats, "pool sizes")
     show = _add(data, "show", cmd_data_show, "write one clip as MP4 (with sound) + PNG", out="outputs/show")
     show.add_argument("--pool", default="stage2")
-    show.add_argument("--index", type=int, default=0)
+    show.add_argument("--index", type=whole(0), default=0)
     export = _add(data, "export", cmd_data_export, "write clips in the BYO folder format", out="outputs/export")
     export.add_argument("--pool", default="stage2")
-    export.add_argument("--count", type=int, default=8)
+    export.add_argument("--count", type=positive_int, default=8, help="clips to write (at most the pool's size)")
 
 
 def _add_train_commands(sub) -> None:
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="train_command", required=True)
     judge = _add(train, "judge", cmd_train_judge, "train the evaluation judge (chapter 08)", out="outputs/judge")
-    judge.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    judge.add_argument("--seed", type=SEED, default=None, help="(default: 0)")
     judge.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the preset's)")
     vae = _add(train, "vae", cmd_train_vae, "train the tiny Wan VAE (chapter 02)", out="outputs/humo-micro/vae")
-    vae.add_argument("--seed", type=int, default=None, help="(default: 0)")
-    vae.add_argument("--image-steps", type=int, default=None, help=f"steps on single frames first {SHIPPED}")
-    vae.add_argument("--steps", type=int, default=None, help=f"then steps on whole clips {SHIPPED}")
+    vae.add_argument("--seed", type=SEED, default=None, help="(default: 0)")
+    vae.add_argument("--image-steps", type=whole(0), default=None, help=f"steps on single frames first {SHIPPED}")
+    vae.add_argument("--steps", type=positive_int, default=None, help=f"then steps on whole clips {SHIPPED}")
     vae.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     stage0 = _add(train, "stage0", cmd_train_stage0, "train the text-to-video foundation model (chapter 02)",
                   out="outputs/humo-micro")
     stage0.add_argument("--vae", default=None, help="trained VAE folder (default: OUT/vae)")
     _add_dit_training_flags(stage0, "foundation clips to use, of 6000", "held-out scene clips to score")
-    stage0.add_argument("--role-weight", type=float, default=None,
+    stage0.add_argument("--role-weight", type=finite, default=None,
                         help=f"weight of the text encoder's binding objective, 0: video loss only {SHIPPED}")
-    stage0.add_argument("--sigma-shift", type=float, default=None,
+    stage0.add_argument("--sigma-shift", type=finite, default=None,
                         help=f"shift of the training noise levels towards pure noise, 1: none {SHIPPED}")
     stage1 = _add(train, "stage1", cmd_train_stage1, "train reference injection on top of stage 0 (chapter 03)",
                   out="outputs/humo-micro-stage1")
@@ -302,9 +348,9 @@ def _add_train_commands(sub) -> None:
                              "(default: stage1)")
     stage1.add_argument("--reference-position", default=None, choices=["after", "before"],
                         help="reference latent after the video (HuMo) or before it (the ablation) (default: after)")
-    stage1.add_argument("--text-dropout", type=float, default=None, help=f"caption drop rate {SHIPPED}")
-    stage1.add_argument("--image-dropout", type=float, default=None, help=f"reference drop rate {SHIPPED}")
-    stage1.add_argument("--face-weight", type=float, default=None,
+    stage1.add_argument("--text-dropout", type=finite, default=None, help=f"caption drop rate {SHIPPED}")
+    stage1.add_argument("--image-dropout", type=finite, default=None, help=f"reference drop rate {SHIPPED}")
+    stage1.add_argument("--face-weight", type=finite, default=None,
                         help=f"extra loss weight on the face's latent cells, 0: HuMo's plain loss {SHIPPED}")
     _add_stage2_command(train)
 
@@ -317,13 +363,13 @@ def _add_stage2_command(train) -> None:
                             "held-out people speaking held-out recordings to score, per seed")
     stage2.add_argument("--plain-clips", type=positive_int, default=None,
                         help=f"stage-1 clips (audio null) mixed in, of 1500 {SHIPPED}")
-    stage2.add_argument("--share-start", type=float, default=None, help=f"audio share at step 0 {SHIPPED}")
-    stage2.add_argument("--share-end", type=float, default=None, help=f"audio share after the ramp {SHIPPED}")
-    stage2.add_argument("--ramp-steps", type=int, default=None,
+    stage2.add_argument("--share-start", type=finite, default=None, help=f"audio share at step 0 {SHIPPED}")
+    stage2.add_argument("--share-end", type=finite, default=None, help=f"audio share after the ramp {SHIPPED}")
+    stage2.add_argument("--ramp-steps", type=whole(0), default=None,
                         help="steps of the audio share's linear ramp (default: two thirds of --steps)")
-    stage2.add_argument("--text-dropout", type=float, default=None, help=f"caption drop rate {SHIPPED}")
-    stage2.add_argument("--image-dropout", type=float, default=None, help=f"reference drop rate {SHIPPED}")
-    stage2.add_argument("--audio-dropout", type=float, default=None, help=f"audio drop rate {SHIPPED}")
+    stage2.add_argument("--text-dropout", type=finite, default=None, help=f"caption drop rate {SHIPPED}")
+    stage2.add_argument("--image-dropout", type=finite, default=None, help=f"reference drop rate {SHIPPED}")
+    stage2.add_argument("--audio-dropout", type=finite, default=None, help=f"audio drop rate {SHIPPED}")
     stage2.add_argument("--audio-tokens", type=positive_int, default=None,
                         help=f"audio tokens per latent frame (HuMo: 16) {SHIPPED}")
     stage2.add_argument("--no-curve", dest="curve", action="store_false",
@@ -332,14 +378,15 @@ def _add_stage2_command(train) -> None:
 
 def _add_dit_training_flags(parser: argparse.ArgumentParser, clips_help: str, eval_help: str) -> None:
     """The trainer's flags, shared by every DiT stage."""
-    parser.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    parser.add_argument("--seed", type=SEED, default=None, help="(default: 0)")
     parser.add_argument("--steps", type=positive_int, default=None, help=SHIPPED)
     parser.add_argument("--batch-size", type=positive_int, default=None, help=SHIPPED)
-    parser.add_argument("--lr", type=float, default=None, help=SHIPPED)
+    parser.add_argument("--lr", type=finite, default=None, help=SHIPPED)
     parser.add_argument("--clips", type=positive_int, default=None, help=f"{clips_help} {SHIPPED}")
     parser.add_argument("--checkpoint-every", type=positive_int, default=None,
                         help=f"steps between checkpoints {SHIPPED}")
-    parser.add_argument("--eval-clips", type=int, default=None, help=f"{eval_help}, 0: skip {SHIPPED}")
+    parser.add_argument("--eval-clips", type=whole(0, 200), default=None,
+                        help=f"{eval_help}, of 200, 0: skip {SHIPPED}")
     parser.add_argument("--override-config", action="store_true",
                         help="resume a checkpoint even though a setting differs (continue with the new one)")
 
@@ -355,17 +402,18 @@ def _add_generate_command(sub) -> None:
                      help="which shipped checkpoint (without --checkpoint): 0 text only, 1 text + reference, "
                           "2 text + reference + audio (default: 2 with --audio, 1 with --image, else 0)")
     gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
-    gen.add_argument("--steps", type=positive_int, default=None, help="denoising steps (default: the pipeline's, 20)")
-    gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=float, default=None,
+    gen.add_argument("--steps", type=whole(1, 1000), default=None,
+                     help="denoising steps, 1..1000 (default: the pipeline's, 20)")
+    gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=finite, default=None,
                      help="text guidance scale, 1 = off (default: the pipeline's, 5); --guidance is the old name")
-    gen.add_argument("--image-guidance-scale", type=float, default=None,
+    gen.add_argument("--image-guidance-scale", type=finite, default=None,
                      help="reference guidance scale (TI/TIA), 1 = off (default: the pipeline's, 5)")
-    gen.add_argument("--audio-guidance-scale", type=float, default=None,
+    gen.add_argument("--audio-guidance-scale", type=finite, default=None,
                      help="audio guidance scale (TA/TIA), 1 = off (default: the pipeline's, 5.5)")
     gen.add_argument("--guidance-preset", default=None, choices=sorted(GUIDANCE_PRESETS),
                      help="a named guidance schedule instead of the scales (chapter 07; default: adaptive Eq. 4)")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--scale", type=positive_int, default=8, help="upscale the MP4 by this factor (nearest)")
+    gen.add_argument("--seed", type=SEED, default=0)
+    gen.add_argument("--scale", type=whole(1, 64), default=8, help="upscale the MP4 by this factor (nearest), 1..64")
     gen.add_argument("--unknown-words", default="error", choices=["error", "unk"],
                      help="a prompt word outside the vocabulary: stop (default) or map it to <unk>")
 
@@ -389,7 +437,7 @@ def _add_site_command(sub) -> None:
 
     site = sub.add_parser("site", help="execute the chapters and render them as a static HTML site")
     site.add_argument("--smoke", action="store_true", help="the fast SMOKE runs instead of full mode")
-    site.add_argument("--chapters", nargs="+", default=None, metavar="NN",
+    site.add_argument("--chapters", nargs="+", type=nonempty, default=None, metavar="NN",
                       help="chapters to build, by the start of their name (default: all)")
     site.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     site.set_defaults(func=cmd_site)
@@ -398,6 +446,7 @@ def _add_site_command(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humo-lite", description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     _add(sub, "tour", cmd_tour, "render a few triplets from each pool (the quick start)", out="outputs/tour")
     _add_data_commands(sub)
@@ -407,19 +456,72 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OUTPUT_KIND = {"generate": ("file", (".mp4",))}  # every other command's --out is a folder
+
+
+def _message(exc: BaseException) -> str:
+    """One line for an exception: OS errors as 'what: file', KeyError without its quotes."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and str(exc).startswith("["):
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"humo-lite: warning: {message}", file=sys.stderr)
+
+
+def _is_main_rank() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; ``argv`` defaults to the process's arguments. Returns the exit status (2: bad input)."""
+    """Run a command; ``argv`` defaults to the process's arguments. Returns the exit status.
+
+    0: done; 2: a mistake the user can fix (a value, a file, a permission, a folder in use; one line on
+    stderr, before any work where it can be known then); 1: a run that stopped (training diverged) or an
+    unexpected error; 130: interrupted. ``--debug`` shows the traceback instead.
+    """
+    from .io import FolderInUse, check_output_path, output_lock
+    from .training.trainer import TrainingDiverged
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["humo-lite", *argv])  # what manifests record: the command as it was given
+    args.preset_given = any(a == "--preset" or a.startswith("--preset=") for a in argv)
     if "--guidance" in argv:
         print("humo-lite: note: --guidance is now --guidance-scale; the old name goes in the next release",
               file=sys.stderr)
-    try:
-        args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
-        print(f"humo-lite: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        if not args.debug:
+            warnings.showwarning = _show_warning
+        try:
+            with contextlib.ExitStack() as stack:
+                if getattr(args, "out", None) is not None:
+                    kind, suffixes = OUTPUT_KIND.get(args.command, ("folder", ()))
+                    check_output_path(args.out, kind, suffixes)
+                    if _is_main_rank():  # other processes of a distributed run write nothing themselves
+                        stack.enter_context(output_lock(args.out))
+                args.func(args)
+        except KeyboardInterrupt:
+            if args.debug:
+                raise
+            print("humo-lite: interrupted; what was saved is kept (a training run resumes from its last checkpoint "
+                  "with the same command)", file=sys.stderr)
+            return 130
+        except (ValueError, TypeError, KeyError, OSError, FolderInUse, TrainingDiverged) as exc:
+            if args.debug:
+                raise
+            print(f"humo-lite: error: {_message(exc)}", file=sys.stderr)
+            return 1 if isinstance(exc, TrainingDiverged) else 2
+        except Exception as exc:  # not a user's mistake: say so, keep the traceback for --debug
+            if args.debug:
+                raise
+            print(f"humo-lite: unexpected error ({type(exc).__name__}: {_message(exc)}); run again with --debug for "
+                  f"the traceback", file=sys.stderr)
+            traceback.clear_frames(exc.__traceback__)
+            return 1
     return 0
 
 

@@ -42,10 +42,10 @@ from diffusers.utils import BaseOutput
 from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
 from .guidance import TOY_SCALES, GuidanceSchedule, get_schedule, humo_lite_schedule
-from .io import check_safetensors
+from .io import check_safetensors, read_image, read_json
 from .layouts import as_images, video_to_numpy
 from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
-from .models.loading import check_local_folder
+from .models.loading import check_component, check_config_file, check_local_folder, checking_once
 from .models.text_encoder import TextEncoder  # noqa: F401  (likewise)
 from .models.vae import decode_latents, encode_image, latent_shape
 from .presets import SAMPLE_RATE, SAMPLES_PER_FRAME, check_num_frames
@@ -53,6 +53,8 @@ from .presets import SAMPLE_RATE, SAMPLES_PER_FRAME, check_num_frames
 MODES = {"T": {"text"}, "TI": {"text", "image"}, "TA": {"text", "audio"}, "TIA": {"text", "image", "audio"}}
 """HuMo's modes: the conditions each needs (``mode=`` checks that they were given, and only they)."""
 OUTPUT_TYPES = ("np", "pt", "latent")
+MAX_FRAMES = 257  # 64 latent frames: far beyond what any checkpoint here was trained on (9 or 17 frames)
+LARGE_SCALE = 30.0  # guidance scales beyond this (or below 0) are allowed, with a warning: frames turn flat
 USER = 4  # warnings from a step of __call__ point at the caller's line: step, __call__, torch.no_grad's wrapper
 
 
@@ -119,6 +121,51 @@ def check_mode(mode: str | None, image, audio, has_audio_layer: bool = True) -> 
                          "data_samples/checkpoints/<preset>-stage2); this one has no audio cross-attention")
 
 
+def _component_class(folder, name: str, entry):
+    """The class ``model_index.json`` names for component ``name``, from diffusers or humo_lite only."""
+    import importlib
+
+    path = folder / "model_index.json"
+    if (not isinstance(entry, list) or len(entry) != 2 or not all(isinstance(e, str) for e in entry)):
+        raise ValueError(f"{path}: field {name!r} must be [library, class name], got {entry!r}")
+    library, class_name = entry
+    if library != "diffusers" and not library.startswith("humo_lite."):
+        raise ValueError(f"{path}: field {name!r} names library {library!r}; expected diffusers or humo_lite.* "
+                         "(nothing else is imported from a checkpoint)")
+    try:
+        return getattr(importlib.import_module(library), class_name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"{path}: field {name!r} names {library}.{class_name}, which does not exist") from None
+
+
+def check_checkpoint_preset(folder, preset) -> None:
+    """An error unless the pipeline folder makes the preset's clips (size and frames, and the manifest's preset)."""
+    from pathlib import Path
+
+    from .presets import get_preset
+
+    preset = get_preset(preset)
+    folder = check_local_folder(folder, "pipeline", needs=("model_index.json",))
+    index = read_json(Path(folder) / "model_index.json")
+    world = preset.world
+    made = (index.get("height"), index.get("width"), index.get("num_frames"))
+    manifest = read_json(Path(folder) / "manifest.json") if (Path(folder) / "manifest.json").is_file() else {}
+    named = manifest.get("preset")
+    if made != (world.height, world.width, world.num_frames) or (named is not None and named != preset.name):
+        raise ValueError(f"checkpoint {folder} was made for {'preset ' + repr(named) if named else 'another preset'} "
+                         f"({made[0]}x{made[1]}, {made[2]} frames), not {preset.name!r} ({world.height}x{world.width}, "
+                         f"{world.num_frames} frames); pass --preset {named or '<its preset>'} or a {preset.name} checkpoint")
+
+
+def _flat(image) -> list:
+    """Every item of a (nested list of) reference image(s)."""
+    if image is None:
+        return []
+    if isinstance(image, (list, tuple)):
+        return [i for item in image for i in _flat(item)]
+    return [image]
+
+
 class HuMoLitePipeline(DiffusionPipeline):
     """Text (+ image, + audio) to video with a HuMo-lite checkpoint.
 
@@ -150,23 +197,61 @@ class HuMoLitePipeline(DiffusionPipeline):
                                     make_it="train one with `humo-lite train stage0` or use data_samples/checkpoints/")
         for weights in sorted(folder.rglob("*.safetensors")):  # the VAE too, which diffusers loads itself
             check_safetensors(weights)
+        index = check_config_file(folder / "model_index.json", cls)
         kwargs["use_safetensors"] = True
-        return super().from_pretrained(folder, **kwargs)
+        with checking_once():
+            for name in ("transformer", "vae", "text_encoder", "scheduler"):
+                if name not in index:
+                    raise ValueError(f"{folder / 'model_index.json'} lacks the component {name!r}")
+                component = _component_class(folder, name, index[name])
+                config = "scheduler_config.json" if name == "scheduler" else "config.json"
+                check_local_folder(folder / name, name, needs=(config,))
+                check_component(folder / name, component, config)
+            try:
+                return super().from_pretrained(folder, **kwargs)
+            except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
+                raise ValueError(f"could not load the pipeline at {folder}: {exc}") from None
 
     # 1. Inputs -----------------------------------------------------------------------------------------
     def check_inputs(self, prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
-                     output_type, num_frames, latents) -> list[str]:
+                     output_type, num_frames, latents, generator=None) -> list[str]:
         """Every argument checked before any work; returns the prompts as a list. Errors say what was expected."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, (list, tuple)) else None
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise TypeError(f"prompt must be a string or a non-empty list of strings, got {prompt!r}")
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             raise TypeError(f"negative_prompt must be a string (one for all prompts), got {negative_prompt!r}")
-        if not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1:
+        max_steps = int(self.scheduler.config.num_train_timesteps)
+        if (isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer))
+                or num_inference_steps < 1):
             raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}")
+        if num_inference_steps > max_steps:
+            raise ValueError(f"num_inference_steps must be a whole number in 1..{max_steps} (the scheduler's "
+                             f"num_train_timesteps), got {num_inference_steps!r}")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not 1 <= num_frames <= MAX_FRAMES:
+            raise ValueError(f"num_frames must be a whole number 4k+1 in 1..{MAX_FRAMES}, got {num_frames!r} "
+                             f"(None: the checkpoint's {self.config.num_frames})")
         check_num_frames(num_frames)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(42)) or None, "
+                            f"got {type(generator).__name__} {generator!r:.40}")
+        if latents is not None and not (isinstance(latents, torch.Tensor) and latents.is_floating_point()):
+            raise TypeError(f"latents must be a float torch.Tensor, got {type(latents).__name__}")
+        if latents is not None and not bool(torch.isfinite(latents).all()):
+            raise ValueError("latents contain NaN or infinite values; expected Gaussian noise")
+        for item in _flat(image):
+            if isinstance(item, (str, os.PathLike)) and not os.path.isfile(item):
+                raise FileNotFoundError(f"reference image file not found: {item}")
+        if image is not None and not self.config.get("null_reference_frames", 0):
+            warnings.warn("this checkpoint was trained without a reference image (stage 0, text only): the image is "
+                          "fed to a model that never learnt to use it; use a stage-1 or stage-2 checkpoint",
+                          stacklevel=USER)
+        if audio is not None and sample_rate is not None and any(
+                isinstance(a, (str, os.PathLike)) for a in (audio if isinstance(audio, (list, tuple)) else [audio])):
+            warnings.warn(f"sample_rate={sample_rate!r} is ignored for an audio file: its own rate is read from the "
+                          "file (and resampled to 16 kHz)", stacklevel=USER)
         if audio is not None and not isinstance(audio, (str, os.PathLike)) and sample_rate is None:
             raise ValueError("audio given as an array needs its sample_rate= (e.g. sample_rate=16000 for the "
                              "world's audio; other rates are resampled to 16 kHz); a file path needs none")
@@ -199,6 +284,10 @@ class HuMoLitePipeline(DiffusionPipeline):
                 raise ValueError(f"per-prompt references: expected {batch} lists (one per prompt) of the same "
                                  f"length, got lengths {[len(refs) for refs in image]}")
             return torch.cat([self.prepare_image_latents(list(refs), 1) for refs in image])
+        if isinstance(image, (str, os.PathLike)):
+            image = read_image(image, "reference image")
+        elif isinstance(image, (list, tuple)):
+            image = [read_image(i, "reference image") if isinstance(i, (str, os.PathLike)) else i for i in image]
         pixels = as_images(image)  # (R, 3, H, W) in [0, 1]
         height, width = self.config.height, self.config.width
         if pixels.shape[-2:] != (height, width):
@@ -297,6 +386,10 @@ class HuMoLitePipeline(DiffusionPipeline):
         for name, value in scales.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number (1 = that term off), got {value!r}")
+            if value < 0 or value > LARGE_SCALE:
+                warnings.warn(f"{name}={value:g} is {'negative (it pushes away from the condition)' if value < 0 else 'very large'}"
+                              f": expect washed-out or flat frames; scales of 1..{LARGE_SCALE:g} are the useful range "
+                              "(1 = that term off)", stacklevel=USER)
         if guidance is None:
             return humo_lite_schedule(guidance_scale, image_guidance_scale, audio_guidance_scale)
         changed = [n for n, v, d in zip(scales, scales.values(), TOY_SCALES.values(), strict=True) if v != d]
@@ -373,11 +466,11 @@ class HuMoLitePipeline(DiffusionPipeline):
         """
         if isinstance(guidance, (int, float)) and not isinstance(guidance, bool):
             warnings.warn("a number as guidance= is now guidance_scale= (diffusers' name); guidance= takes a "
-                          "schedule or a preset name", FutureWarning, stacklevel=USER - 1)
+                          "schedule or a preset name", FutureWarning, stacklevel=USER)
             guidance_scale, guidance = guidance, None
-        num_frames = num_frames or self.config.num_frames
+        num_frames = self.config.num_frames if num_frames is None else num_frames
         prompts = self.check_inputs(prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
-                                    output_type, num_frames, latents)
+                                    output_type, num_frames, latents, generator)
         schedule = self.guidance_schedule(guidance, guidance_scale, image_guidance_scale, audio_guidance_scale)
         check_mode(mode, image, audio, "audio" in (self.transformer.config.conditions or {}))
 
@@ -395,6 +488,10 @@ class HuMoLitePipeline(DiffusionPipeline):
             velocity = combine(self.branch_velocities(latents, t, conditions, branches))
             latents = self.scheduler.step(velocity, t, latents).prev_sample
             passes += len(branches) * len(prompts)
+        if not bool(torch.isfinite(latents).all()):
+            raise ValueError(f"the denoised latents became NaN or infinite (guidance scales {guidance_scale}, "
+                             f"{image_guidance_scale}, {audio_guidance_scale}: too large?); expected scales of about "
+                             f"1..{LARGE_SCALE:g}")
         # 4. Decode.
         frames = self.decode(latents, output_type)
         self.maybe_free_model_hooks()

@@ -34,12 +34,14 @@ from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
 from .eval.sync_check import heldout_sync_check, heldout_voice_clips, lip_sync, sync_ceilings
 from .flow_matching import make_scheduler
-from .io import atomic_dir, machine_info, write_json
+from .io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info, \
+    record_checksums, write_json
 from .models import build_dit
 from .models.audio import add_audio
 from .models.text_encoder import build_text_encoder
 from .models.vae import load_vae
-from .pipeline import HuMoLitePipeline
+from .data.pools import POOL_CONFIGS
+from .pipeline import HuMoLitePipeline, check_checkpoint_preset
 from .presets import Preset, get_preset
 from .training.audio_task import AudioToVideoTask
 from .training.latent_cache import cache_latents
@@ -68,19 +70,46 @@ def stage1_config(**overrides) -> TrainConfig:
     return TrainConfig(**{**STAGE1_TRAINING, **overrides})
 
 
+def _check_args(out_dir, config, pools: dict[str, tuple[str, int]], rates: dict[str, float] = (),
+                weights: dict[str, float] = (), shift: float = 1.0) -> None:
+    """A recipe's arguments checked before any work: ``pools`` maps an argument to (pool, value) — a clip count
+    in 1..pool size, or 0..pool size for the held-out ``eval_clips``; ``rates`` lie in [0, 1); ``weights`` are
+    finite and >= 0; the σ shift is finite and > 0; ``out_dir`` can be written as a folder."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a humo_lite.training.TrainConfig, got {type(config).__name__}")
+    for name, (pool, value) in pools.items():
+        size = POOL_CONFIGS[pool].size
+        check_count(value, name, 0 if name == "eval_clips" else 1, size,
+                    f"clips of the {pool} pool, which holds {size}" + ("; 0: skip the check" if name == "eval_clips"
+                                                                       else ""))
+    for name, value in dict(rates).items():
+        check_real(value, name, 0, 1, high_open=True, what="a share")
+    for name, value in dict(weights).items():
+        check_real(value, name, 0, what="0: off")
+    check_real(shift, "sigma_shift", 0, low_open=True, what="1: no shift")
+    check_output_path(out_dir, "folder")
+
+
 def save_pipeline(pipe, folder: str | os.PathLike, manifest: dict | None = None,
                   extra_files: dict[str, Path] | None = None) -> Path:
     """``pipe.save_pretrained`` (safetensors) into ``folder`` atomically, with ``manifest.json`` beside it.
 
     ``extra_files`` maps a path inside the folder to a file to copy there (e.g. the VAE's own manifest).
+    Every weight is checked finite first (a NaN model is never saved), and the manifest records each weights
+    file's SHA-256 (:func:`humo_lite.io.record_checksums`), which ``from_pretrained`` checks.
     """
+    for name in ("transformer", "vae", "text_encoder"):
+        check_finite_tensors(getattr(pipe, name).state_dict(), f"not saving {folder}: the {name}")
     with atomic_dir(folder, overwrite=True) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
-        if manifest is not None:
-            write_json(Path(tmp) / "manifest.json", manifest)
         for target, source in (extra_files or {}).items():
             if Path(source).is_file():
                 shutil.copyfile(source, Path(tmp) / target)
+                if Path(target).name == "manifest.json" and Path(target).parent != Path("."):
+                    record_checksums(Path(tmp) / Path(target).parent)  # its folder's files as saved here
+        if manifest is not None:
+            write_json(Path(tmp) / "manifest.json", manifest)
+            manifest["sha256"] = record_checksums(tmp)
     return Path(folder)
 
 
@@ -105,6 +134,7 @@ def train_vae(preset: Preset | str = "humo-micro", out_dir: str | os.PathLike = 
     judge reads frames of this preset's size, store its reconstruction ceiling and mouth check in its
     manifest. Returns the manifest."""
     preset = get_preset(preset)
+    check_output_path(out_dir, "folder")
     _, manifest = fit_and_save_vae(preset, out_dir, **options)
     judge = load_judge(judge)
     if get_preset(judge.manifest.get("preset", "humo-micro")).world == preset.world:
@@ -138,6 +168,8 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
     """
     start = time.perf_counter()
     preset = get_preset(preset)
+    _check_args(out_dir, config, {"num_clips": ("foundation", num_clips), "eval_clips": ("heldout_scene", eval_clips)},
+                {"text_dropout": text_dropout}, {"role_weight": role_weight}, sigma_shift)
     config = config or TrainConfig()
     vae_path = Path(vae_path or Path(out_dir) / "vae")
     vae = load_vae(vae_path, preset)
@@ -227,8 +259,12 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     """
     start = time.perf_counter()
     preset = get_preset(preset)
+    _check_args(out_dir, config, {"num_clips": ("stage1", num_clips), "eval_clips": ("heldout_identity", eval_clips)},
+                {"text_dropout": text_dropout, "image_dropout": image_dropout}, {"face_weight": face_weight},
+                sigma_shift)
     config = config or stage1_config()
     stage0_path = Path(stage0_path or shipped_checkpoint(preset.name))
+    check_checkpoint_preset(stage0_path, preset)
     pipe = HuMoLitePipeline.from_pretrained(stage0_path)
     torch.manual_seed(config.seed)
     data = stage1_data(pipe, preset, num_clips, progress)
@@ -386,9 +422,18 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     """
     start = time.perf_counter()
     preset = get_preset(preset)
+    _check_args(out_dir, config, {"num_clips": ("stage2", num_clips), "num_plain_clips": ("stage1", num_plain_clips),
+                                  "eval_clips": ("heldout_voice", eval_clips)},
+                {"text_dropout": text_dropout, "image_dropout": image_dropout, "audio_dropout": audio_dropout},
+                {}, sigma_shift)
+    check_real(share_start, "share_start", 0, 1, what="the audio share at step 0")
+    check_real(share_end, "share_end", 0, 1, what="the audio share after the ramp")
+    check_count(audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
     config = config or stage2_config()
-    ramp_steps = (2 * config.steps) // 3 if ramp_steps is None else ramp_steps
+    ramp_steps = (2 * config.steps) // 3 if ramp_steps is None else check_count(
+        ramp_steps, "ramp_steps", 0, config.steps, what="steps of the audio share's ramp, at most --steps")
     stage1_path = Path(stage1_path or shipped_checkpoint(f"{preset.name}-stage1"))
+    check_checkpoint_preset(stage1_path, preset)
     stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)
     torch.manual_seed(config.seed)
     transformer = add_audio(stage1_pipe.transformer, num_tokens=audio_tokens)

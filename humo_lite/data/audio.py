@@ -46,6 +46,7 @@ LIP_FLOOR_DB = -45.0  # at or below: mouth closed
 LIP_FULL_DB = -5.0  # at or above: mouth fully open
 WINDOW = 8  # video frames per latent frame's audio window (HuMo: 4 frames ± 2)
 AUDIO_SHIFT = 2  # context frames either side (HuMo's audio_shift)
+FLOAT_TOLERANCE = 1e-4  # float samples may pass full scale by this much (rounding), no more
 RESAMPLE_RANGE = (4_000, 384_000)  # sample rates resample() accepts: telephone speech up to studio audio
 
 
@@ -97,8 +98,14 @@ def resample(audio, sample_rate: int, name: str = "audio") -> np.ndarray:
                          f"expected {low}..{high} Hz (speech needs at least {low} Hz to carry the 250–3000 Hz band "
                          f"the lips follow)")
     audio = check_audio(audio, SAMPLE_RATE, name=name)  # shape and values; the rate is the question here
+    peak = float(np.abs(audio).max())
+    if peak > 1.0 + FLOAT_TOLERANCE:  # the rule integer audio gets: samples must be floats in [-1, 1]
+        hint = " (16-bit samples as floats? divide by 32768)" if peak <= 32768 and peak > 2 else ""
+        raise ValueError(f"{name} must hold floats in [-1, 1]; its peak is {peak:.4g}{hint}. Scale it, e.g. "
+                         f"audio / abs(audio).max()")
     if sample_rate != SAMPLE_RATE:
         audio = librosa.resample(audio, orig_sr=int(sample_rate), target_sr=SAMPLE_RATE, res_type="soxr_hq")
+        audio = np.clip(audio, -1.0, 1.0)  # resampling may ring a little past full scale
     return check_audio(audio, name=name)
 
 

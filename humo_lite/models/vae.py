@@ -37,7 +37,7 @@ import os
 import torch
 from diffusers import AutoencoderKLWan
 
-from humo_lite.models.loading import check_local_folder
+from humo_lite.models.loading import check_component, check_local_folder
 from humo_lite.presets import Preset, check_num_frames, get_preset
 
 STAT_KEYS = ("latents_mean", "latents_std")
@@ -188,6 +188,7 @@ def load_vae(path: str | os.PathLike, preset: str | Preset | None = None) -> Aut
     """
     path = check_local_folder(path, "VAE", make_it="train one with `humo-lite train vae --preset humo-micro "
                               f"--out {path}`")
+    check_component(path, AutoencoderKLWan)  # config fields, shapes against the weights, finite values
     if preset is not None:
         preset = get_preset(preset)
         expected = _size_keys(preset.vae)

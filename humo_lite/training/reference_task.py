@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 
 from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
+from ..io import check_real
 from .stages import trainable_predicate
 from .tasks import check_training_data
 from .trainer import TrainingTask
@@ -62,6 +63,7 @@ class ReferenceToVideoTask(TrainingTask):
                  stage: str = "stage1", reference_position: str = "after", face_weight: float = 0.0):
         needed = ("latents", "ref_latents", "text_ctx", "text_mask") + (("face_share",) if face_weight else ())
         num_items = check_training_data(data, needed)
+        check_real(shift, "sigma_shift", 0, low_open=True, what="1: no shift")
         if not (isinstance(face_weight, (int, float)) and 0 <= face_weight < float("inf")):
             raise ValueError(f"face_weight must be a finite number >= 0, got {face_weight!r}")
         for name, p in (("text_dropout", text_dropout), ("image_dropout", image_dropout)):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..data.captions import IGNORE_ROLE
 from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
+from ..io import check_real
 from .trainer import TrainingTask
 
 
@@ -62,6 +63,9 @@ class TextToVideoTask(TrainingTask):
     def __init__(self, transformer: torch.nn.Module, text_encoder: torch.nn.Module, data: dict[str, torch.Tensor],
                  text_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 1.0,
                  trainable: dict[str, Callable[[str], bool]] | None = None, role_weight: float = 0.0):
+        check_real(text_dropout, "text_dropout", 0, 1, high_open=True, what="the share of captions dropped")
+        check_real(shift, "sigma_shift", 0, low_open=True, what="1: no shift")
+        check_real(role_weight, "role_weight", 0, what="0: video loss only")
         num_items = check_training_data(
             data, ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ()))
         self.modules = {"transformer": transformer, "text_encoder": text_encoder}

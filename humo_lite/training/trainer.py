@@ -22,14 +22,23 @@ Checkpoint folder (written atomically; the newest replaces the old one)::
     checkpoint/model-<name>.safetensors   trainable modules' weights (one file per module)
     checkpoint/ema.safetensors            EMA shadow weights of the trained parameters
     checkpoint/optimizer.safetensors      AdamW moments; hyper-parameters in its metadata
-    checkpoint/trainer_state.json         step, config, loss history
+    checkpoint/trainer_state.json         step, config, loss history, each file's SHA-256
+
+**A run that goes wrong says so and loses nothing.** A non-finite loss or gradient norm stops the run
+(:class:`TrainingDiverged`, naming the step) before the optimiser applies it, so the last checkpoint on disk
+is the last good one; every tensor is checked finite before it is saved. The output folder is held by
+:func:`humo_lite.io.output_lock` for the whole run (a second trainer on it stops at once, naming the
+holder); a save interrupted by a kill is finished on the next start (:func:`humo_lite.io.recover_dir`),
+and each file's SHA-256, recorded in ``trainer_state.json``, is checked when it is resumed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -42,7 +51,12 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
-from ..io import atomic_dir, check_safetensors, write_json
+from ..io import (CHECKSUMS_KEY, atomic_dir, check_finite_tensors, check_safetensors, folder_checksums,
+                  output_lock, recover_dir, sha256_file, write_json)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN or infinite: the run stopped before applying that step."""
 
 
 @dataclass
@@ -194,9 +208,21 @@ class Trainer:
         EMA weights, in eval mode; its dicts are kept in ``self.evaluations`` and in the checkpoint, so a
         curve over training survives a resume.
         """
+        with (output_lock(self.out_dir) if self.accelerator.is_main_process else _nothing()):
+            return self._train(resume, progress, override_config, evaluate, evaluate_every)
+
+    def _train(self, resume, progress, override_config, evaluate, evaluate_every) -> dict:
         config, acc = self.config, self.accelerator
-        if resume and (self.out_dir / "checkpoint").exists():
-            self.load_checkpoint(self.out_dir / "checkpoint", override_config=override_config)
+        checkpoint = self.out_dir / "checkpoint"
+        if acc.is_main_process and resume:
+            note = recover_dir(checkpoint)
+            if note:
+                print(f"humo-lite: note: {note}; resuming from it", file=sys.stderr)
+        acc.wait_for_everyone()
+        if resume and checkpoint.exists():
+            self.load_checkpoint(checkpoint, override_config=override_config)
+            if progress and acc.is_main_process:
+                print(f"resuming {checkpoint} at step {self.step} of {config.steps}", file=sys.stderr)
         start_time, start_step = time.perf_counter(), self.step
         for module in self.modules.values():
             module.train()
@@ -237,6 +263,7 @@ class Trainer:
         loss, logs = self.task.loss(self.modules, indices, generator, acc.device)
         acc.backward(loss)
         grad_norm = acc.clip_grad_norm_([p for _, p in self.named_params], config.grad_clip)
+        self._check_finite(loss, grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.step([p for _, p in self.named_params])
@@ -248,6 +275,22 @@ class Trainer:
         }
         self.history.append(record)
         return record
+
+    def _check_finite(self, loss: torch.Tensor, grad_norm) -> None:
+        """Stop before the optimiser step when the loss or the gradient norm is NaN or infinite (on any process)."""
+        values = torch.stack([loss.detach().float().reshape(()), torch.as_tensor(grad_norm).float().reshape(())])
+        bad = (~torch.isfinite(values)).float()
+        if self.accelerator.num_processes > 1:
+            bad = self.accelerator.reduce(bad.to(self.accelerator.device), reduction="sum").cpu()
+        if bool(bad.any()):
+            self.optimizer.zero_grad(set_to_none=True)
+            checkpoint = self.out_dir / "checkpoint"
+            kept = (f"the last good checkpoint, {checkpoint} (step {read_trainer_state(checkpoint)['step']}), is kept"
+                    if (checkpoint / "trainer_state.json").is_file() else "no checkpoint had been written yet")
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: loss {float(values[0]):.4g}, gradient norm "
+                f"{float(values[1]):.4g} (NaN or infinite); stopped before applying it, nothing saved from it; {kept}. "
+                f"Check the settings (a NaN or huge value, a learning rate too high) before resuming")
 
     @torch.no_grad()
     def evaluate_ema(self, evaluate: Callable[[int, dict], dict]) -> dict:
@@ -275,18 +318,22 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
+        files = {f"model-{name}.safetensors": {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+                 for name, module in self.unwrapped().items()}
+        files["ema.safetensors"] = {name: shadow.detach().cpu().contiguous() for (name, _), shadow
+                                    in zip(self.named_params, self.ema.shadow_params, strict=True)}
+        tensors, meta = _flatten_optimizer(self.optimizer.state_dict(), [n for n, _ in self.named_params])
+        files["optimizer.safetensors"] = tensors
+        for file, state in files.items():  # never replace a good checkpoint with a poisoned one
+            check_finite_tensors(state, f"not saving {Path(folder)} at step {self.step}: {file}")
         with atomic_dir(folder, overwrite=True) as tmp:
-            for name, module in self.unwrapped().items():
-                save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
-                          tmp / f"model-{name}.safetensors")
-            save_file({name: shadow.detach().cpu().contiguous() for (name, _), shadow
-                       in zip(self.named_params, self.ema.shadow_params, strict=True)}, tmp / "ema.safetensors")
-            tensors, meta = _flatten_optimizer(self.optimizer.state_dict(), [n for n, _ in self.named_params])
-            save_file(tensors, tmp / "optimizer.safetensors", metadata={"param_groups": json.dumps(meta)})
+            for file, state in files.items():
+                save_file(state, tmp / file, metadata={"param_groups": json.dumps(meta)}
+                          if file == "optimizer.safetensors" else None)
             write_json(tmp / "trainer_state.json", {
                 "step": self.step, "ema_optimization_step": self.ema.optimization_step,
                 "config": asdict(self.config), "task": self.task.hyperparameters(), "history": self.history,
-                "evaluations": self.evaluations,
+                "evaluations": self.evaluations, CHECKSUMS_KEY: folder_checksums(tmp),
             })
         return Path(folder)
 
@@ -302,10 +349,20 @@ class Trainer:
         state = read_trainer_state(folder)
         for file in sorted(folder.glob("*.safetensors")):
             check_safetensors(file)
+        for file, expected in state.get(CHECKSUMS_KEY, {}).items():
+            if not (folder / file).is_file():
+                raise FileNotFoundError(f"{folder / file} is missing; trainer_state.json lists it (remove the "
+                                        f"checkpoint to start again)")
+            if sha256_file(folder / file) != expected:
+                raise ValueError(f"{folder / file}: its SHA-256 differs from the one trainer_state.json recorded when "
+                                 f"it was saved (a flipped bit or an edit); remove the checkpoint to start again")
         self._check_same_settings(state, folder, override_config)
         for name, module in self.unwrapped().items():
-            load_state_dict_strict(module, load_file(folder / f"model-{name}.safetensors"), f"module {name!r}")
+            weights = load_file(folder / f"model-{name}.safetensors")
+            check_finite_tensors(weights, str(folder / f"model-{name}.safetensors"))
+            load_state_dict_strict(module, weights, f"{folder / f'model-{name}.safetensors'}: module {name!r}")
         ema = load_file(folder / "ema.safetensors")
+        check_finite_tensors(ema, str(folder / "ema.safetensors"))
         names = [n for n, _ in self.named_params]
         _check_keys(set(ema), set(names), "EMA weights")
         for name, shadow in zip(names, self.ema.shadow_params, strict=True):
@@ -340,6 +397,11 @@ class Trainer:
         return out
 
 
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
 def read_trainer_state(folder: str | Path) -> dict:
     """``trainer_state.json`` of a checkpoint folder, with a clear error if it is missing or damaged."""
     path = Path(folder) / "trainer_state.json"
@@ -349,9 +411,16 @@ def read_trainer_state(folder: str | Path) -> dict:
         state = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is truncated or corrupted ({exc}); remove the checkpoint to start again") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(state).__name__}; it was not written by this trainer")
     missing = [k for k in ("step", "ema_optimization_step", "history") if k not in state]
     if missing:
         raise ValueError(f"{path} lacks {missing}; it was not written by this trainer")
+    for key in ("step", "ema_optimization_step"):
+        if isinstance(state[key], bool) or not isinstance(state[key], int) or state[key] < 0:
+            raise ValueError(f"{path}: field {key!r} must be a whole number >= 0, got {state[key]!r}")
+    if not isinstance(state["history"], list):
+        raise ValueError(f"{path}: field 'history' must be a list, got {type(state['history']).__name__}")
     return state
 
 
@@ -411,5 +480,5 @@ def iterate_minibatches(num_items: int, batch_size: int) -> Iterator[torch.Tenso
         yield torch.arange(start, min(start + batch_size, num_items))
 
 
-__all__ = ["TrainConfig", "Trainer", "TrainingTask", "batch_indices", "learning_rate", "load_state_dict_strict",
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "TrainingTask", "batch_indices", "learning_rate", "load_state_dict_strict",
            "loss_by_sigma", "weights_checksum"]

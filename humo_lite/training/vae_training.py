@@ -72,8 +72,9 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from humo_lite.data import make_clip, make_pool
+from humo_lite.data.pools import POOL_CONFIGS
 from humo_lite.data.render import mouth_darkness
-from humo_lite.io import atomic_dir, machine_info, write_json
+from humo_lite.io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info, record_checksums, write_json
 from humo_lite.models.vae import build_vae, decode_latents, encode_video
 from humo_lite.presets import Preset, check_num_frames, get_preset
 
@@ -314,8 +315,10 @@ def fit_vae(vae, train: dict, *, image_steps: int, steps: int, batch_size: int, 
 def save_vae(vae, out_dir: str | os.PathLike, manifest: dict, overwrite: bool = False) -> Path:
     """Write the VAE as a diffusers folder (config + safetensors) with ``manifest.json``, atomically."""
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        check_finite_tensors(vae.state_dict(), f"not saving {out_dir}: the VAE")
         vae.save_pretrained(tmp, safe_serialization=True)
         write_json(Path(tmp) / "manifest.json", manifest)
+        record_checksums(tmp)  # each weights file's SHA-256, checked on load
         for file in Path(tmp).iterdir():  # safetensors writes 0600; make every file world-readable
             file.chmod(0o644)
     return Path(out_dir)
@@ -378,7 +381,22 @@ def train_vae(
     settings = {k: v for k, v in locals().items() if k not in ("preset", "out_dir", "overwrite", "progress",
                                                                  "command", "notes", "start_time")}
     preset = get_preset(preset)
+    check_count(steps, "steps", 1, 1_000_000, what="steps on whole clips; 0 would save an untrained VAE")
+    check_count(image_steps, "image_steps", 0, 1_000_000, what="single-frame steps first; 0: none")
+    check_count(num_clips, "num_clips", 1, POOL_CONFIGS["foundation"].size, what="foundation clips to train on")
+    check_count(num_eval_clips, "num_eval_clips", 1, POOL_CONFIGS["heldout_identity"].size)
+    check_count(num_stat_clips, "num_stat_clips", 1, POOL_CONFIGS["foundation"].size)
+    for name, value in (("batch_size", batch_size), ("image_batch_size", image_batch_size)):
+        check_count(value, name, 1, 4096)
+    check_count(seed, "seed", 0, 2**63 - 1)
+    for name, value in (("lr", lr), ("grad_clip", grad_clip)):
+        check_real(value, name, 0, low_open=True)
+    for name, value in (("kl_weight", kl_weight), ("mouth_weight", mouth_weight), ("reference_weight", reference_weight),
+                        ("opening_weight", opening_weight)):
+        check_real(value, name, 0, what="a loss weight; 0: off")
     crop_frames = check_num_frames(min(crop_frames or preset.world.num_frames, preset.world.num_frames))
+    if out_dir is not None:
+        check_output_path(out_dir, "folder")
     if out_dir is not None and Path(out_dir).exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (--overwrite) to replace it")
     train = render_clips("foundation", num_clips, preset)
