@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from humo_lite.eval import heldout_scene_check
-from humo_lite.io import atomic_dir, write_json
+from humo_lite.io import atomic_dir, record_checksums, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.recipes import stage1_checks, stage2_checks
 
@@ -84,6 +84,10 @@ def ship(src: str | Path, dst: str | Path, command: str | None = None, rescore_f
             shutil.copy(extra, Path(tmp) / extra.name)
         write_json(Path(tmp) / "manifest.json", manifest)
         strip_local_paths(Path(tmp))
+        vae_manifest = Path(tmp) / "vae" / "manifest.json"
+        if vae_manifest.is_file() and "sha256" in json.loads(vae_manifest.read_text()):
+            record_checksums(Path(tmp) / "vae")  # the VAE as saved here
+        manifest["sha256"] = record_checksums(tmp)  # the float16 files' SHA-256, checked on load
         for file in Path(tmp).rglob("*"):
             file.chmod(0o755 if file.is_dir() else 0o644)
     return manifest
