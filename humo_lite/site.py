@@ -16,8 +16,8 @@ JupyterLab template. The pages work offline and load nothing from the web:
 - papermill's injected parameters cell is folded back into the chapter's own parameters cell (a reader
   sees ``SMOKE = True`` once, not twice), and paths under the repository are written relative to it.
 
-Every page links to the index and to the previous and next chapter; a page built from a SMOKE run says so
-at its top. Before a page is written it is checked (:func:`page_problems`, :func:`reading_problems`): no raw
+Every page links to the index and to the previous and next chapter built (the links are redone each time a
+chapter is added, so none leads to a page that is not there); a page built from a SMOKE run says so at its top. Before a page is written it is checked (:func:`page_problems`, :func:`reading_problems`): no raw
 ``$…$``, no script or style loaded from the web, no widget left without its picture, no absolute path, no
 progress bar, no raw dict or 16-digit float printed where a table belongs. A page that fails stops the
 build, naming what is wrong.
@@ -558,11 +558,30 @@ def build_site(notebooks: Sequence[Path], out_dir: str | os.PathLike = DEFAULT_O
                                  "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                                  "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         write_json(record_path, record)
+        link_pages(out, [(c, t) for c, t in chapters if c in record] +
+                   [(c, record[c]["title"]) for c in record if c not in dict(chapters)])
         with atomic_path(out / "index.html") as tmp:
             tmp.write_text(index_html(record), encoding="utf-8")
     return out / "index.html"
 
 
+NAV = re.compile(r'<nav class="humo-nav (top|bottom)">.*?</nav>', re.S)
+
+
+def link_pages(out_dir: Path, chapters: Sequence[tuple[str, str]]) -> None:
+    """Point every built page's navigation at the chapters built in ``out_dir`` (``chapters``: (stem, title)
+    in reading order), so that previous and next never lead to a page that is not there."""
+    chapters = sorted(chapters)
+    for stem, _ in chapters:
+        page = Path(out_dir) / f"{stem}.html"
+        if page.is_file():
+            text = page.read_text(encoding="utf-8")
+            linked = NAV.sub(lambda m, s=stem: _nav(s, chapters, m.group(1)), text)
+            if linked != text:
+                with atomic_path(page) as tmp:
+                    tmp.write_text(linked, encoding="utf-8")
+
+
 __all__ = ["ChapterFailed", "DEFAULT_OUT", "NOTEBOOKS_DIR", "absolute_paths", "build_site", "chapter_html",
-           "chapter_notebooks", "chapter_title", "execute_chapter", "for_reading", "index_html", "latex_to_mathml",
+           "chapter_notebooks", "chapter_title", "execute_chapter", "for_reading", "index_html", "latex_to_mathml", "link_pages",
            "page_problems", "reading_problems", "static_widgets", "visible_text", "widget_html"]

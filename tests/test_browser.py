@@ -16,6 +16,7 @@ after the slider moved; each site page whole, its first equations, its widgets a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -250,7 +251,12 @@ def offline_problems(page, refused: list[str]) -> list[str]:
                  if m["error"] is not None or m["ready"] < 1 or not m["duration"] > 0]
     if not all(r["nav"]):
         problems.append("navigation missing (index, previous, next)")
-    problems += [f"absolute path {p!r}" for p in absolute_paths(page.content())]
+    content = page.content()
+    problems += [f"absolute path {p!r}" for p in absolute_paths(content)]
+    folder = Path(urllib.request.url2pathname(page.url.removeprefix("file://"))).parent
+    for nav in re.findall(r'<nav class="humo-nav[^"]*">(.*?)</nav>', content, re.S):
+        problems += [f"navigation leads to a missing page {href}" for href in re.findall(r'href="([^"#]+)', nav)
+                     if not (folder / href).is_file()]
     return problems
 
 
@@ -268,7 +274,8 @@ def test_offline_checks_catch_what_breaks_a_page(browser, tmp_path):
     """The checker's failing case: a page with raw LaTeX, a widget left for a CDN script, a broken image, a
     script from the web and an absolute path is reported on each count."""
     bad = tmp_path / "bad.html"
-    bad.write_text('<html><body><nav class="humo-nav top"><a class="humo-index" href="index.html">i</a></nav>'
+    bad.write_text('<html><body><nav class="humo-nav top"><a class="humo-index" href="index.html">i</a>'
+                   '<a class="humo-next" href="09_missing.html">next</a></nav>'
                    '<p>where $L_f$ is the energy</p><div class="jp-OutputArea-output">'
                    '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "x"}</script></div>'
                    '<div class="humo-widget-static"><img src="data:image/png;base64,AAAA"></div>'
@@ -281,7 +288,8 @@ def test_offline_checks_catch_what_breaks_a_page(browser, tmp_path):
         page.context.close()
     for expected in ("asked the network for https://cdn.jsdelivr.net", "raw LaTeX: '$L_f$'", "an image that did not load",
                      "a widget area without its picture", "a widget left for a widget script", "an empty output area",
-                     "navigation missing", "absolute path '/home/someone/humo/results.json'"):
+                     "navigation missing", "absolute path '/home/someone/humo/results.json'",
+                     "navigation leads to a missing page index.html", "navigation leads to a missing page 09_missing.html"):
         assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 

@@ -196,6 +196,20 @@ def test_site_builds_pages_with_figures_and_sound_and_keeps_them_when_a_chapter_
     assert not (out / "02_broken.html").exists() and (out / "failed" / "02_broken.ipynb").is_file()
     assert "01_tiny.html" in index.read_text()  # the chapter built before stays listed
     assert set(json.loads((out / "site.json").read_text())) == {"01_tiny"}
+    assert "(last chapter)" in (out / "01_tiny.html").read_text()  # no link to 02, whose page is not there
+
+
+def test_navigation_links_only_the_pages_built(tmp_path):
+    chapters, out = tmp_path / "notebooks", tmp_path / "site"
+    chapters.mkdir()
+    for n in ("01", "02", "03"):
+        _notebook(chapters / f"{n}_c.ipynb", f"Chapter {n} — C", "1")
+    build_site(chapter_notebooks(["01"], chapters), out, smoke=True, progress=False)
+    assert "(last chapter)" in (out / "01_c.html").read_text()
+    build_site(chapter_notebooks(["03"], chapters), out, smoke=True, progress=False)  # 02 skipped: 01 <-> 03
+    first, third = (out / "01_c.html").read_text(), (out / "03_c.html").read_text()
+    assert first.count('href="03_c.html">Chapter 03 — C &rarr;') == 2 and "02_c.html" not in first
+    assert third.count('href="01_c.html">&larr; Chapter 01 — C') == 2 and "(last chapter)" in third
 
 
 def test_a_page_that_does_not_read_stops_the_build(tmp_path):
