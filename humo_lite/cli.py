@@ -241,8 +241,8 @@ def cmd_generate(args) -> None:
         from .pipeline import check_checkpoint_preset
 
         check_checkpoint_preset(checkpoint, args.preset)
-    image = read_image(args.image) if args.image else None
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
+    image = fit_reference(read_image(args.image), pipe.config.height, pipe.config.width) if args.image else None
     options = given(args, "guidance_scale", "image_guidance_scale", "audio_guidance_scale",
                     steps="num_inference_steps", guidance_preset="guidance")  # the rest: the pipeline's defaults
     out = pipe(args.prompt, image=image, audio=args.audio, generator=torch.Generator().manual_seed(args.seed),
@@ -250,6 +250,23 @@ def cmd_generate(args) -> None:
     path = write_mp4(args.out, out.frames[0], audio=None if out.audio is None else out.audio[0], scale=args.scale)
     print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''}) "
           f"with {checkpoint}; {out.dit_passes} DiT passes")
+
+
+def fit_reference(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A reference image at the model's size: a square image of another size is resized (Lanczos) with a note;
+    any other aspect ratio is an error (cropping is the user's call: which part is the face?)."""
+    from PIL import Image
+
+    from .layouts import as_images
+
+    if image.shape[:2] == (height, width):
+        return image
+    if image.shape[0] * width != image.shape[1] * height:
+        raise ValueError(f"--image is {image.shape[1]}x{image.shape[0]} pixels; the model makes {width}x{height} "
+                         f"clips: crop it to that aspect ratio around the face first")
+    rgb = (as_images(image)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (H, W, 3), white behind alpha
+    print(f"note: --image resized from {image.shape[1]}x{image.shape[0]} to the model's {width}x{height}")
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.LANCZOS), np.float32) / 255
 
 
 def whole(low: int, high: int | None = None, what: str = ""):
