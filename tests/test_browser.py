@@ -293,8 +293,10 @@ def test_offline_checks_catch_what_breaks_a_page(browser, tmp_path):
         assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 
-@pytest.mark.parametrize("stem", ["01_data_triplets", "03_subject_injection"])
+@pytest.mark.parametrize("stem", [p.stem for p in chapter_notebooks()])
 def test_site_page_works_offline(site, browser, stem, tmp_path):
+    if not (site / f"{stem}.html").is_file():
+        pytest.skip(f"{stem} is not built in {site} (the default build has chapters 01 and 03)")
     page, refused = open_offline(browser, site / f"{stem}.html")
     try:
         problems = offline_problems(page, refused)
@@ -310,6 +312,8 @@ def test_site_page_works_offline(site, browser, stem, tmp_path):
     finally:
         page.context.close()
     assert not problems, problems
-    assert len(r["maths"]) >= 2 and len(r["widgets"]) >= 1 and len(r["images"]) >= 5, r  # equations, widgets, figures
+    assert len(r["images"]) >= 3, r  # figures
+    if stem in ("01_data_triplets", "03_subject_injection"):  # equations, and a widget drawn from its state
+        assert len(r["maths"]) >= 2 and len(r["widgets"]) >= 1, r
     if stem == "01_data_triplets":  # the MP4 with its sound track and the WAV player
         assert [m["tag"] for m in r["media"]] == ["VIDEO", "AUDIO"], r["media"]
