@@ -17,7 +17,8 @@ JupyterLab template. The pages work offline and load nothing from the web:
   sees ``SMOKE = True`` once, not twice), and paths under the repository are written relative to it.
 
 Every page links to the index and to the previous and next chapter built (the links are redone each time a
-chapter is added, so none leads to a page that is not there); a page built from a SMOKE run says so at its top. Before a page is written it is checked (:func:`page_problems`, :func:`reading_problems`): no raw
+chapter is added, so none leads to a page that is not there); a page built from a SMOKE run says so at its
+top. Before a page is written it is checked (:func:`page_problems`, :func:`reading_problems`): no raw
 ``$…$``, no script or style loaded from the web, no widget left without its picture, no absolute path, no
 progress bar, no raw dict or 16-digit float printed where a table belongs. A page that fails stops the
 build, naming what is wrong.
@@ -122,7 +123,8 @@ def execute_chapter(notebook: Path, out_dir: Path, smoke: bool, progress: bool =
 
 
 def _relative_paths(text: str, root: Path = REPO_ROOT) -> str:
-    """``text`` with every path under ``root`` written relative to it (``<root>/data_samples/x`` -> ``data_samples/x``)."""
+    """``text`` with every path under ``root`` written relative to it (``<root>/data_samples/x`` ->
+    ``data_samples/x``)."""
     return text.replace(f"{root}{os.sep}", "").replace(str(root), ".")
 
 
@@ -237,7 +239,8 @@ def widget_html(model_id: str, state: dict) -> str:
             raise ValueError(f"image widget {model_id} has no saved picture")
         data = buffer["data"] if buffer.get("encoding") == "base64" else base64.b64encode(buffer["data"]).decode()
         size = {k: s[k] for k in ("width", "height") if s.get(k)}
-        return f'<img src="data:image/{s.get("format", "png")};base64,{data}" {_attr(size)} alt="{description or "frame"}">'
+        source = f"data:image/{s.get('format', 'png')};base64,{data}"
+        return f'<img src="{source}" {_attr(size)} alt="{description or "frame"}">'
     if name in ("LabelModel", "HTMLModel", "HTMLMathModel"):
         value = s.get("value", "")
         text = value if name != "LabelModel" else html.escape(value)
@@ -351,10 +354,13 @@ def _nav(stem: str, chapters: Sequence[tuple[str, str]], where: str) -> str:
     stems = [s for s, _ in chapters]
     titles = dict(chapters)
     i = stems.index(stem) if stem in stems else -1
-    prev = (f'<a class="humo-prev" href="{html.escape(stems[i - 1])}.html">&larr; {html.escape(titles[stems[i - 1]])}</a>'
-            if i > 0 else '<span class="humo-prev">(first chapter)</span>')
-    nxt = (f'<a class="humo-next" href="{html.escape(stems[i + 1])}.html">{html.escape(titles[stems[i + 1]])} &rarr;</a>'
-           if 0 <= i < len(stems) - 1 else '<span class="humo-next">(last chapter)</span>')
+    def link(j: int, kind: str, text: str) -> str:
+        return f'<a class="humo-{kind}" href="{html.escape(stems[j])}.html">{text}</a>'
+
+    prev = (link(i - 1, "prev", f"&larr; {html.escape(titles[stems[i - 1]])}") if i > 0
+            else '<span class="humo-prev">(first chapter)</span>')
+    nxt = (link(i + 1, "next", f"{html.escape(titles[stems[i + 1]])} &rarr;") if 0 <= i < len(stems) - 1
+           else '<span class="humo-next">(last chapter)</span>')
     return (f'<nav class="humo-nav {where}">{prev}<a class="humo-index" href="index.html">index: all chapters</a>'
             f"{nxt}</nav>")
 
@@ -369,11 +375,13 @@ def chapter_html(executed: Path, chapters: Sequence[str] | Sequence[tuple[str, s
 
     chapters = [(c, c) if isinstance(c, str) else tuple(c) for c in chapters]
     nb = static_widgets(for_reading(json.loads(Path(executed).read_text())))
-    body, _ = _exporter().from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4), resources={"metadata": {"name": executed.stem}})
+    body, _ = _exporter().from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4),
+                                             resources={"metadata": {"name": executed.stem}})
     names = "|".join(re.escape(c) for c, _ in chapters)
     if names:
         body = re.sub(rf'href="((?:\./)?(?:{names}))\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)
-    top = _nav(executed.stem, chapters, "top") + (f'<div class="humo-smoke-banner">{SMOKE_BANNER}</div>' if smoke else "")
+    banner = f'<div class="humo-smoke-banner">{SMOKE_BANNER}</div>' if smoke else ""
+    top = _nav(executed.stem, chapters, "top") + banner
     body = body.replace("</head>", f"{SITE_CSS}\n</head>", 1)
     body = re.sub(r"(<body[^>]*>\s*<main>)", lambda m: m.group(1) + top, body, count=1)
     return body.replace("</main>", _nav(executed.stem, chapters, "bottom") + "</main>", 1)
@@ -425,8 +433,8 @@ RAW_MATH = re.compile(r"\$\$.+?\$\$|(?<![\w$])\$(?=\S)[^$\n]{1,200}?(?<=\S)\$(?!
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/(?:home|root|tmp|work|Users|var|opt|mnt|srv|private|data|scratch)"
                            r"/[^\s\"'<>)]*|[A-Za-z]:\\[^\s\"'<>]+|file://[^\s\"'<>]+)")
 EXTERNAL_LOAD = re.compile(r"<(?:script|link|img|video|audio|source|iframe|embed)\b[^>]*?\b(?:src|href)\s*=\s*"
-                           r"[\"']?(?:https?:)?//|@import\s+(?:url\()?[\"']?(?:https?:)?//|\bimport\(\s*[\"'](?:https?:)?//",
-                           re.I)
+                           r"[\"']?(?:https?:)?//"
+                           r"|@import\s+(?:url\()?[\"']?(?:https?:)?//|\bimport\(\s*[\"'](?:https?:)?//", re.I)
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\r\n]+")
 
 
@@ -583,5 +591,5 @@ def link_pages(out_dir: Path, chapters: Sequence[tuple[str, str]]) -> None:
 
 
 __all__ = ["ChapterFailed", "DEFAULT_OUT", "NOTEBOOKS_DIR", "absolute_paths", "build_site", "chapter_html",
-           "chapter_notebooks", "chapter_title", "execute_chapter", "for_reading", "index_html", "latex_to_mathml", "link_pages",
-           "page_problems", "reading_problems", "static_widgets", "visible_text", "widget_html"]
+           "chapter_notebooks", "chapter_title", "execute_chapter", "for_reading", "index_html", "latex_to_mathml",
+           "link_pages", "page_problems", "reading_problems", "static_widgets", "visible_text", "widget_html"]

@@ -195,11 +195,13 @@ JS_OFFLINE = """() => {
   let text = '';
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     let p = n.parentElement, hidden = false;
-    while (p) { if (skip.has(p.tagName) || p.namespaceURI === 'http://www.w3.org/1998/Math/MathML') { hidden = true; break; }
-                p = p.parentElement; }
+    while (p) {
+      if (skip.has(p.tagName) || p.namespaceURI === 'http://www.w3.org/1998/Math/MathML') { hidden = true; break; }
+      p = p.parentElement; }
     if (!hidden) text += n.textContent + ' ';
   }
-  const rawMath = (text.match(/\\$\\$[^$]+\\$\\$|(^|[^\\w$])\\$[^\\s$][^$\\n]{0,200}?[^\\s$]\\$(?!\\w)|\\\\(frac|mathrm|left|sum|begin)\\b/g) || []);
+  const raw = /\\$\\$[^$]+\\$\\$|(^|[^\\w$])\\$[^\\s$][^$\\n]*?[^\\s$]\\$(?!\\w)|\\\\(frac|mathrm|left|begin)\\b/g;
+  const rawMath = text.match(raw) || [];
   const maths = Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width > 0);
   const images = Array.from(document.querySelectorAll('img')).map(i => i.complete && i.naturalWidth > 0);
   const widgets = Array.from(document.querySelectorAll('.humo-widget-static')).map(w => {
@@ -286,10 +288,12 @@ def test_offline_checks_catch_what_breaks_a_page(browser, tmp_path):
         problems = offline_problems(page, refused)
     finally:
         page.context.close()
-    for expected in ("asked the network for https://cdn.jsdelivr.net", "raw LaTeX: '$L_f$'", "an image that did not load",
+    for expected in ("asked the network for https://cdn.jsdelivr.net", "raw LaTeX: '$L_f$'",
+                     "an image that did not load",
                      "a widget area without its picture", "a widget left for a widget script", "an empty output area",
                      "navigation missing", "absolute path '/home/someone/humo/results.json'",
-                     "navigation leads to a missing page index.html", "navigation leads to a missing page 09_missing.html"):
+                     "navigation leads to a missing page index.html",
+                     "navigation leads to a missing page 09_missing.html"):
         assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 

@@ -88,7 +88,8 @@ def heading_problems(nb, stem: str) -> list[str]:
 # ---------------------------------------------------------------- references
 
 CHAPTER_REF = re.compile(r"\b[Cc]hapters?\s+((?:\d{2}(?:\s*(?:[–-]|and|,|or)\s*)?)+)")
-SECTION_REF = re.compile(r"(?:\b[Cc]hapter\s+(\d{2})(?:'s)?,?\s+)?\b[Ss]ections?\s+((?:\d+[a-z]?(?:\s*(?:,|and|or|[–-])\s*)?)+)")
+SECTION_REF = re.compile(r"(?:\b[Cc]hapter\s+(\d{2})(?:'s)?,?\s+)?"
+                         r"\b[Ss]ections?\s+((?:\d+[a-z]?(?:\s*(?:,|and|or|[–-])\s*)?)+)")
 UNREADABLE = re.compile(r"\b(?:the issue|issues?'s?|ticket|TODO|coming soon|\(coming\)|not yet written)\b", re.I)
 
 
@@ -110,7 +111,7 @@ def reference_problems(nb, stem: str, folder: Path = ROOT / "notebooks") -> list
     problems = []
     existing = _existing_chapters(folder)
     own = set(sections(nb))
-    for kind, source in _cells(nb):
+    for _, source in _cells(nb):
         for m in CHAPTER_REF.finditer(source):
             for number in _numbers(m.group(1)):
                 if number not in existing:
@@ -229,8 +230,9 @@ def test_the_checks_pass_a_good_chapter_and_fail_each_fault(tmp_path):
         "refers to section 7, which chapter 02 does not have: 'chapter 02 section 7'"]
 
     assert figure_problems(_nb(("code", "x = 1"), ("code", "fig = plot_clip(c)"), ("code", "y = 2"))) != []
-    assert table_problems(_nb(("code", "results = {'a': 1}\nresults"))) == ["cell 0 ends by showing a dict raw (show it as a table)"]
-    assert table_problems(_nb(("code", "print({k: 1 for k in 'ab'})"))) == ["cell 0 prints a dict raw (show it as a table)"]
+    raw = "a dict raw (show it as a table)"
+    assert table_problems(_nb(("code", "results = {'a': 1}\nresults"))) == [f"cell 0 ends by showing {raw}"]
+    assert table_problems(_nb(("code", "print({k: 1 for k in 'ab'})"))) == [f"cell 0 prints {raw}"]
     assert table_problems(_nb(("code", "results = {'a': 1}\nresults_table(results)"))) == []
     assert banner_problems(_nb(("md", "## 1. x"), ("code", "if SMOKE:\n    display(smoke_banner())"))) != []
     assert banner_problems(_nb(("code", "if SMOKE:\n    display(smoke_banner())"), ("md", "## 1. x"))) == []
@@ -267,8 +269,15 @@ def test_text_problems_catches_overlapping_and_cut_text():
 
 def test_the_chapters_figures_have_readable_text():
     from humo_lite.data import pool_summary
-    from humo_lite.viz import (plot_audio_windows, plot_clip, plot_lip_law, plot_mouth_strip, plot_pools,
-                               plot_sequence_layout, plot_subject_lift)
+    from humo_lite.viz import (
+        plot_audio_windows,
+        plot_clip,
+        plot_lip_law,
+        plot_mouth_strip,
+        plot_pools,
+        plot_sequence_layout,
+        plot_subject_lift,
+    )
     from humo_lite.viz.attention import plot_guidance_choice
     from humo_lite.viz.plots import plot_reference_pairs, text_problems
 
@@ -298,7 +307,8 @@ def test_attention_maps_share_one_stated_scale_and_say_what_is_averaged():
 
     person = _clips(1)[0]
     rng = np.random.default_rng(0)
-    maps = rng.random((3, 2, 2, 5, 4, 4, 1, 4, 4)).astype(np.float32) * 1e-3  # (calls, rows, blocks, F', h, w, R', h, w)
+    # (calls, rows, blocks, F', h, w, R', h, w)
+    maps = rng.random((3, 2, 2, 5, 4, 4, 1, 4, 4)).astype(np.float32) * 1e-3
     maps[0] *= 10  # the first step attends ten times more: on a shared scale its maps look brighter
     scales = attention_scales(maps)
     limits = []

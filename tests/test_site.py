@@ -9,8 +9,19 @@ import pytest
 
 from humo_lite.cli import main
 from humo_lite.site import (
-    NOTEBOOKS_DIR, REPO_ROOT, ChapterFailed, absolute_paths, build_site, chapter_html, chapter_notebooks, for_reading,
-    latex_to_mathml, page_problems, reading_problems, static_widgets, visible_text,
+    NOTEBOOKS_DIR,
+    REPO_ROOT,
+    ChapterFailed,
+    absolute_paths,
+    build_site,
+    chapter_html,
+    chapter_notebooks,
+    for_reading,
+    latex_to_mathml,
+    page_problems,
+    reading_problems,
+    static_widgets,
+    visible_text,
 )
 
 PARAMETERS = 'SMOKE = False  # True: the fast run\nRESULTS_PATH = "results/x.json"'
@@ -62,11 +73,13 @@ def test_links_between_chapters_point_at_their_pages_and_every_page_has_navigati
         assert 'href="03_c.html">Chapter 03 — C &rarr;' in nav
     first = chapter_html(_notebook(tmp_path / "01_a.ipynb", "Chapter 01", "1"), chapters)
     assert "(first chapter)" in first and 'href="02_b.html"' in first
-    assert 'class="humo-smoke-banner"' not in page and 'class="humo-smoke-banner"' in chapter_html(path, chapters, smoke=True)
+    banner = 'class="humo-smoke-banner"'
+    assert banner not in page and banner in chapter_html(path, chapters, smoke=True)
 
 
 def test_equations_become_mathml_and_a_formula_that_cannot_be_drawn_stops_the_page(tmp_path):
-    text = "Inline $v = \\varepsilon - x_0$ and\n\n$$x_\\sigma = (1-\\sigma)\\,x_0 + \\sigma\\,\\varepsilon$$\n\n`$HOME` stays code."
+    text = ("Inline $v = \\varepsilon - x_0$ and\n\n$$x_\\sigma = (1-\\sigma)\\,x_0 + \\sigma\\,\\varepsilon$$\n\n"
+            "`$HOME` stays code.")
     page = chapter_html(_notebook(tmp_path / "01_a.ipynb", "Chapter 01", "1", text), [])
     assert page.count("<math") == 2 and 'display="block"' in page and "<msub><mi>x</mi><mn>0</mn></msub>" in page
     assert "$HOME" in page and page_problems(page) == []  # a dollar in code is not an equation
@@ -123,26 +136,29 @@ def test_reading_problems_finds_raw_dicts_long_floats_progress_bars_and_paths():
     view = {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}, "text/plain": "Loading…"}
     assert problems(_output(data=view), state=bar) == ["cell 0: a progress bar"]
     assert "absolute path '/tmp/humo/x.json'" in problems(_output("saved to /tmp/humo/x.json\n"))[0]
-    assert absolute_paths(f"data:image/png;base64,AAAA/tmp/BBBB ok /work/x") == ["/work/x"]
+    assert absolute_paths("data:image/png;base64,AAAA/tmp/BBBB ok /work/x") == ["/work/x"]
 
 
 def test_papermills_cell_is_folded_into_the_parameters_and_paths_made_relative():
     params = nbformat.v4.new_code_cell("SMOKE = False  # True: the fast run\nSEED = 0\nRESULTS_PATH = \"r.json\"")
     params.metadata["tags"] = ["parameters"]
-    injected = nbformat.v4.new_code_cell(f'# Parameters\nSMOKE = True\nRESULTS_PATH = "{REPO_ROOT}/docs/_build/r.json"\n')
+    injected = nbformat.v4.new_code_cell(
+        f'# Parameters\nSMOKE = True\nRESULTS_PATH = "{REPO_ROOT}/docs/_build/r.json"\n')
     injected.metadata["tags"] = ["injected-parameters"]
-    out = nbformat.v4.new_code_cell("print(x)", outputs=[_output(f"judge from {REPO_ROOT}/data_samples/judge"), _output("\n")])
+    out = nbformat.v4.new_code_cell("print(x)", outputs=[_output(f"judge from {REPO_ROOT}/data_samples/judge"),
+                                                         _output("\n")])
     nb = nbformat.v4.new_notebook(cells=[params, injected, out])
     nb.metadata["papermill"] = {"input_path": f"{REPO_ROOT}/notebooks/x.ipynb"}
     read = for_reading(json.loads(nbformat.writes(nb)))
-    assert [c["source"] for c in read["cells"][:1]] == ['SMOKE = True  # True: the fast run\nSEED = 0\nRESULTS_PATH = "r.json"']
+    assert read["cells"][0]["source"] == 'SMOKE = True  # True: the fast run\nSEED = 0\nRESULTS_PATH = "r.json"'
     assert len(read["cells"]) == 2 and "papermill" not in read["metadata"]
     assert [("".join(o["text"])) for o in read["cells"][1]["outputs"]] == ["judge from data_samples/judge\n"]  # one box
     assert str(REPO_ROOT) not in json.dumps(read)
 
 
 def _scrubber_state():
-    return {"v": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_s", "IPY_MODEL_i", "IPY_MODEL_l", "IPY_MODEL_o"]}},
+    children = ["IPY_MODEL_s", "IPY_MODEL_i", "IPY_MODEL_l", "IPY_MODEL_o"]
+    return {"v": {"model_name": "VBoxModel", "state": {"children": children}},
             "s": {"model_name": "IntSliderModel", "state": {"description": "frame", "min": 0, "max": 16, "value": 3}},
             "i": {"model_name": "ImageModel", "state": {"format": "png", "width": "256"},
                   "buffers": [{"encoding": "base64", "path": ["value"], "data": PNG}]},
@@ -167,10 +183,11 @@ def test_widgets_are_drawn_from_their_saved_state_and_nothing_is_left_empty():
     with pytest.raises(ValueError, match="image widget i has no saved picture"):
         static_widgets(broken)
     unknown = json.loads(nbformat.writes(nb))
-    unknown["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]["s"]["model_name"] = "ColorPickerModel"
+    state = unknown["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]
+    state["state"]["s"]["model_name"] = "ColorPickerModel"
     with pytest.raises(ValueError, match="no static drawing for widget ColorPickerModel"):
         static_widgets(unknown)
-    unknown["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"] = {}
+    state["state"] = {}
     with pytest.raises(ValueError, match="has no saved state"):
         static_widgets(unknown)
 
@@ -185,7 +202,8 @@ def test_site_builds_pages_with_figures_and_sound_and_keeps_them_when_a_chapter_
     page = (out / "01_tiny.html").read_text()
     assert page.count("data:image/png;base64") >= 1 and "<audio" in page  # figure and player inside the page
     assert 'href="02_broken.html"' in page and 'class="humo-smoke-banner"' in page
-    assert "injected-parameters" not in page and "SMOKE</span> <span class=\"o\">=</span> <span class=\"kc\">True" in page
+    assert "injected-parameters" not in page
+    assert 'SMOKE</span> <span class="o">=</span> <span class="kc">True' in page  # what ran, shown once
     assert page.count("RESULTS_PATH") == 2 and str(tmp_path) not in page  # the parameters cell, and the last cell
     assert json.loads((out / "results" / "01_tiny.json").read_text()) == {"smoke": True}  # run with SMOKE set
     front = index.read_text()

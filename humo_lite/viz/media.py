@@ -102,7 +102,8 @@ def smoke_banner(full_numbers: str = "the chapter's text: *Expected numbers* at 
     return HTML('<div style="background:#fff3cd;border:1px solid #e0b84a;border-radius:4px;padding:.6rem 1rem">'
                 "<strong>Fast run (SMOKE = True).</strong> The numbers and pictures below come from the fast run "
                 "(tiny models, few clips, few steps): they show that the code runs, not what the chapter finds, "
-                f"and may be far from the text's. The full run's numbers are in {_markdown_emphasis(full_numbers)}; set "
+                "and may be far from the text's. The full run's numbers are in "
+                f"{_markdown_emphasis(full_numbers)}; set "
                 "<code>SMOKE = False</code> to make them.</div>")
 
 
