@@ -156,15 +156,22 @@ def for_reading(nb: dict, root: Path = REPO_ROOT) -> dict:
 
     Papermill's injected parameters cell is removed and its values are written into the chapter's own
     parameters cell (``SMOKE = True  # ...`` in place of ``SMOKE = False  # ...``), except ``RESULTS_PATH``,
-    which only says where the tests' JSON went; papermill's record of the run (input and output paths) is
-    dropped from the metadata; consecutive pieces of one output stream are joined; outputs that name a path
-    under ``root`` name it relative to ``root``.
+    which only says where the tests' JSON went, and the cells after it are numbered as if it had not run;
+    papermill's record of the run (input and output paths) is dropped from the metadata; consecutive pieces
+    of one output stream are joined; outputs that name a path under ``root`` name it relative to ``root``.
     """
     nb = json.loads(json.dumps(nb))
     cells = nb["cells"]
     injected = next((c for c in cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])), None)
     if injected is not None:
         cells.remove(injected)
+        removed = injected.get("execution_count")
+        for cell in cells:  # the cells after it keep counting from the parameters cell: [1], [2], ...
+            if removed and (cell.get("execution_count") or 0) > removed:
+                cell["execution_count"] -= 1
+                for output in cell.get("outputs", []):
+                    if output.get("execution_count"):
+                        output["execution_count"] -= 1
         values = {}
         for stmt in ast.parse("".join(injected["source"])).body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):

@@ -147,11 +147,13 @@ def test_papermills_cell_is_folded_into_the_parameters_and_paths_made_relative()
     injected.metadata["tags"] = ["injected-parameters"]
     out = nbformat.v4.new_code_cell("print(x)", outputs=[_output(f"judge from {REPO_ROOT}/data_samples/judge"),
                                                          _output("\n")])
+    params.execution_count, injected.execution_count, out.execution_count = 1, 2, 3
     nb = nbformat.v4.new_notebook(cells=[params, injected, out])
     nb.metadata["papermill"] = {"input_path": f"{REPO_ROOT}/notebooks/x.ipynb"}
     read = for_reading(json.loads(nbformat.writes(nb)))
     assert read["cells"][0]["source"] == 'SMOKE = True  # True: the fast run\nSEED = 0\nRESULTS_PATH = "r.json"'
     assert len(read["cells"]) == 2 and "papermill" not in read["metadata"]
+    assert [c["execution_count"] for c in read["cells"]] == [1, 2]  # numbered as the reader ran them
     assert [("".join(o["text"])) for o in read["cells"][1]["outputs"]] == ["judge from data_samples/judge\n"]  # one box
     assert str(REPO_ROOT) not in json.dumps(read)
 
