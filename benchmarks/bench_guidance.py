@@ -26,7 +26,7 @@ import torch
 from humo_lite.data import make_clip, make_pool
 from humo_lite.guidance import PRESETS
 from humo_lite.pipeline import HuMoLitePipeline
-from humo_lite.recipes import shipped_checkpoint
+from humo_lite.shipped import default_checkpoint
 
 STEP_TARGET, CLIP_TARGET_S = 1.8, 5.0
 
@@ -55,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    pipe = HuMoLitePipeline.from_pretrained(shipped_checkpoint("humo-micro-stage2")).to(device)
+    pipe = HuMoLitePipeline.from_pretrained(default_checkpoint("humo-micro", 2)).to(device)
     pipe.set_progress_bar_config(disable=True)
     clip = make_clip(make_pool("heldout_identity")[0], "humo-micro")
     conditions, _ = pipe.prepare_conditions([clip.caption], None, clip.reference, clip.audio, 16_000,

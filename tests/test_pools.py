@@ -66,6 +66,20 @@ def test_heldout_voice_is_unseen_people_speaking_in_unseen_voices():
         bank_keys("unseen")
 
 
+def test_validation_pool_shares_nothing_with_training_or_testing():
+    specs = make_pool("validation").specs
+    ids = {s.identity.index for s in specs}
+    test_ids = set().union(*(make_pool(n).identities for n in ("heldout_identity", "heldout_voice")))
+    trained_ids = set().union(*(make_pool(n).identities for n in TRAINING_POOLS))
+    assert len(ids) > 40 and not ids & (test_ids | trained_ids)  # other people
+    test_keys = {s.speech.key for s in make_pool("heldout_voice").specs if s.speech.kind == "bank"}
+    keys = {s.speech.key for s in specs if s.speech.kind == "bank"}
+    assert keys and not keys & test_keys and not keys & set(bank_keys("train"))  # other recordings
+    seeds = [s.speech.seed for s in specs if s.speech.kind == "synth"]
+    assert seeds and min(seeds) >= 2**32  # a third synthetic stream, apart from training and held-out
+    assert set(bank_keys("heldout")) == set(bank_keys("unseen_voice")) | set(bank_keys("heldout_train_voice"))
+
+
 def test_pools_are_deterministic_and_seeded():
     make_pool.cache_clear()
     a = make_pool("stage2", 0)

@@ -256,7 +256,7 @@ def test_audio_bad_inputs_are_clear(talking):
 
 
 def test_cli_generate_with_audio_and_image_makes_a_talking_clip(tmp_path, capsys):
-    from humo_lite.cli import main
+    from humo_lite.cli import default_checkpoint, main
     from humo_lite.io import write_png, write_wav
 
     clip = _speech(2)
@@ -274,6 +274,14 @@ def test_cli_generate_with_audio_and_image_makes_a_talking_clip(tmp_path, capsys
                            text=True)
     streams = [line for line in probe.stderr.splitlines() if "Stream #" in line]
     assert any("Audio: aac" in s for s in streams) and any("Video: h264" in s for s in streams), streams
+    photo = default_checkpoint("humo-nano").parents[1] / "byo_example" / "astronaut_pan" / "reference.png"  # 96x96
+    assert main(["generate", "--preset", "humo-nano", "--audio", str(wav), "--image", str(photo), "--steps", "1",
+                 "--out", str(tmp_path / "photo.mp4")]) == 0
+    assert "resized from 96x96 to the model's 16x16" in capsys.readouterr().out
+    write_png(tmp_path / "wide.png", np.zeros((16, 24, 3), np.float32))
+    assert main(["generate", "--preset", "humo-nano", "--audio", str(wav), "--image", str(tmp_path / "wide.png"),
+                 "--out", str(tmp_path / "wide.mp4")]) == 2
+    assert "crop it to that aspect ratio" in capsys.readouterr().err and not (tmp_path / "wide.mp4").exists()
 
 
 def test_shipped_stage2_manifests_hold_the_recipe_and_the_check():
@@ -297,3 +305,24 @@ def test_shipped_stage2_manifests_hold_the_recipe_and_the_check():
         for key in ("real", "reconstruction"):  # the ceilings the ratios are taken against
             assert checks["TIA"]["ceilings"][key]["sync_c"] > checks["TIA"]["ceilings"][key]["sync_c_shuffled"]
         assert manifest["curve"] and all("heldout_loss" in point for point in manifest["curve"])
+
+
+def test_face_weight_reweights_audio_triplets_only():
+    def loss(face_weight, share):
+        audio, plain = _task_data(8, 0), _task_data(8, 1, audio=False)
+        audio["face_share"] = torch.full((8, 3, 4, 4), share) if share is not None else torch.rand(8, 3, 4, 4)
+        plain["face_share"] = torch.rand(8, 3, 4, 4)
+        task = AudioToVideoTask(_nano_audio_dit(), audio, plain, ramp_steps=0, face_weight=face_weight)
+        task.begin_step(0)
+        with torch.no_grad():
+            value, logs = task.loss(task.modules, torch.arange(8), torch.Generator().manual_seed(3), "cpu")
+        return float(value), logs["loss"][~logs["audio"].bool()]
+
+    plain_loss, plain_rows = loss(0.0, None)
+    weighted, weighted_rows = loss(4.0, None)
+    assert abs(weighted - plain_loss) > 1e-6  # the face of audio triplets counts more
+    assert torch.allclose(plain_rows, weighted_rows)  # stage-1 triplets keep the plain loss
+    assert loss(4.0, 0.0)[0] == pytest.approx(plain_loss)  # no face in the cells: nothing to weigh
+    assert loss(4.0, 1.0)[0] == pytest.approx(plain_loss)  # a uniform weight is normalised away
+    with pytest.raises(KeyError, match="face_share"):
+        AudioToVideoTask(_nano_audio_dit(), _task_data(4, 0), _task_data(4, 1, audio=False), face_weight=2.0)

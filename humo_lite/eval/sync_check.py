@@ -34,11 +34,12 @@ from .metrics import id_lite, scene_predictions, sync_lite, tva_lite
 POOL = "heldout_voice"
 
 
-def heldout_voice_clips(num_clips: int = 48, preset: str = "humo-micro") -> list:
-    """The first ``num_clips`` clips of the ``heldout_voice`` pool, rendered at the preset's size."""
-    specs = make_pool(POOL)
+def heldout_voice_clips(num_clips: int = 48, preset: str = "humo-micro", pool: str = POOL) -> list:
+    """The first ``num_clips`` clips of the ``heldout_voice`` pool (or of ``pool``, e.g. ``"validation"`` when
+    choosing a setting), rendered at the preset's size."""
+    specs = make_pool(pool)
     if not isinstance(num_clips, int) or not 2 <= num_clips <= len(specs):
-        raise ValueError(f"num_clips must be a whole number in 2..{len(specs)} (the {POOL} pool), got {num_clips!r}")
+        raise ValueError(f"num_clips must be a whole number in 2..{len(specs)} (the {pool} pool), got {num_clips!r}")
     world = get_preset(preset).world
     return [make_clip(spec, world) for spec in specs.specs[:num_clips]]
 
@@ -102,10 +103,11 @@ def summarise(per_seed: list[dict]) -> tuple[dict, dict]:
 @torch.no_grad()
 def heldout_sync_check(pipe, num_clips: int = 48, seeds=(0, 1, 2), mode: str = "TIA", num_inference_steps: int = 20,
                        batch_size: int = 16, progress: bool = True, judge=None, preset: str = "humo-micro",
-                       ceilings: dict | None = None, **guidance) -> dict:
+                       ceilings: dict | None = None, pool: str = POOL, **guidance) -> dict:
     """Generate the first ``num_clips`` ``heldout_voice`` clips in ``mode`` (``"TIA"``, ``"TA"``; ``"TI"`` / ``"T"``
     give the no-audio floor) once per sampling seed and score them (module docstring).
 
+    ``pool``: ``"validation"`` to choose a setting on clips that neither train nor test (never the default).
     ``guidance`` goes to the pipeline (``guidance_scale``, ``image_guidance_scale``, ``audio_guidance_scale``
     or ``guidance=``); none given: the pipeline's defaults. ``ceilings``: :func:`sync_ceilings` of these clips
     if already measured. Returns the settings, ``per_seed`` rows, their ``mean`` and ``std``, the
@@ -115,7 +117,7 @@ def heldout_sync_check(pipe, num_clips: int = 48, seeds=(0, 1, 2), mode: str = "
     if mode not in ("T", "TI", "TA", "TIA"):
         raise ValueError(f"mode must be one of 'T', 'TI', 'TA', 'TIA', got {mode!r}")
     judge = load_judge(judge)
-    clips = heldout_voice_clips(num_clips, preset)
+    clips = heldout_voice_clips(num_clips, preset, pool)
     lips = np.stack([c.mouth for c in clips])
     use_reference, use_audio = "I" in mode, "A" in mode
     per_seed = []
@@ -128,7 +130,7 @@ def heldout_sync_check(pipe, num_clips: int = 48, seeds=(0, 1, 2), mode: str = "
     recon = ceilings["reconstruction"]
     ratios = {"sync_c": mean["sync_c"] / recon["sync_c"], "sync_d": mean["sync_d"] / recon["sync_d"],
               **margin_shares(mean, recon)}
-    return {"pool": POOL, "mode": mode, "num_clips": len(clips), "seeds": [int(s) for s in seeds],
+    return {"pool": pool, "mode": mode, "num_clips": len(clips), "seeds": [int(s) for s in seeds],
             "num_inference_steps": num_inference_steps, "guidance": {k: v for k, v in guidance.items()},
             "per_seed": per_seed, "mean": mean, "std": std, "ceilings": ceilings, "ratios": ratios}
 

@@ -16,6 +16,12 @@ stage-1 pool, whose audio is null (all-zero windows). The share of audio triplet
 TA (~12 %), TI (~8 %), T, I, IA or null (the rest), and a stage-1 triplet as TI, T, I or null: every branch
 the guidance of chapter 07 combines is trained.
 
+**Face weight** (``face_weight``, ours, not HuMo's; 0 = HuMo's plain loss): on audio triplets, the squared
+error of each latent cell is weighted by ``1 + face_weight · face_share`` (the share of the cell the face
+covers) and normalised by the weights' sum, as stage 1's lever of the same name. The lips are a few pixels of a
+32 × 32 frame, so with the plain loss almost all of an audio triplet's gradient goes to what the audio does
+not decide; the weight points it at the face. Stage-1 triplets keep the plain loss.
+
 The mix is a pure function of ``(seed, step)`` (the trainer's generator), so resuming replays it exactly.
 """
 
@@ -44,8 +50,9 @@ def _concat(audio: dict[str, torch.Tensor], plain: dict[str, torch.Tensor]) -> d
     if windows is None:
         windows = torch.zeros(len(plain["latents"]), *audio["audio_windows"].shape[1:])
     plain = {**plain, "audio_windows": windows}
-    return {k: torch.cat([audio[k], plain[k]]) for k in ("latents", "ref_latents", "text_ctx", "text_mask",
-                                                          "audio_windows")}
+    keys = ["latents", "ref_latents", "text_ctx", "text_mask", "audio_windows"]
+    keys += ["face_share"] if "face_share" in audio and "face_share" in plain else []
+    return {k: torch.cat([audio[k], plain[k]]) for k in keys}
 
 
 class AudioToVideoTask(TrainingTask):
@@ -58,16 +65,21 @@ class AudioToVideoTask(TrainingTask):
         share_start, share_end, ramp_steps: the audio share's ramp (:func:`audio_share`).
         text_dropout, image_dropout, audio_dropout: per-sample drop probabilities.
         sigma_mode, shift: how training σ are drawn. stage: which parameters train (default ``"stage2"``).
+        face_weight: extra loss weight on the face's latent cells of audio triplets (0: HuMo's plain loss);
+            needs ``face_share [N, F', h, w]`` in both data dicts.
     """
 
     def __init__(self, transformer: torch.nn.Module, audio_data: dict[str, torch.Tensor],
                  plain_data: dict[str, torch.Tensor], share_start: float = SHARE_START, share_end: float = SHARE_END,
                  ramp_steps: int = 2000, text_dropout: float = 0.1, image_dropout: float = 0.15,
                  audio_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 3.0,
-                 stage: str = "stage2"):
+                 stage: str = "stage2", face_weight: float = 0.0):
         needed = ("latents", "ref_latents", "text_ctx", "text_mask")
-        self.num_audio = check_training_data(audio_data, needed + ("audio_windows",))
-        self.num_plain = check_training_data(plain_data, needed)
+        faces = ("face_share",) if face_weight else ()
+        self.num_audio = check_training_data(audio_data, needed + ("audio_windows",) + faces)
+        self.num_plain = check_training_data(plain_data, needed + faces)
+        if not (isinstance(face_weight, (int, float)) and 0 <= face_weight < float("inf")):
+            raise ValueError(f"face_weight must be a finite number >= 0, got {face_weight!r}")
         if (transformer.config.get("conditions") or {}).get("audio") is None:
             raise ValueError("stage 2 needs a DiT with audio modules; add them with humo_lite.models.audio.add_audio")
         for name, p in (("text_dropout", text_dropout), ("image_dropout", image_dropout),
@@ -86,6 +98,7 @@ class AudioToVideoTask(TrainingTask):
         self.share_start, self.share_end, self.ramp_steps = share_start, share_end, ramp_steps
         self.text_dropout, self.image_dropout, self.audio_dropout = text_dropout, image_dropout, audio_dropout
         self.sigma_mode, self.shift, self.stage = sigma_mode, shift, stage
+        self.face_weight = float(face_weight)
         self.step = 0
 
     def hyperparameters(self) -> dict:
@@ -94,7 +107,8 @@ class AudioToVideoTask(TrainingTask):
                 "share_start": self.share_start, "share_end": self.share_end, "ramp_steps": self.ramp_steps,
                 "share_shape": "linear ramp, then flat", "text_dropout": self.text_dropout,
                 "image_dropout": self.image_dropout, "audio_dropout": self.audio_dropout,
-                "sigma_mode": self.sigma_mode, "shift": self.shift, "stage": self.stage}
+                "sigma_mode": self.sigma_mode, "shift": self.shift, "stage": self.stage,
+                "face_weight": self.face_weight}
 
     def begin_step(self, step: int) -> None:
         self.step = step
@@ -125,7 +139,13 @@ class AudioToVideoTask(TrainingTask):
         x_t = add_noise(x_0, noise, sigma)
         velocity = modules["transformer"](x_t, sigma_to_timestep(sigma), text_ctx, text_mask=text_mask,
                                           ref_latents=ref, audio_ctx=audio).sample
-        per_sample = ((velocity.float() - velocity_target(x_0, noise).float()) ** 2).mean(dim=(1, 2, 3, 4))  # (B,)
+        error = (velocity.float() - velocity_target(x_0, noise).float()) ** 2  # (B, C, F', h, w)
+        if self.face_weight:  # audio triplets only: 1 + w * face share per latent cell, normalised
+            extra = self.face_weight * batch["face_share"].float() * is_audio.to(device)[:, None, None, None]
+            weight = (1 + extra)[:, None].expand_as(error)
+            per_sample = (weight * error).sum(dim=(1, 2, 3, 4)) / weight.sum(dim=(1, 2, 3, 4))  # (B,)
+        else:
+            per_sample = error.mean(dim=(1, 2, 3, 4))  # (B,)
         return per_sample.mean(), {"sigma": sigma, "loss": per_sample, "audio": is_audio.float().to(device)}
 
 

@@ -120,10 +120,14 @@ def plot_stage2_curve(curve: list[dict], stage1_loss: float | None = None):
 
 
 def plot_audio_effect(effect: np.ndarray, frame: np.ndarray, face: np.ndarray | None = None,
-                      vmax: float | None = None, title: str = ""):
+                      vmax: float | None = None, title: str = "", weights: np.ndarray | None = None):
     """One latent frame's audio effect ``(h, w)`` (norm of the audio cross-attention's output per token) beside
-    the video ``frame (H, W, 3)`` it belongs to, the face's token cells outlined when ``face (h, w)`` is given."""
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(6.4, 3.0))
+    the video ``frame (H, W, 3)`` it belongs to, the face's token cells outlined when ``face (h, w)`` is given;
+    with ``weights (h, w, K)`` a third panel: each video token's attention weights over the frame's K audio
+    tokens (rows: video tokens, row by row; face tokens marked)."""
+    panels = 3 if weights is not None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(3.4 * panels, 3.0))
+    ax0, ax1 = axes[:2]
     ax0.imshow(frame, interpolation="nearest")
     ax0.set_title("generated frame", fontsize=8)
     image = ax1.imshow(effect, cmap="viridis", vmin=0, vmax=vmax or float(effect.max()) or 1.0,
@@ -134,15 +138,27 @@ def plot_audio_effect(effect: np.ndarray, frame: np.ndarray, face: np.ndarray | 
     for ax in (ax0, ax1):
         ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(image, ax=ax1, fraction=0.046, label="‖audio cross-attention output‖")
+    if weights is not None:
+        rows = weights.reshape(-1, weights.shape[-1])  # (h*w, K)
+        shown = axes[2].imshow(rows, cmap="magma", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        if face is not None:
+            on_face = np.flatnonzero(face.ravel() >= 0.25)
+            axes[2].plot(np.full(len(on_face), -0.5), on_face, ">", color="white", ms=4, clip_on=False)
+        axes[2].set_xlabel("audio token (K)", fontsize=8)
+        axes[2].set_ylabel("video token (▸ face)", fontsize=8)
+        axes[2].set_title("attention weights, 0–1", fontsize=8)
+        fig.colorbar(shown, ax=axes[2], fraction=0.046)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def audio_effect_slider(effect: np.ndarray, video: np.ndarray, face: np.ndarray, sigmas=None, row: int = 0):
+def audio_effect_slider(effect: np.ndarray, video: np.ndarray, face: np.ndarray, sigmas=None, row: int = -1,
+                        weights: np.ndarray | None = None):
     """An ipywidgets panel over :func:`plot_audio_effect`: sliders for denoising step, block and latent frame, one
     colour scale for every position. ``effect (calls, rows, blocks, F', h, w)``, ``video (F, H, W, 3)``, ``face
-    (F', h, w)``."""
+    (F', h, w)``, optional ``weights (calls, rows, blocks, F', h, w, K)``; ``row``: the guidance branch shown
+    (default the last, the one with every condition)."""
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -156,7 +172,8 @@ def audio_effect_slider(effect: np.ndarray, video: np.ndarray, face: np.ndarray,
             noise = f" (σ = {float(sigmas[step]):.2f})" if sigmas is not None else ""
             title = f"step {step} of {calls - 1}{noise}, block {block} of {blocks - 1}, latent frame z{latent}"
             plot_audio_effect(effect[step, row, block, latent], video[latent_frame_span(latent)[1]], face[latent],
-                              vmax=vmax, title=title)
+                              vmax=vmax, title=title,
+                              weights=None if weights is None else weights[step, row, block, latent])
             plt.show()
 
     step = widgets.IntSlider(value=calls - 1, min=0, max=calls - 1, description="step")
