@@ -34,6 +34,7 @@ import numpy as np
 from .data.captions import EXAMPLE_CAPTION
 from .guidance import PRESETS as GUIDANCE_PRESETS
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
+from .shipped import default_checkpoint  # noqa: F401  (notebooks and scripts import it from here too)
 
 
 def _table(rows: list[dict]) -> str:
@@ -44,44 +45,10 @@ def _table(rows: list[dict]) -> str:
     return "\n".join([line, "-" * len(line), *body])
 
 
-def save_clip(clip, out_dir: str | os.PathLike, name: str, scale: int = 8) -> list[Path]:
-    """Write ``name.mp4`` (with sound) and ``name.png`` (frames, reference, masks) into ``out_dir``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path, write_mp4
-    from .viz import plot_clip
-
-    out_dir = Path(out_dir)
-    mp4 = write_mp4(out_dir / f"{name}.mp4", clip.video, audio=clip.audio, scale=scale)
-    fig = plot_clip(clip)
-    with atomic_path(out_dir / f"{name}.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return [mp4, out_dir / f"{name}.png"]
-
-
-def export_byo_clip(clip, folder: str | os.PathLike, scale: int = 4) -> Path:
-    """Write a clip in the BYO folder format (video.mp4, audio.wav, reference.png, caption.txt).
-
-    The folder appears whole or not at all: it is written under a temporary name and renamed.
-    """
-    from .io import atomic_dir, write_mp4, write_png, write_wav
-
-    with atomic_dir(folder) as tmp:
-        write_mp4(tmp / "video.mp4", clip.video, scale=scale)
-        write_wav(tmp / "audio.wav", clip.audio)
-        big_ref = clip.reference.repeat(scale, axis=0).repeat(scale, axis=1)
-        write_png(tmp / "reference.png", big_ref)
-        (tmp / "caption.txt").write_text(clip.caption + "\n")
-    return Path(folder)
-
-
 def cmd_tour(args) -> None:
     from .data import make_clip, make_pool, pool_summary
     from .data.render import mouth_darkness
+    from .viz.clip_files import save_clip
 
     world = get_preset(args.preset).world
     out = Path(args.out)
@@ -107,6 +74,7 @@ def cmd_data_stats(args) -> None:
 
 def cmd_data_show(args) -> None:
     from .data import make_clip, make_pool
+    from .viz.clip_files import save_clip
 
     pool = make_pool(args.pool, args.world_seed)
     if not 0 <= args.index < len(pool):
@@ -121,6 +89,7 @@ def cmd_data_export(args) -> None:
     from tqdm.auto import tqdm
 
     from .data import make_clip, make_pool
+    from .data.byo import export_byo_clip
 
     pool = make_pool(args.pool, args.world_seed)
     if not 1 <= args.count <= len(pool):
@@ -213,15 +182,6 @@ def cmd_train_stage2(args) -> None:
             print("held-out people speaking held-out recordings (TIA):")
             for key, value in manifest["metrics"]["summary"].items():
                 print(f"  {key}: {value}")
-
-
-def default_checkpoint(preset: str, stage: int = 0) -> Path:
-    """The shipped pipeline folder of a preset: ``data_samples/checkpoints/<preset>`` (stage 0) or
-    ``<preset>-stage<N>``."""
-    from .recipes import shipped_checkpoint
-
-    name = get_preset(preset).name
-    return shipped_checkpoint(name if stage == 0 else f"{name}-stage{stage}")
 
 
 def cmd_generate(args) -> None:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-from .data.speech import data_samples_dir
 from .eval.audio_focus import audio_face_share
 from .eval.ceilings import write_reconstruction_ceiling
 from .eval.heldout_loss import heldout_data, heldout_loss
@@ -43,6 +42,7 @@ from .models.vae import load_vae
 from .data.pools import POOL_CONFIGS
 from .pipeline import HuMoLitePipeline, check_checkpoint_preset
 from .presets import Preset, get_preset
+from .shipped import default_checkpoint, relative_path
 from .training.audio_task import AudioToVideoTask
 from .training.latent_cache import cache_latents
 from .training.reference_task import ReferenceToVideoTask
@@ -58,11 +58,6 @@ STAGE1_CHECK_GUIDANCE = {"TI": {"guidance_scale": 3.0, "image_guidance_scale": 5
 """The guidance of stage 1's held-out identity check, per mode. TI: text 3, image 5, chosen on training
 identities by ``scripts/stage1_guidance_scales.py`` (``data_samples/ablations/stage1_guidance_scales.json``:
 the highest ID-lite whose TVA-lite stays within 0.03 of stage 0's); T: stage 0's text scale."""
-
-
-def shipped_checkpoint(name: str) -> Path:
-    """A shipped folder: ``data_samples/checkpoints/<name>`` (e.g. ``humo-micro``, ``humo-micro-stage1``)."""
-    return data_samples_dir() / "checkpoints" / name
 
 
 def stage1_config(**overrides) -> TrainConfig:
@@ -263,7 +258,7 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
                 {"text_dropout": text_dropout, "image_dropout": image_dropout}, {"face_weight": face_weight},
                 sigma_shift)
     config = config or stage1_config()
-    stage0_path = Path(stage0_path or shipped_checkpoint(preset.name))
+    stage0_path = Path(stage0_path or default_checkpoint(preset.name))
     check_checkpoint_preset(stage0_path, preset)
     pipe = HuMoLitePipeline.from_pretrained(stage0_path)
     torch.manual_seed(config.seed)
@@ -290,7 +285,7 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
         "kind": "stage1", "preset": preset.name,
         "command": command or f"humo_lite.recipes.train_stage1(preset={preset.name!r}, ...)",
         "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
-        "stage0": str(stage0_path), "train_pool": "stage1", "num_clips": int(len(data["latents"])),
+        "stage0": relative_path(stage0_path), "train_pool": "stage1", "num_clips": int(len(data["latents"])),
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
         "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
         "metrics": metrics, "final_loss": summary["final_loss"],
@@ -432,7 +427,7 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     config = config or stage2_config()
     ramp_steps = (2 * config.steps) // 3 if ramp_steps is None else check_count(
         ramp_steps, "ramp_steps", 0, config.steps, what="steps of the audio share's ramp, at most --steps")
-    stage1_path = Path(stage1_path or shipped_checkpoint(f"{preset.name}-stage1"))
+    stage1_path = Path(stage1_path or default_checkpoint(preset.name, 1))
     check_checkpoint_preset(stage1_path, preset)
     stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)
     torch.manual_seed(config.seed)
@@ -463,7 +458,7 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
         "command": command or f"humo_lite.recipes.train_stage2(preset={preset.name!r}, ...)",
         "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
         "audio_projector": dict(transformer.config["audio_projector"]),
-        "stage1": _relative(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
+        "stage1": relative_path(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
         "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
         "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
@@ -483,15 +478,7 @@ def _share_log(history: list[dict], every: int = 250) -> dict[int, float]:
                                                                                   or h["step"] == 1)}
 
 
-def _relative(path: Path) -> str:
-    """A path as the manifest records it: relative to ``data_samples/`` when inside it, else as given."""
-    try:
-        return str(Path("data_samples") / Path(path).resolve().relative_to(data_samples_dir().resolve()))
-    except ValueError:
-        return str(path)
-
-
 __all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "STAGE2_EVAL_EVERY", "STAGE2_TRAINING",
-           "assemble_pipeline", "save_pipeline", "shipped_checkpoint", "stage1_checks", "stage1_config", "stage1_data",
+           "assemble_pipeline", "save_pipeline", "stage1_checks", "stage1_config", "stage1_data",
            "stage2_checks", "stage2_config", "stage2_curve", "stage2_data", "stage2_summary", "train_stage0",
            "train_stage1", "train_stage2", "train_vae"]

@@ -11,7 +11,7 @@ this adds them to folders written before manifests carried checksums. Loading ch
 import sys
 from pathlib import Path
 
-from humo_lite.data.speech import data_samples_dir
+from humo_lite.shipped import data_samples_dir
 from humo_lite.io import record_checksums
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from humo_lite.eval.scene_check import judged_accuracy
 from humo_lite.io import write_json
 from humo_lite.layouts import as_images, as_video
 from humo_lite.pipeline import HuMoLitePipeline
-from humo_lite.recipes import shipped_checkpoint
+from humo_lite.shipped import default_checkpoint, relative_path
 
 SETTINGS = {  # name -> pipeline keyword arguments (T mode: no image)
     "T (caption only)": {"image": False},
@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default="data_samples/ablations/stage1_guidance_scales.json")
     args = parser.parse_args(argv)
-    args.checkpoint = args.checkpoint or str(shipped_checkpoint(f"{args.preset}-stage1"))
+    args.checkpoint = args.checkpoint or str(default_checkpoint(args.preset, 1))
     pipe = HuMoLitePipeline.from_pretrained(args.checkpoint)
     pipe.set_progress_bar_config(disable=True)
     clips = [make_clip(spec, args.preset) for spec in make_pool("stage1")[:args.clips]]
     judge = load_judge(None).model
-    stage0 = HuMoLitePipeline.from_pretrained(args.stage0 or shipped_checkpoint(args.preset))
+    stage0 = HuMoLitePipeline.from_pretrained(args.stage0 or default_checkpoint(args.preset))
     stage0.set_progress_bar_config(disable=True)
     results = {"stage 0 (caption only)": {"kwargs": {"image": False}, **score(stage0, clips, judge, args.seed,
                                                                               {"image": False})}}
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     choice = pick(floor)
     print(f"rule: highest ID-lite with TVA-lite >= {floor:.3f} (stage 0's - {TVA_MARGIN}) -> {choice}; "
           f"against stage 1's T mode (>= {strict:.3f}) -> {pick(strict)}")
-    write_json(args.results, {"command": " ".join(["python", *sys.argv]), "checkpoint": args.checkpoint,
+    write_json(args.results, {"command": " ".join(["python", *sys.argv]), "checkpoint": relative_path(args.checkpoint),
                               "pool": "stage1", "clips": args.clips, "seed": args.seed,
                               "rule": f"highest ID-lite, TVA-lite >= stage 0's on the same captions - {TVA_MARGIN}",
                               "tva_floor": floor, "choice": choice,

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from humo_lite.cli import default_checkpoint, main
+from humo_lite.cli import main
 from humo_lite.data import ByoDataset
 from humo_lite.flow_matching import make_scheduler
 from humo_lite.io import atomic_dir, write_mp4, write_wav
@@ -25,6 +25,7 @@ from humo_lite.models import HuMoLiteDiT, build_dit
 from humo_lite.models.text_encoder import build_text_encoder
 from humo_lite.models.vae import build_vae, load_vae
 from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.shipped import default_checkpoint
 from humo_lite.training.trainer import TrainConfig, Trainer, TrainingTask
 
 ROOT = Path(__file__).resolve().parents[1]

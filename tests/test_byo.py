@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from humo_lite.data import ByoDataset, read_byo_clip
-from humo_lite.data.speech import data_samples_dir
+from humo_lite.shipped import data_samples_dir
 
 EXAMPLE = data_samples_dir() / "byo_example"
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from humo_lite.data.speech import data_samples_dir
+from humo_lite.shipped import data_samples_dir
 from humo_lite.eval import load_judge
 from humo_lite.eval.ceilings import load_reconstruction_ceiling, reconstruction_ceiling, write_reconstruction_ceiling
 from humo_lite.eval.metrics import evaluate

@@ -8,9 +8,11 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from humo_lite.cli import default_checkpoint, export_byo_clip, main
+from humo_lite.cli import main
 from humo_lite.data import ByoDataset, make_clip, make_pool
+from humo_lite.data.byo import export_byo_clip
 from humo_lite.io import write_json, write_mp4
+from humo_lite.shipped import default_checkpoint
 
 
 def _streams(path):

@@ -13,13 +13,15 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "humo_lite"
 
 LAYERS = [  # bottom to top; a module may import from its own layer and the ones before it
-    ("foundations", ("humo_lite", "humo_lite.presets", "humo_lite.layouts", "humo_lite.flow_matching")),
+    ("foundations", ("humo_lite", "humo_lite.presets", "humo_lite.layouts", "humo_lite.flow_matching",
+                     "humo_lite.shipped")),
     ("data", ("humo_lite.io", "humo_lite.data")),
     ("models", ("humo_lite.models",)),
     ("training", ("humo_lite.training", "humo_lite.guidance")),
     ("eval", ("humo_lite.eval",)),
     ("viz", ("humo_lite.viz",)),
-    ("top", ("humo_lite.pipeline", "humo_lite.recipes", "humo_lite.site", "humo_lite.cli")),
+    ("top", ("humo_lite.pipeline", "humo_lite.recipes", "humo_lite.ablations", "humo_lite.ship", "humo_lite.site",
+             "humo_lite.cli")),
 ]
 
 

@@ -1,12 +1,15 @@
 """pyproject.toml is the one source of dependencies; environment.yml must mirror it exactly."""
 
 import re
+import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
-tomllib = pytest.importorskip("tomllib")
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10, the declared floor: pytest itself depends on tomli there, so it is always installed
+    import tomli as tomllib
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch", "pysoundfile": "soundfile"}  # conda-forge name -> PyPI name
 

@@ -131,7 +131,7 @@ def test_audio_at_another_rate_is_resampled(pipe, tmp_path):
 
 
 def test_stage0_trains_saves_a_pipeline_and_the_cli_generates_with_sound(tmp_path, capsys):
-    from humo_lite.cli import default_checkpoint
+    from humo_lite.shipped import default_checkpoint
 
     vae = default_checkpoint("humo-nano") / "vae"
     out = tmp_path / "stage0"
@@ -160,14 +160,11 @@ def test_stage0_trains_saves_a_pipeline_and_the_cli_generates_with_sound(tmp_pat
     assert "no pipeline" in capsys.readouterr().err
 
     # ship it as data_samples/ does: float16 weights that load back as float32, re-measured, no local paths
-    import importlib.util
-
     from safetensors import safe_open
 
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", ROOT / "scripts" / "ship_checkpoint.py")
-    ship_checkpoint = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship_checkpoint)
-    shipped = ship_checkpoint.ship(out / "pipeline", tmp_path / "shipped")
+    from humo_lite.ship import ship_checkpoint
+
+    shipped = ship_checkpoint(out / "pipeline", tmp_path / "shipped")
     assert shipped["stored_dtype"] == {"transformer": "float16", "text_encoder": "float16"}
     assert shipped["metrics"]["num_clips"] == 4 and shipped["metrics_float32"] == manifest["metrics"]
     with safe_open(tmp_path / "shipped" / "transformer" / "diffusion_pytorch_model.safetensors", "pt") as f:
@@ -181,7 +178,7 @@ def test_stage0_trains_saves_a_pipeline_and_the_cli_generates_with_sound(tmp_pat
 def test_shipped_checkpoints_load_and_carry_their_manifests(preset):
     import json
 
-    from humo_lite.cli import default_checkpoint
+    from humo_lite.shipped import default_checkpoint
 
     folder = default_checkpoint(preset)
     for manifest_path in (folder / "manifest.json", folder / "vae" / "manifest.json"):

@@ -24,15 +24,25 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from humo_lite import recipes
-from humo_lite.cli import default_checkpoint, main
+from humo_lite.cli import main
 from humo_lite.eval.judge import JudgeCheckpoint
 from humo_lite.flow_matching import make_scheduler
-from humo_lite.io import (FolderInUse, atomic_dir, check_output_path, output_lock, record_checksums, recover_dir,
-                          verify_checksums, write_mp4, write_wav)
+from humo_lite.io import (
+    FolderInUse,
+    atomic_dir,
+    check_output_path,
+    output_lock,
+    record_checksums,
+    recover_dir,
+    verify_checksums,
+    write_mp4,
+    write_wav,
+)
 from humo_lite.models import HuMoLiteDiT, build_dit
 from humo_lite.models.text_encoder import build_text_encoder
 from humo_lite.models.vae import build_vae, load_vae
 from humo_lite.pipeline import HuMoLitePipeline, check_checkpoint_preset
+from humo_lite.shipped import default_checkpoint
 from humo_lite.training.trainer import TrainConfig, Trainer, TrainingDiverged, TrainingTask
 from humo_lite.training.vae_training import train_vae
 

@@ -11,10 +11,11 @@ import json
 
 import pytest
 
-from humo_lite.cli import default_checkpoint, main
+from humo_lite.cli import main
 from humo_lite.eval import JudgeTrainConfig, heldout_scene_check, load_judge
 from humo_lite.models.vae import load_vae
 from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.shipped import default_checkpoint
 from humo_lite.training.trainer import TrainConfig
 from humo_lite.training.vae_training import evaluate_vae, render_clips, train_vae
 

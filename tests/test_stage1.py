@@ -341,10 +341,10 @@ def test_stage1_recipe_trains_saves_and_scores(tmp_path, capsys):
 
 def test_shipped_nano_stage1_reproduces_its_manifest():
     """The shipped CI stage-1 checkpoint loads as a TI pipeline and its stored check is what it scores."""
-    from humo_lite.cli import default_checkpoint
     from humo_lite.eval.identity_check import heldout_identity_check
     from humo_lite.pipeline import HuMoLitePipeline
     from humo_lite.recipes import STAGE1_CHECK_GUIDANCE
+    from humo_lite.shipped import default_checkpoint
 
     folder = default_checkpoint("humo-nano", stage=1)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -375,8 +375,8 @@ def test_generate_with_a_reference_uses_the_stage1_checkpoint(tmp_path, capsys):
 
 def test_shipped_micro_stage1_is_the_defaults_and_says_what_trained():
     """`humo-lite train stage1` with no flags trains the shipped humo-micro stage 1 (its manifest's config)."""
-    from humo_lite.cli import default_checkpoint
     from humo_lite.recipes import stage1_config
+    from humo_lite.shipped import default_checkpoint
 
     manifest = json.loads((default_checkpoint("humo-micro", stage=1) / "manifest.json").read_text())
     assert {k: v for k, v in manifest["config"].items() if k != "betas"} == {
@@ -388,20 +388,19 @@ def test_shipped_micro_stage1_is_the_defaults_and_says_what_trained():
     assert manifest["wall_time_s"] <= 15 * 60  # the stage-1 budget on 2 cores
 
 
-def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
+def test_ablations_train_each_variant_and_summarise_over_seeds(tmp_path):
+    from humo_lite import ablations
     from humo_lite.recipes import STAGE1_CHECK_GUIDANCE
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "stage1_ablations.py"
-    spec = importlib.util.spec_from_file_location("stage1_ablations", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    variants = ["self-attention only (HuMo)", "full fine-tuning"]
+    quick = dict(steps=2, num_clips=16, eval_clips=2, command="test")
+
+    def run(results):
+        runs = ablations.train_variants("humo-nano", variants, [0, 1], tmp_path / "runs", **quick)
+        ablations.write_results(results, "humo-nano", runs, variants, {"command": "test"})
+
     results = tmp_path / "stage1.json"
-    assert script.main(["--preset", "humo-nano", "--steps", "2", "--clips", "16", "--eval-clips", "2", "--seeds", "0",
-                        "1", "--variants", "self-attention only (HuMo)", "full fine-tuning", "--out",
-                        str(tmp_path / "runs"), "--results", str(results)]) == 0
+    run(results)
     data = json.loads(results.read_text())
     assert [(r["variant"], r["seed"]) for r in data["runs"]] == [
         ("self-attention only (HuMo)", 0), ("self-attention only (HuMo)", 1), ("full fine-tuning", 0),
@@ -410,9 +409,7 @@ def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path)
     summary = data["summary"]["full fine-tuning"]["ID-lite"]
     assert summary["mean"] == pytest.approx(np.mean(summary["values"])) and summary["std"] is not None
     # the same command again: finished runs are read back, not retrained (their wall times kept)
-    assert script.main(["--preset", "humo-nano", "--steps", "2", "--clips", "16", "--eval-clips", "2", "--seeds", "0",
-                        "1", "--variants", "self-attention only (HuMo)", "full fine-tuning", "--out",
-                        str(tmp_path / "runs"), "--results", str(tmp_path / "again.json")]) == 0
+    run(tmp_path / "again.json")
     assert json.loads((tmp_path / "again.json").read_text())["runs"] == data["runs"]
     # two halves written by two processes, merged: the same runs and summary as one file
     halves = []
@@ -421,16 +418,16 @@ def test_ablation_script_trains_each_variant_and_summarises_over_seeds(tmp_path)
         other = {**data, "runs": [r for r in data["runs"] if r["variant"] == variant]}
         halves[-1].write_text(json.dumps(other))
     merged = tmp_path / "merged.json"
-    assert script.main(["--preset", "humo-nano", "--merge", *map(str, halves), "--results", str(merged)]) == 0
+    ablations.merge_results(halves, merged, "humo-nano", "test")
     assert json.loads(merged.read_text())["summary"] == data["summary"]
     # scored again with today's check: a run scored with other scales is recomputed (its old numbers kept),
     # the runs already scored with today's check are left as they are
-    assert all(script.scored_with_check(r["metrics"], 2) for r in data["runs"])
+    assert all(ablations.scored_with_check(r["metrics"], 2) for r in data["runs"])
     stale = json.loads(merged.read_text())
     stale["runs"][1]["metrics"]["TI"]["image_guidance"] = 1.0
     merged.write_text(json.dumps(stale))
-    assert not script.scored_with_check(stale["runs"][1]["metrics"], 2)
-    assert script.main(["--preset", "humo-nano", "--eval-clips", "2", "--rescore", "--results", str(merged)]) == 0
+    assert not ablations.scored_with_check(stale["runs"][1]["metrics"], 2)
+    ablations.rescore_results(merged, "humo-nano", 2, "test")
     again = json.loads(merged.read_text())
     assert again["runs"][1]["metrics_at_training"] == stale["runs"][1]["metrics"]
     assert again["runs"][1]["metrics"] == data["runs"][1]["metrics"]  # the same check, deterministic

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..io import read_image, read_video
+from ..io import atomic_dir, read_image, read_video, write_mp4, write_png, write_wav
 from ..layouts import as_images
 from ..presets import WorldConfig, get_preset
 from .audio import audio_features, load_wav
@@ -172,3 +172,17 @@ class ByoDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return clip_to_item(self.clip(index), MODALITIES, self.tokenizer)
+
+
+def export_byo_clip(clip: Clip, folder: str | os.PathLike, scale: int = 4) -> Path:
+    """Write a clip in the BYO folder format (``video.mp4``, ``audio.wav``, ``reference.png``, ``caption.txt``),
+    video and reference upscaled ``scale``x (nearest): what :func:`read_byo_clip` reads back.
+
+    The folder appears whole or not at all: it is written under a temporary name and renamed.
+    """
+    with atomic_dir(folder) as tmp:
+        write_mp4(tmp / "video.mp4", clip.video, scale=scale)
+        write_wav(tmp / "audio.wav", clip.audio)
+        write_png(tmp / "reference.png", clip.reference.repeat(scale, axis=0).repeat(scale, axis=1))
+        (tmp / "caption.txt").write_text(clip.caption + "\n")
+    return Path(folder)

@@ -18,15 +18,14 @@ two sources:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
 
 from ..presets import SAMPLE_RATE
+from ..shipped import data_samples_dir
 
 VOWEL_FORMANTS = {  # (F1, F2, F3) in Hz, adult averages (Peterson & Barney)
     "a": (730, 1090, 2440),
@@ -37,11 +36,6 @@ VOWEL_FORMANTS = {  # (F1, F2, F3) in Hz, adult averages (Peterson & Barney)
 }
 FORMANT_BANDWIDTHS = (80.0, 110.0, 160.0)
 PEAK = 0.5  # every utterance is normalised to this peak amplitude
-
-
-def data_samples_dir() -> Path:
-    """Where the shipped samples live: ``$HUMO_LITE_DATA_SAMPLES`` or the repository's ``data_samples/``."""
-    return Path(os.environ.get("HUMO_LITE_DATA_SAMPLES", Path(__file__).resolve().parents[2] / "data_samples"))
 
 
 @dataclass(frozen=True)
@@ -130,8 +124,8 @@ def bank_manifest() -> tuple[dict, ...]:
     path = data_samples_dir() / "speech_bank" / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(
-            f"speech bank manifest not found at {path}; set HUMO_LITE_DATA_SAMPLES to the repository's "
-            f"data_samples/ folder, or regenerate it with scripts/make_speech_bank.py"
+            f"speech bank manifest not found at {path}; set HUMO_LITE_DATA_SAMPLES to a copy of the "
+            f"repository's data_samples/ folder, or regenerate it with scripts/make_speech_bank.py"
         )
     return tuple(json.loads(path.read_text()))
 

@@ -49,8 +49,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..data.attributes import IDENTITY_FIELDS, SCENE_FIELDS
-from ..data.speech import data_samples_dir
 from ..models.loading import StrictModelMixin, check_local_folder
+from ..shipped import default_checkpoint
 
 FRAME_SCENE_FIELDS = ("background", "clothing", "position")  # readable from one frame
 JUDGE_SIZE = 32  # the judge's input resolution (pixels)
@@ -59,7 +59,7 @@ BOX_SCALE = 20.0  # face boxes (fractions of the frame) x 20: about one unit per
 
 def default_judge_dir() -> Path:
     """Where the shipped judge lives: ``data_samples/checkpoints/judge``."""
-    return data_samples_dir() / "checkpoints" / "judge"
+    return default_checkpoint("judge")
 
 
 def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
