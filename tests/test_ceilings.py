@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from humo_lite.shipped import data_samples_dir
 from humo_lite.eval import load_judge
 from humo_lite.eval.ceilings import load_reconstruction_ceiling, reconstruction_ceiling, write_reconstruction_ceiling
 from humo_lite.eval.metrics import evaluate
 from humo_lite.models.vae import load_vae
+from humo_lite.shipped import data_samples_dir
 
 MICRO = data_samples_dir() / "checkpoints" / "humo-micro"
 MOUTH_BATCH = 48  # a fixed batch of held-out clips (the judge's validation set, first 48)
@@ -69,8 +69,8 @@ def test_evaluate_shows_both_ceilings(judge):
     recon = {"TVA-lite": 0.5, "Sync-C-lite": 0.2}
     table = evaluate(real["video"], real["captions"], judge=judge, reconstruction=recon, frechet_ceiling=False)
     row = {r["metric"]: r for r in table.rows}
-    assert row["TVA-lite"]["recon_ceiling"] == 0.5
     assert row["TVA-lite"]["recon_ratio"] == pytest.approx(table["TVA-lite"] / 0.5)
+    assert row["TVA-lite"]["recon_ratio"] > 1.5  # real clips (~1.0) over a 0.5 ceiling; the ratio upside down: < 1
     assert row["Quality-lite"]["recon_ceiling"] is None and row["Quality-lite"]["recon_ratio"] is None
     assert "recon" in repr(table) and "recon ceiling" in table._repr_html_()
     plain = evaluate(real["video"], real["captions"], judge=judge, frechet_ceiling=False)
@@ -85,7 +85,3 @@ def test_load_reconstruction_ceiling_errors(tmp_path):
         load_reconstruction_ceiling(tmp_path)
     with pytest.raises(FileNotFoundError, match="has no manifest.json"):
         write_reconstruction_ceiling(tmp_path / "missing")
-
-
-def test_load_judge_passes_a_checkpoint_through(judge):
-    assert load_judge(judge) is judge

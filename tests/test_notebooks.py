@@ -73,15 +73,16 @@ def check_03(r):
     times = r["rope_times"]  # video latent frames, then the reference at the next time position
     assert times == list(range(len(times))) and r["output_shape"][2] == len(times) - 1, r  # its output dropped
     assert min(r["reference_distances"]) > 0.1, r  # cross-paired: no reference is a frame of its clip
-    assert r["loss_last"] < 1.2 * r["loss_first"], r  # 20 nano steps: the loss does not blow up
-    assert r["attention_shape"][0] == 6 and r["attention_shape"][1] == 3, r  # 6 steps x 3 guidance rows (Eq. 4, TI)
-    assert 0 < r["attention_to_reference_max"] < 1, r  # a share of all keys, not a softmax over the reference
-    assert set(r["identity"]) == {"TI", "T"} and len(r["copying"]) == 2, r
-    assert set(r["image_guidance_sweep"]) == {"1.0", "5.0"}, r  # the image term's sweep ran at both ends
-    seeds = r["ablation_seeds"]  # the shipped comparison: both variants over the same three training seeds
-    assert seeds == {"self-attention only (HuMo)": [0, 1, 2], "full fine-tuning": [0, 1, 2]}, seeds
-    for m in (*r["identity"].values(), *r["copying"].values()):
-        assert 0 <= m["white_frame0"] <= 1 and m["reference_distance"] > 0, r
+    assert r["loss_last"] < 0.98 * r["loss_first"], r  # 20 nano steps: the loss falls (SMOKE: 0.966 -> 0.896)
+    assert r["attention_shape"][1] == 3, r  # 3 guidance rows per step (Eq. 4, TI)
+    # the video attends to the reference more than its share of the keys (1 of len(rope_times) latent frames)
+    assert r["attention_to_reference_max"] > 1 / len(times), r
+    ti, t = r["identity"]["TI"], r["identity"]["T"]  # the reference carries the identity (SMOKE: 0.12 vs 0.03)
+    assert ti["id_lite"] > t["id_lite"] + 0.05, r["identity"]
+    sweep = r["image_guidance_sweep"]  # the image term adds identity (SMOKE: 0.03 at scale 1, 0.12 at 5)
+    assert sweep["5.0"]["id_lite"] > sweep["1.0"]["id_lite"] + 0.05, sweep
+    for m in (*r["identity"].values(), *r["copying"].values()):  # no generated clip is the reference pasted
+        assert m["reference_distance"] > 0.1, r
 
 
 def check_04(r):

@@ -143,7 +143,7 @@ def test_stage0_trains_saves_a_pipeline_and_the_cli_generates_with_sound(tmp_pat
 
     manifest = json.loads((out / "pipeline" / "manifest.json").read_text())
     assert manifest["preset"] == "humo-nano" and manifest["config"]["steps"] == 6
-    assert manifest["metrics"]["num_clips"] == 4 and 0 <= manifest["metrics"]["judge"]["background"] <= 1
+    assert manifest["metrics"]["num_clips"] == 4  # the scene check's numbers: tests/test_shipped.py reproduces them
     assert manifest["command"] == "humo-lite " + " ".join(argv)  # the command given to main(), not pytest's
     wav = tmp_path / "speech.wav"
     from humo_lite.io import write_wav
