@@ -177,8 +177,9 @@ def text_only(scale: float) -> Chain:
     return Chain((Term({"text"}, scale),), base=frozenset({"image", "audio"}))
 
 
-# Our toy's scales (chapter 07 measures them): text 5, as stage 0 was tuned with; image 5, where identity
-# retrieval of held-out people passed 80 % with TVA-lite still 0.98 (stage 1, chapter 03); audio 5.5, the 17B's.
+# Our toy's scales (chapter 07 measures them): text 5, as stage 0 was tuned with; image 5, the image scale that
+# scripts/stage1_guidance_scales.py chose on training identities (data_samples/ablations/stage1_guidance_scales.json:
+# with text 3 it is stage 1's check); audio 5.5, the 17B's.
 TOY_SCALES = {"text": 5.0, "image": 5.0, "audio": 5.5}
 PAPER_SWITCH_SIGMA = 0.98  # "from timestep 1.0 to 0.98 … text/image-dominant" (HuMo §3.4; the 17B's t = 980)
 

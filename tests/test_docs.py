@@ -80,3 +80,27 @@ def test_docs_link_to_each_other_and_the_readme_links_to_them():
     for doc in (ROOT / "docs").glob("*.md"):
         for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", doc.read_text()):
             assert (doc.parent / target).is_file(), f"{doc.name} links to {target}, which does not exist"
+
+
+def test_the_vae_numbers_design_quotes_are_its_manifests():
+    """docs/design.md §6 quotes the shipped humo-micro VAE's mouth check: each number must be what its manifest
+    gives, at the precision quoted (a re-shipped VAE with other numbers fails until the text follows)."""
+    import json
+    import re
+
+    from humo_lite.shipped import default_checkpoint
+
+    check = json.loads((default_checkpoint("humo-micro") / "vae" / "manifest.json").read_text())["mouth_check"]
+    rows = check["rows"]
+    text = " ".join((ROOT / "docs" / "design.md").read_text().split())
+    quoted = re.search(r"manifest's `mouth_check`: Sync-C ([\d.]+)×, Sync-D ([\d.]+)×, offset ([\d.]+), r ([\d.]+), "
+                       r"PSNR ([\d.]+) dB\)", text)
+    alone = re.search(r"each frame alone, as an image, already reaches ([\d.]+)× real's", text)
+    assert quoted and alone, "docs/design.md §6 no longer quotes the VAE's mouth check in the form this test reads"
+    measured = [rows["reconstruction"]["Sync-C-lite"] / rows["real"]["Sync-C-lite"],
+                rows["reconstruction"]["Sync-D-lite"] / rows["real"]["Sync-D-lite"],
+                rows["reconstruction"]["Sync-|offset|"], rows["reconstruction"]["r_within_clip"], check["psnr_db"],
+                rows["each frame reconstructed alone"]["Sync-D-lite"] / rows["real"]["Sync-D-lite"]]
+    for text_value, value in zip([*quoted.groups(), alone.group(1)], measured, strict=True):
+        decimals = len(text_value.split(".")[1]) if "." in text_value else 0
+        assert round(value, decimals) == float(text_value), (text_value, value)

@@ -148,7 +148,8 @@ def render_frames(
 
 
 def render_reference(identity: Identity, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """The identity alone on white: centred, 1.3–1.6x larger, tilted ±12°, closed smile. ``(H, W, 3)``."""
+    """The identity alone on white: centred, drawn 1.1–1.25x ``HEAD_SCALE`` (larger than in the clips), tilted 6–12°
+    either way, closed smile. ``(H, W, 3)``."""
     scale = HEAD_SCALE * rng.uniform(1.1, 1.25)
     tilt = rng.uniform(np.deg2rad(6), np.deg2rad(12)) * rng.choice([-1.0, 1.0])
     cx, cy = 0.5 + rng.uniform(-0.04, 0.04), 0.47 + rng.uniform(-0.03, 0.03)

@@ -87,7 +87,8 @@ def closest_frame_distance(video: np.ndarray, reference: np.ndarray) -> float:
     """How far ``reference`` ``(H, W, 3)`` is from the nearest frame of ``video`` ``(F, H, W, 3)``.
 
     The mean absolute pixel difference to the closest frame: 0 for a reference cut from the clip (the
-    copy-paste shortcut HuMo's cross-pairing avoids), about 0.2 for the world's cross-paired references.
+    copy-paste shortcut HuMo's cross-pairing avoids), about 0.3 for the world's cross-paired references
+    (at ``humo-micro``, the first 48 held-out-identity clips: 0.29 on average, 0.19 to 0.38).
     """
     return float(np.abs(np.asarray(video) - np.asarray(reference)[None]).mean(axis=(1, 2, 3)).min())
 

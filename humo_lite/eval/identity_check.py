@@ -17,7 +17,7 @@ cross-paired reference (TI mode), or from the caption alone (T mode, the floor),
   direct reads of copying — ``white_frame0``, the share of frame 0's pixels that are white (the
   reference's background; no room in the world is white), and ``reference_distance``, the mean absolute
   pixel difference between the reference and the closest generated frame
-  (:func:`~humo_lite.data.world.closest_frame_distance`: 0 for a pasted reference, about 0.2 for real
+  (:func:`~humo_lite.data.world.closest_frame_distance`: 0 for a pasted reference, about 0.3 for real
   clips).
 """
 
