@@ -171,7 +171,7 @@ def cmd_train_stage2(args) -> None:
 
     config = stage2_config(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
     options = given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout", "image_dropout",
-                    "audio_dropout", "audio_tokens", clips="num_clips", plain_clips="num_plain_clips")
+                    "audio_dropout", "audio_tokens", "face_weight", clips="num_clips", plain_clips="num_plain_clips")
     manifest = train_stage2(args.preset, args.stage1, args.out, config, curve=args.curve, command=args.command_line,
                             override_config=args.override_config, **options)  # the rest: train_stage2's defaults
     if "wall_time_s" in manifest:
@@ -349,6 +349,8 @@ def _add_stage2_command(train) -> None:
     stage2.add_argument("--audio-dropout", type=finite, default=None, help=f"audio drop rate {SHIPPED}")
     stage2.add_argument("--audio-tokens", type=positive_int, default=None,
                         help=f"audio tokens per latent frame (HuMo: 16) {SHIPPED}")
+    stage2.add_argument("--face-weight", type=float, default=None,
+                        help=f"extra loss weight on the face of audio triplets, 0: HuMo's plain loss {SHIPPED}")
     stage2.add_argument("--no-curve", dest="curve", action="store_false",
                         help="skip the held-out loss and Sync-C-lite measured during training")
 

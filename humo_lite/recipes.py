@@ -315,7 +315,8 @@ def stage2_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, num_plai
     audio = cache_latents(pipe.vae, "stage2", preset, size=num_clips, progress=progress, references=True,
                           audio=True)
     audio_data = {"latents": audio["latents"], "ref_latents": audio["ref_latents"],
-                  "audio_windows": audio["audio_windows"], **_text_features(pipe, audio)}
+                  "audio_windows": audio["audio_windows"], "face_share": audio["face_share"],
+                  **_text_features(pipe, audio)}
     return audio_data, stage1_data(pipe, preset, num_plain_clips, progress)
 
 
@@ -401,8 +402,8 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
                  out_dir: str | os.PathLike = "outputs/humo-micro-stage2", config: TrainConfig | None = None,
                  num_clips: int = 400, num_plain_clips: int = 1500, share_start: float = 0.2, share_end: float = 0.5,
                  ramp_steps: int | None = None, text_dropout: float = 0.1, image_dropout: float = 0.15,
-                 audio_dropout: float = 0.1, audio_tokens: int = 16, sigma_shift: float = 3.0, eval_clips: int = 48,
-                 eval_seeds=(0, 1, 2), curve: bool = True, command: str | None = None, progress: bool = True,
+                 audio_dropout: float = 0.1, audio_tokens: int = 16, sigma_shift: float = 3.0, face_weight: float = 0.0,
+                 eval_clips: int = 48, eval_seeds=(0, 1, 2), curve: bool = True, command: str | None = None, progress: bool = True,
                  override_config: bool = False, judge=None) -> dict:
     """Train stage 2 from a stage-1 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
 
@@ -410,7 +411,8 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     modules (:func:`humo_lite.models.audio.add_audio`, ``audio_tokens`` per latent frame); self-attention and
     the audio modules train with :class:`~humo_lite.training.audio_task.AudioToVideoTask` on ``num_clips``
     audio triplets of the stage-2 pool mixed with ``num_plain_clips`` stage-1 triplets (audio share from
-    ``share_start`` to ``share_end`` over ``ramp_steps``, default two thirds of the steps). With ``curve`` the
+    ``share_start`` to ``share_end`` over ``ramp_steps``, default two thirds of the steps; ``face_weight``: the
+    task's extra loss weight on the face of audio triplets, 0 = HuMo's plain loss). With ``curve`` the
     held-out loss and a quick held-out Sync-C-lite are measured every :data:`STAGE2_EVAL_EVERY` steps
     (:func:`stage2_curve`). With ``eval_clips`` > 0 the manifest holds :func:`stage2_checks`. Resumes from
     ``out_dir/checkpoint`` like the other stages.
@@ -420,7 +422,7 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     _check_args(out_dir, config, {"num_clips": ("stage2", num_clips), "num_plain_clips": ("stage1", num_plain_clips),
                                   "eval_clips": ("heldout_voice", eval_clips)},
                 {"text_dropout": text_dropout, "image_dropout": image_dropout, "audio_dropout": audio_dropout},
-                {}, sigma_shift)
+                {"face_weight": face_weight}, sigma_shift)
     check_real(share_start, "share_start", 0, 1, what="the audio share at step 0")
     check_real(share_end, "share_end", 0, 1, what="the audio share after the ramp")
     check_count(audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
@@ -435,7 +437,7 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     audio_data, plain_data = stage2_data(stage1_pipe, preset, num_clips, num_plain_clips, progress)
     cache_time = time.perf_counter() - start
     task = AudioToVideoTask(transformer, audio_data, plain_data, share_start, share_end, ramp_steps, text_dropout,
-                            image_dropout, audio_dropout, shift=sigma_shift)
+                            image_dropout, audio_dropout, shift=sigma_shift, face_weight=face_weight)
     if progress:
         print(describe_trainable(transformer, "stage2"))
     trainer = Trainer(task, config, out_dir)
@@ -462,7 +464,7 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
         "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
         "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
-        "curve": trainer.evaluations, "audio_share_by_step": _share_log(trainer.history),
+        "curve_time_s": summary.get("evaluation_time_s"), "curve": trainer.evaluations, "audio_share_by_step": _share_log(trainer.history),
         "metrics": metrics, "final_loss": summary["final_loss"],
         "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
     }

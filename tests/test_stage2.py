@@ -162,8 +162,9 @@ def test_trainer_evaluates_on_ema_weights_and_keeps_the_curve(tmp_path):
         return {"norm": float(sum(p.norm() for p in modules["transformer"].audio_proj.parameters()))}
 
     before = weights_checksum(task.modules)
-    trainer.train(progress=False, evaluate=evaluate, evaluate_every=3)
+    summary = trainer.train(progress=False, evaluate=evaluate, evaluate_every=3)
     assert [e["step"] for e in trainer.evaluations] == [3, 6] and seen == [False, False]
+    assert 0 < summary["evaluation_time_s"] < summary["wall_time_s"]  # the curve's share of the run, recorded
     assert weights_checksum(task.modules) != before and task.modules["transformer"].training  # restored
     reloaded = Trainer(AudioToVideoTask(_nano_audio_dit(), _task_data(12, 0), _task_data(20, 1, audio=False),
                                         ramp_steps=6), config, tmp_path)

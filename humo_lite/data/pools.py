@@ -13,7 +13,8 @@ stage2                400   text + reference + audio     60          8 pairs    
 heldout_identity      200   all                          60 unseen  30 pairs               synth + bank
 heldout_scene         200   all                         240          6 unseen pairs        synth + bank
 heldout_speech        200   all                         240         30 pairs               unseen
-heldout_voice         200   all                          60 unseen  30 pairs               unseen
+heldout_voice         200   all                          60 unseen  30 pairs               unseen voices
+validation            200   all                          60 others  30 pairs               validation
 ==================  =====  ==========================  ==========  ====================  ===========
 
 Every clip still *has* a face that talks (the foundation pool's mouths move with speech the model
@@ -23,6 +24,10 @@ sentences and voices, and synthetic utterances from a separate seed stream) neve
 training pool. ``heldout_voice`` holds out both at once — unseen people speaking unseen recordings in voices
 no training pool has (the bank's held-out sentences read by its held-out voice, and synthetic speech from the
 held-out seed stream) — and is where the audio chapters measure lip sync (stage 2's check).
+
+``validation`` is for choosing settings (guidance scales, loss weights): 60 more people that neither train nor
+test, speaking the bank's held-out sentences in its training voices (the test pool uses the held-out voice)
+and synthetic speech from a third seed stream. A setting chosen on it has seen no clip it is judged on.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .world import ClipSpec
 MODALITIES = ("text", "reference", "audio")
 NUM_HELDOUT_IDENTITIES = 60
 NUM_TRAIN_IDENTITIES = 240
+NUM_VALIDATION_IDENTITIES = 60
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,10 @@ class PoolConfig:
 
     size: int
     modalities: tuple[str, ...]
-    identities: str | int  # "heldout", or how many of the training identities
+    identities: str | int  # "heldout", "validation", or how many of the training identities
     scene_pairs: str | int  # "heldout", or how many of the training (background, clothing) pairs
-    speech: str  # "synth", "mixed" (half synth, half bank), "heldout" or "unseen_voice" (held-out voices only)
+    speech: str  # "synth", "mixed" (half synth, half bank), "heldout", "unseen_voice" (held-out voices only)
+    #              or "validation" (held-out sentences in training voices, and a third synth stream)
 
 
 POOL_CONFIGS = {
@@ -60,6 +67,7 @@ POOL_CONFIGS = {
     "heldout_scene": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, "heldout", "mixed"),
     "heldout_speech": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, 30, "heldout"),
     "heldout_voice": PoolConfig(200, MODALITIES, "heldout", 30, "unseen_voice"),
+    "validation": PoolConfig(200, MODALITIES, "validation", 30, "validation"),
 }
 TRAINING_POOLS = ("foundation", "stage1", "stage2")
 
@@ -100,6 +108,15 @@ def identity_split(world_seed: int = 0) -> tuple[list[Identity], list[Identity]]
     return train, heldout
 
 
+def validation_identities(world_seed: int = 0) -> list[Identity]:
+    """60 identities that are in neither :func:`identity_split` list: for choosing settings, never for training or
+    testing."""
+    everyone = Identity.all()
+    order = _rng(world_seed, 0x1D).permutation(len(everyone))  # the same order identity_split draws from
+    start = NUM_HELDOUT_IDENTITIES + NUM_TRAIN_IDENTITIES
+    return [everyone[i] for i in order[start : start + NUM_VALIDATION_IDENTITIES]]
+
+
 def scene_pair_split(world_seed: int = 0) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(training, held-out) (background, clothing) pairs; training pairs in a seeded order."""
     heldout = heldout_scene_pairs(world_seed)
@@ -115,11 +132,14 @@ def _speech(kind: str, rng: np.random.Generator) -> SpeechSpec:
         kind = "synth_heldout" if rng.random() < 0.5 else "bank_heldout"
     elif kind == "unseen_voice":
         kind = "synth_heldout" if rng.random() < 0.5 else "bank_unseen_voice"
+    elif kind == "validation":
+        kind = "synth_validation" if rng.random() < 0.5 else "bank_heldout_train_voice"
     if kind.startswith("bank"):
-        keys = bank_keys({"bank_heldout": "heldout", "bank_unseen_voice": "unseen_voice"}.get(kind, "train"))
+        keys = bank_keys(kind[len("bank_"):])
         return SpeechSpec("bank", key=keys[int(rng.integers(len(keys)))], offset=float(rng.random()))
-    # Training synth seeds are < 2**31; held-out ones >= 2**31: the streams never meet.
-    return SpeechSpec("synth", seed=int(rng.integers(2**31)) + (2**31 if kind == "synth_heldout" else 0))
+    # Synth seed streams: training [0, 2**31), held out [2**31, 2**32), validation [2**32, 2**32 + 2**31).
+    offset = {"synth": 0, "synth_heldout": 2**31, "synth_validation": 2**32}[kind]
+    return SpeechSpec("synth", seed=int(rng.integers(2**31)) + offset)
 
 
 @lru_cache(maxsize=32)
@@ -130,7 +150,8 @@ def make_pool(name: str, world_seed: int = 0, size: int | None = None) -> Pool:
     config = POOL_CONFIGS[name]
     train_ids, heldout_ids = identity_split(world_seed)
     train_pairs, heldout_pairs = scene_pair_split(world_seed)
-    identities = heldout_ids if config.identities == "heldout" else train_ids[: config.identities]
+    identities = {"heldout": heldout_ids, "validation": validation_identities(world_seed)}.get(
+        config.identities, train_ids[: config.identities] if isinstance(config.identities, int) else None)
     pairs = heldout_pairs if config.scene_pairs == "heldout" else train_pairs[: config.scene_pairs]
     rng = _rng(world_seed, 0x9001, list(POOL_CONFIGS).index(name))
     specs = []

@@ -131,14 +131,18 @@ def bank_manifest() -> tuple[dict, ...]:
 
 
 def bank_keys(split: str) -> list[str]:
-    """Keys of the bank's ``train`` or ``heldout`` recordings, or ``unseen_voice``: the held-out recordings whose
-    voice no ``train`` recording uses."""
+    """Keys of the bank's ``train`` or ``heldout`` recordings; or of the held-out ones split by voice:
+    ``unseen_voice`` (a voice no ``train`` recording uses: the test of stage 2) and ``heldout_train_voice``
+    (unseen sentences in training voices: the validation pool's)."""
+    splits = ("train", "heldout", "unseen_voice", "heldout_train_voice")
+    if split not in splits:
+        raise ValueError(f"split must be one of {splits}, got {split!r}")
+    train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] == "train"}
+    heldout = [entry for entry in bank_manifest() if entry["split"] == "heldout"]
     if split == "unseen_voice":
-        train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] == "train"}
-        return [entry["key"] for entry in bank_manifest()
-                if entry["split"] == "heldout" and entry["voice"] not in train_voices]
-    if split not in ("train", "heldout"):
-        raise ValueError(f"split must be 'train', 'heldout' or 'unseen_voice', got {split!r}")
+        return [entry["key"] for entry in heldout if entry["voice"] not in train_voices]
+    if split == "heldout_train_voice":
+        return [entry["key"] for entry in heldout if entry["voice"] in train_voices]
     return [entry["key"] for entry in bank_manifest() if entry["split"] == split]
 
 

@@ -223,6 +223,7 @@ class Trainer:
             self.load_checkpoint(checkpoint, override_config=override_config)
             if progress and acc.is_main_process:
                 print(f"resuming {checkpoint} at step {self.step} of {config.steps}", file=sys.stderr)
+        evaluation_time = 0.0
         start_time, start_step = time.perf_counter(), self.step
         for module in self.modules.values():
             module.train()
@@ -236,7 +237,9 @@ class Trainer:
             due = evaluate is not None and evaluate_every > 0 and (
                 self.step % evaluate_every == 0 or self.step == config.steps)
             if due and acc.is_main_process:
+                tick = time.perf_counter()
                 self.evaluations.append({"step": self.step, **self.evaluate_ema(evaluate)})
+                evaluation_time += time.perf_counter() - tick
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                 self.save_checkpoint(self.out_dir / "checkpoint")
         bar.close()
@@ -245,6 +248,7 @@ class Trainer:
             "steps": self.step,
             "steps_this_run": self.step - start_step,
             "wall_time_s": round(time.perf_counter() - start_time, 2),
+            "evaluation_time_s": round(evaluation_time, 2),  # of it, in evaluate(...)
             "final_loss": float(np.mean([h["loss"] for h in self.history[-20:]])) if self.history else None,
             "num_processes": acc.num_processes,
             "replica_checksums": [f"{int(c):015x}" for c in checksums.tolist()],
