@@ -19,14 +19,14 @@ import numpy as np
 
 from .io import write_json
 from .pipeline import HuMoLitePipeline
-from .recipes import STAGE1_CHECK_GUIDANCE, stage1_checks, stage1_config, train_stage1
+from .recipes import STAGE1_CHECK_GUIDANCE, Stage1Config, stage1_checks, stage1_config, train_stage1
 
 VARIANTS = {
     "self-attention only (HuMo)": {"stage": "stage1"},
     "full fine-tuning": {"stage": "full"},
     "reference first": {"stage": "stage1", "reference_position": "before"},
 }
-"""Variant name → the :func:`train_stage1` arguments that make it."""
+"""Variant name → the :class:`~humo_lite.recipes.Stage1Config` fields that make it."""
 
 SCORES = {"ID-lite": ("TI", "id_lite"), "retrieval top-1": ("TI", "retrieval_top1"),
           "TVA-lite (TI)": ("TI", "judge", "tva_lite"), "TVA-lite (T)": ("T", "judge", "tva_lite"),
@@ -59,8 +59,8 @@ def train_variants(preset: str, variants: list[str], seeds: list[int], out: str 
             print(f"== {variant}, seed {seed} -> {folder}", flush=True)
             manifest = finished_run(folder, config)
             if manifest is None:
-                manifest = train_stage1(preset, out_dir=folder, config=config, num_clips=num_clips,
-                                        eval_clips=eval_clips, command=command, **VARIANTS[variant])
+                manifest = train_stage1(preset, out_dir=folder, config=Stage1Config(
+                    config, num_clips=num_clips, eval_clips=eval_clips, **VARIANTS[variant]), command=command)
             runs.append({"variant": variant, "seed": seed, "folder": str(folder),
                          "wall_time_s": manifest["wall_time_s"], "final_loss": manifest["final_loss"],
                          "trainable_share": manifest["trainable"]["share"], "metrics": manifest["metrics"]})

@@ -113,16 +113,20 @@ def cmd_train_judge(args) -> None:
 
 def cmd_train_vae(args) -> None:
     from .recipes import train_vae
+    from .training.vae_training import VAETrainConfig
 
-    options = given(args, "steps", "image_steps", "seed")
-    manifest = train_vae(args.preset, args.out, overwrite=args.overwrite, command=args.command_line,
-                         **options)  # the rest: train_vae's defaults
+    config = VAETrainConfig(**given(args, "steps", "image_steps", "seed"))  # the rest: VAETrainConfig's defaults
+    manifest = train_vae(args.preset, args.out, config, overwrite=args.overwrite, command=args.command_line)
     print(_table([{"metric": k, "value": v} for k, v in manifest["metrics"].items()]))
     if "reconstruction_ceiling" in manifest:
         ceiling = manifest["reconstruction_ceiling"]
         print(_table([{"metric": k, "real": ceiling["real"][k], "reconstruction": v}
                       for k, v in ceiling["metrics"].items()]))
     print(f"wrote {args.out} in {manifest['wall_time_s']} s")
+
+
+TRAINER_FLAGS = ("steps", "batch_size", "lr", "seed", "checkpoint_every")
+"""The flags of every DiT stage that are :class:`~humo_lite.training.trainer.TrainConfig` fields."""
 
 
 def given(args, *flags: str, **renamed: str) -> dict:
@@ -135,13 +139,13 @@ def given(args, *flags: str, **renamed: str) -> dict:
 
 
 def cmd_train_stage0(args) -> None:
-    from .recipes import train_stage0
+    from .recipes import Stage0Config, train_stage0
     from .training.trainer import TrainConfig
 
-    config = TrainConfig(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
-    options = given(args, "eval_clips", "role_weight", "sigma_shift", clips="num_clips")
+    config = Stage0Config(TrainConfig(**given(args, *TRAINER_FLAGS)),  # the rest: Stage0Config's defaults
+                          **given(args, "eval_clips", "role_weight", "sigma_shift", clips="num_clips"))
     manifest = train_stage0(args.preset, args.vae, args.out, config, command=args.command_line,
-                            override_config=args.override_config, **options)  # the rest: train_stage0's defaults
+                            override_config=args.override_config)
     if "wall_time_s" in manifest:
         print(f"final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} "
               f"in {manifest['wall_time_s']} s")
@@ -150,13 +154,13 @@ def cmd_train_stage0(args) -> None:
 
 
 def cmd_train_stage1(args) -> None:
-    from .recipes import stage1_config, train_stage1
+    from .recipes import Stage1Config, stage1_config, train_stage1
 
-    config = stage1_config(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
-    options = given(args, "eval_clips", "stage", "reference_position", "image_dropout", "text_dropout",
-                    "face_weight", clips="num_clips")
+    config = Stage1Config(stage1_config(**given(args, *TRAINER_FLAGS)),  # the rest: Stage1Config's defaults
+                          **given(args, "eval_clips", "stage", "reference_position", "image_dropout", "text_dropout",
+                                  "face_weight", clips="num_clips"))
     manifest = train_stage1(args.preset, args.stage0, args.out, config, command=args.command_line,
-                            override_config=args.override_config, **options)  # the rest: train_stage1's defaults
+                            override_config=args.override_config)
     if "wall_time_s" in manifest:
         print(f"{manifest['trainable']['stage']}: {manifest['trainable']['trainable']:,} of "
               f"{manifest['trainable']['total']:,} parameters trained; final loss {manifest['final_loss']:.4f}; "
@@ -169,7 +173,7 @@ def cmd_train_stage1(args) -> None:
 def cmd_train_stage2(args) -> None:
     from .recipes import stage2_config, train_stage2
 
-    config = stage2_config(**given(args, "steps", "batch_size", "lr", "seed", "checkpoint_every"))
+    config = stage2_config(**given(args, *TRAINER_FLAGS))
     options = given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout", "image_dropout",
                     "audio_dropout", "audio_tokens", "face_weight", clips="num_clips", plain_clips="num_plain_clips")
     manifest = train_stage2(args.preset, args.stage1, args.out, config, curve=args.curve, command=args.command_line,
@@ -283,7 +287,8 @@ def _add(subparsers, name, func, help_text, out=None) -> argparse.ArgumentParser
 
 SHIPPED = "(default: the shipped setting)"
 # Training and generation flags default to None: a flag left out is not passed on, so the Python function's
-# defaults (TrainConfig, train_stage0, train_vae, train_judge, the pipeline's __call__) are the one source.
+# defaults (the config dataclasses TrainConfig, VAETrainConfig, Stage0Config, Stage1Config and JudgeTrainConfig,
+# train_stage2's signature, the pipeline's __call__) are the one source.
 
 
 def _add_data_commands(sub) -> None:

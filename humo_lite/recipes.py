@@ -3,11 +3,14 @@
 A recipe sits above every layer (``docs/design.md`` §10): it trains with :mod:`humo_lite.training`,
 assembles a :class:`~humo_lite.pipeline.HuMoLitePipeline`, scores it with the judge
 (:mod:`humo_lite.eval`) and writes the folder with a manifest (command, seed, config, wall time,
-machine, measured numbers). ``humo-lite train stage0`` runs :func:`train_stage0` with its defaults, which
-are the shipped ``humo-micro`` model's: the command with no flags and the function with no arguments
-train the same model. ``humo-lite train vae`` runs :func:`train_vae`: the VAE, then its reconstruction
-ceiling and mouth check measured with the judge (:mod:`humo_lite.eval.ceilings`) and written into its
-manifest.
+machine, measured numbers). Each trainer's settings are one config dataclass, the one source of its
+defaults, which are the shipped ``humo-micro`` model's (:class:`Stage0Config`, :class:`Stage1Config`; the VAE's
+:class:`~humo_lite.training.vae_training.VAETrainConfig`): ``humo-lite train stage0`` with no flags and
+:func:`train_stage0` with no arguments train the same model, and the manifest records the config whole
+(``settings``). ``humo-lite train vae`` runs :func:`train_vae`: the VAE
+(:func:`~humo_lite.training.vae_training.fit_vae`), then its reconstruction ceiling and mouth check measured
+with the judge (:mod:`humo_lite.eval.ceilings`) and written into its manifest. Stage 2 keeps its keyword
+signature and records its settings whole in its manifest.
 
 Stage 0 is our stand-in for pretrained Wan (``docs/paper_notes.md`` §1.1, ``docs/design.md`` §4): the DiT
 and the small text encoder trained together on the foundation pool's cached latents, the text encoder
@@ -21,6 +24,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -49,20 +53,61 @@ from .training.reference_task import ReferenceToVideoTask
 from .training.stages import describe_trainable, trainable_summary
 from .training.tasks import TextToVideoTask
 from .training.trainer import TrainConfig, Trainer
-from .training.vae_training import train_vae as fit_and_save_vae
+from .training.vae_training import VAETrainConfig, fit_vae
 
 SAMPLING_SHIFT = 3.0  # the scheduler's σ shift at inference (Wan uses 5 at 480p; small latents need less)
 STAGE1_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
-"""Stage 1's training settings where they differ from :class:`TrainConfig`'s (stage 0's)."""
+"""Stage 1's training settings where they differ from :class:`TrainConfig`'s (stage 0's): :class:`Stage1Config`'s
+``train``."""
 STAGE1_CHECK_GUIDANCE = {"TI": {"guidance_scale": 3.0, "image_guidance_scale": 5.0}, "T": {"guidance_scale": 5.0}}
 """The guidance of stage 1's held-out identity check, per mode. TI: text 3, image 5, chosen on training
 identities by ``scripts/stage1_guidance_scales.py`` (``data_samples/ablations/stage1_guidance_scales.json``:
 the highest ID-lite whose TVA-lite stays within 0.03 of stage 0's); T: stage 0's text scale."""
 
 
+@dataclass
+class Stage0Config:
+    """How :func:`train_stage0` trains. The defaults are the shipped ``humo-micro`` stage 0's; ``humo-lite train
+    stage0`` passes on only the flags given, so this is the one source. The manifest records it whole
+    (``settings``)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)  # the optimiser, steps, batch, EMA, seed
+    num_clips: int = 3000  # foundation clips cached as latents
+    text_dropout: float = 0.1  # share of captions replaced by the null text (guidance's unconditional branch)
+    role_weight: float = 0.1  # weight of the text encoder's binding objective; 0: video loss only
+    sigma_shift: float = 3.0  # shift of the training σ (logit-normal) towards noise, where layout is decided
+    eval_clips: int = 48  # held-out scene clips scored at the end; 0: skip
+
+
+@dataclass
+class Stage1Config:
+    """How :func:`train_stage1` trains. The defaults are the shipped ``humo-micro`` stage 1's; ``humo-lite train
+    stage1`` passes on only the flags given. The manifest records it whole (``settings``)."""
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(**STAGE1_TRAINING))  # stage 0's, 3000 steps
+    num_clips: int = 1500  # stage-1 clips cached with their cross-paired references
+    text_dropout: float = 0.1  # per-sample probability of dropping the caption...
+    image_dropout: float = 0.1  # ...and, independently, the reference
+    stage: str = "stage1"  # what trains: "stage1" (self-attention only, HuMo) or "full" (the baseline)
+    reference_position: str = "after"  # the reference after the video (HuMo) or "before" it (the ablation)
+    sigma_shift: float = 3.0  # shift of the training σ towards noise, as stage 0's
+    face_weight: float = 0.0  # extra loss weight on the face's latent cells (ours); 0: HuMo's plain loss
+    eval_clips: int = 48  # held-out identity clips scored in TI and T mode at the end; 0: skip
+
+
 def stage1_config(**overrides) -> TrainConfig:
-    """Stage 1's :class:`TrainConfig`: :data:`STAGE1_TRAINING` over the defaults, then ``overrides``."""
-    return TrainConfig(**{**STAGE1_TRAINING, **overrides})
+    """Stage 1's :class:`TrainConfig` (:class:`Stage1Config`'s ``train``) with ``overrides``."""
+    return replace(Stage1Config().train, **overrides)
+
+
+def _stage_config(config, kind: type):
+    """``config``, or ``kind()`` for None; a clear error for anything else (a bare TrainConfig included)."""
+    if config is None:
+        return kind()
+    if not isinstance(config, kind):
+        raise TypeError(f"config must be a humo_lite.recipes.{kind.__name__} (the optimiser's TrainConfig is its "
+                        f"train= field), got {type(config).__name__}")
+    return config
 
 
 def _check_args(out_dir, config, pools: dict[str, tuple[str, int]], rates: dict[str, float] = (),
@@ -124,16 +169,17 @@ def assemble_pipeline(preset: Preset, transformer, vae, text_encoder,
 
 
 def train_vae(preset: Preset | str = "humo-micro", out_dir: str | os.PathLike = "outputs/humo-micro/vae",
-              judge=None, **options) -> dict:
-    """Train a VAE (:func:`humo_lite.training.vae_training.train_vae`, ``options`` passed on) and, when the
-    judge reads frames of this preset's size, store its reconstruction ceiling and mouth check in its
-    manifest. Returns the manifest."""
+              config: VAETrainConfig | None = None, *, judge=None, overwrite: bool = False, progress: bool = True,
+              command: str | None = None) -> dict:
+    """Train a VAE (:func:`humo_lite.training.vae_training.fit_vae`; ``config``: default
+    :class:`~humo_lite.training.vae_training.VAETrainConfig`) and, when the judge reads frames of this
+    preset's size, store its reconstruction ceiling and mouth check in its manifest. Returns the manifest."""
     preset = get_preset(preset)
     check_output_path(out_dir, "folder")
-    _, manifest = fit_and_save_vae(preset, out_dir, **options)
+    _, manifest = fit_vae(preset, out_dir, config, overwrite=overwrite, progress=progress, command=command)
     judge = load_judge(judge)
     if get_preset(judge.manifest.get("preset", "humo-micro")).world == preset.world:
-        write_reconstruction_ceiling(out_dir, judge, progress=options.get("progress", True))
+        write_reconstruction_ceiling(out_dir, judge, progress=progress)
         manifest = json.loads((Path(out_dir) / "manifest.json").read_text())
     return manifest
 
@@ -143,73 +189,77 @@ def _vae_wall_time(vae_path: Path) -> float | None:
     return json.loads(manifest.read_text()).get("wall_time_s") if manifest.is_file() else None
 
 
+def _train(task, config: TrainConfig, out_dir, progress: bool, override_config: bool) -> tuple[Trainer, dict]:
+    """Run the trainer (resuming from ``out_dir/checkpoint``); returns it and its summary."""
+    trainer = Trainer(task, config, out_dir)
+    return trainer, trainer.train(progress=progress, override_config=override_config)
+
+
+def _stage_manifest(kind: str, preset: Preset, config, task, summary: dict, command: str | None,
+                    times: dict[str, float], metrics: dict) -> dict:
+    """What every DiT stage's manifest records: command, seed, the trainer's config and the stage's config
+    whole, the task's hyper-parameters, times, metrics, final loss, machine."""
+    return {
+        "kind": kind, "preset": preset.name,
+        "command": command or f"humo_lite.recipes.train_{kind}(preset={preset.name!r}, ...)",
+        "seed": config.train.seed, "config": dict(vars(config.train)), "settings": asdict(config),
+        "task": task.hyperparameters(), "wall_time_s": round(times["train"], 1),
+        "latent_cache_time_s": round(times["cache"], 1), "metrics": metrics, "final_loss": summary["final_loss"],
+        "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
+    }
+
+
+def stage0_task(vae, preset: Preset, data: dict[str, torch.Tensor], config: Stage0Config) -> TextToVideoTask:
+    """Stage 0's task on foundation clips cached as latents (``data``): a fresh DiT, denoising this VAE's
+    latents, and a fresh text encoder."""
+    transformer = build_dit(preset, in_channels=vae.config.z_dim)  # the DiT denoises this VAE's latents
+    text_encoder = build_text_encoder(preset)
+    keys = ("latents", "text_ids", "text_mask") + (("text_roles",) if config.role_weight else ())
+    return TextToVideoTask(transformer, text_encoder, {k: data[k] for k in keys}, text_dropout=config.text_dropout,
+                           role_weight=config.role_weight, shift=config.sigma_shift)
+
+
 def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLike | None = None,
-                 out_dir: str | os.PathLike = "outputs/humo-micro", config: TrainConfig | None = None,
-                 num_clips: int = 3000, text_dropout: float = 0.1, role_weight: float = 0.1,
-                 eval_clips: int = 48, sigma_shift: float = 3.0, command: str | None = None,
-                 progress: bool = True, override_config: bool = False, judge=None) -> dict:
+                 out_dir: str | os.PathLike = "outputs/humo-micro", config: Stage0Config | None = None, *,
+                 command: str | None = None, progress: bool = True, override_config: bool = False,
+                 judge=None) -> dict:
     """Train stage 0 and save a pipeline folder at ``out_dir/pipeline`` (+ ``manifest.json``).
 
-    ``vae_path``: a trained VAE folder (default ``out_dir/vae``). ``num_clips`` foundation clips are
-    cached as latents; ``text_dropout`` is the share of captions replaced by the null text (so guidance
-    has an unconditional branch); ``role_weight`` weighs the text encoder's binding objective;
-    ``sigma_shift`` shifts the training σ (logit-normal) towards noise, where layout is decided
-    (:func:`humo_lite.flow_matching.sample_training_sigmas`). ``judge`` scores the held-out scene check
-    (default: the shipped judge).
+    ``vae_path``: a trained VAE folder (default ``out_dir/vae``). ``config``: default :class:`Stage0Config`
+    (the shipped model's settings). ``judge`` scores the held-out scene check (default: the shipped judge).
     ``out_dir/checkpoint`` holds the trainer state; re-running the same call resumes from it (a changed
     setting is an error unless ``override_config``). Returns the manifest: command, seed, config, wall
     time, machine, final loss and, with ``eval_clips`` > 0, the held-out scene check
     (:func:`humo_lite.eval.scene_check.heldout_scene_check`).
     """
     start = time.perf_counter()
-    preset = get_preset(preset)
-    _check_args(out_dir, config, {"num_clips": ("foundation", num_clips), "eval_clips": ("heldout_scene", eval_clips)},
-                {"text_dropout": text_dropout}, {"role_weight": role_weight}, sigma_shift)
-    config = config or TrainConfig()
+    preset, config = get_preset(preset), _stage_config(config, Stage0Config)
+    _check_args(out_dir, config.train, {"num_clips": ("foundation", config.num_clips),
+                                        "eval_clips": ("heldout_scene", config.eval_clips)},
+                {"text_dropout": config.text_dropout}, {"role_weight": config.role_weight}, config.sigma_shift)
     vae_path = Path(vae_path or Path(out_dir) / "vae")
     vae = load_vae(vae_path, preset)
-    torch.manual_seed(config.seed)
-    data = cache_latents(vae, "foundation", preset, size=num_clips, progress=progress)
-    cache_time = time.perf_counter() - start
-
-    transformer = build_dit(preset, in_channels=vae.config.z_dim)  # the DiT denoises this VAE's latents
-    text_encoder = build_text_encoder(preset)
-    keys = ("latents", "text_ids", "text_mask") + (("text_roles",) if role_weight else ())
-    task = TextToVideoTask(transformer, text_encoder, {k: data[k] for k in keys}, text_dropout=text_dropout,
-                           role_weight=role_weight, shift=sigma_shift)
-    trainer = Trainer(task, config, out_dir)
-    summary = trainer.train(progress=progress, override_config=override_config)
+    torch.manual_seed(config.train.seed)
+    data = cache_latents(vae, "foundation", preset, size=config.num_clips, progress=progress)
+    times = {"cache": time.perf_counter() - start}
+    task = stage0_task(vae, preset, data, config)
+    trainer, summary = _train(task, config.train, out_dir, progress, override_config)
     if not trainer.accelerator.is_main_process:
         return summary
 
     ema = trainer.ema_state_dicts()  # the shipped weights are the EMA's
-    transformer.load_state_dict(ema["transformer"])
-    text_encoder.load_state_dict(ema["text_encoder"])
-    pipe = assemble_pipeline(preset, transformer, vae, text_encoder)
-    train_time = time.perf_counter() - start
-    metrics = heldout_scene_check(pipe, eval_clips, seed=config.seed, progress=progress,
-                                  judge=judge) if eval_clips else {}
+    for name, module in task.modules.items():
+        module.load_state_dict(ema[name])
+    pipe = assemble_pipeline(preset, task.modules["transformer"], vae, task.modules["text_encoder"])
+    times["train"] = time.perf_counter() - start
+    metrics = heldout_scene_check(pipe, config.eval_clips, seed=config.train.seed, progress=progress,
+                                  judge=judge) if config.eval_clips else {}
     manifest = {
-        "kind": "stage0",
-        "preset": preset.name,
-        "command": command or f"humo_lite.recipes.train_stage0(preset={preset.name!r}, ...)",
-        "seed": config.seed,
-        "config": {k: v for k, v in vars(config).items()},
-        "task": task.hyperparameters(),
-        "train_pool": "foundation",
-        "num_clips": int(len(data["latents"])),
-        "text_dropout": text_dropout,
-        "role_weight": role_weight,
-        "sigma_shift": sigma_shift,
-        "wall_time_s": round(train_time, 1),
+        **_stage_manifest("stage0", preset, config, task, summary, command, times, metrics),
+        "train_pool": "foundation", "num_clips": task.num_items, "text_dropout": config.text_dropout,
+        "role_weight": config.role_weight, "sigma_shift": config.sigma_shift,
         "vae_wall_time_s": _vae_wall_time(vae_path),
-        "metrics": metrics,
-        "latent_cache_time_s": round(cache_time, 1),
-        "final_loss": summary["final_loss"],
-        "replica_checksums": summary["replica_checksums"],
-        "machine": machine_info(),
-        "params": {"transformer": sum(p.numel() for p in transformer.parameters()),
-                   "text_encoder": sum(p.numel() for p in text_encoder.parameters())},
+        "params": {name: sum(p.numel() for p in module.parameters()) for name, module in task.modules.items()},
     }
     extra = {"vae/manifest.json": vae_path / "manifest.json"}
     save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra)
@@ -236,60 +286,55 @@ def stage1_checks(pipe, num_clips: int = 48, seed: int = 0, preset: str = "humo-
             for mode in ("TI", "T")}
 
 
+def stage1_task(transformer, data: dict[str, torch.Tensor], config: Stage1Config) -> ReferenceToVideoTask:
+    """Stage 1's task on the cached stage-1 pool (:func:`stage1_data`): the DiT's ``reference_position`` set
+    from ``config`` first (a config entry, saved with the model), then the task, which reads it."""
+    transformer.set_reference_position(config.reference_position)
+    return ReferenceToVideoTask(transformer, data, text_dropout=config.text_dropout, image_dropout=config.image_dropout,
+                                shift=config.sigma_shift, stage=config.stage, face_weight=config.face_weight)
+
+
 def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.PathLike | None = None,
-                 out_dir: str | os.PathLike = "outputs/humo-micro-stage1", config: TrainConfig | None = None,
-                 num_clips: int = 1500, text_dropout: float = 0.1, image_dropout: float = 0.1,
-                 stage: str = "stage1", reference_position: str = "after", sigma_shift: float = 3.0,
-                 face_weight: float = 0.0, eval_clips: int = 48, command: str | None = None, progress: bool = True,
-                 override_config: bool = False, judge=None) -> dict:
+                 out_dir: str | os.PathLike = "outputs/humo-micro-stage1", config: Stage1Config | None = None, *,
+                 command: str | None = None, progress: bool = True, override_config: bool = False,
+                 judge=None) -> dict:
     """Train stage 1 from a stage-0 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
 
-    ``stage0_path``: default the shipped ``data_samples/checkpoints/<preset>``. The stage-1 pool's
-    ``num_clips`` clips and their cross-paired references are cached as latents; the DiT trains with
-    :class:`~humo_lite.training.reference_task.ReferenceToVideoTask` (``text_dropout``, ``image_dropout``,
-    ``reference_position``, ``face_weight``); ``stage`` picks what trains (``"stage1"``: self-attention only, HuMo;
-    ``"full"``: the full fine-tuning baseline). ``config``: default :func:`stage1_config`. Resumes from
+    ``stage0_path``: default the shipped ``data_samples/checkpoints/<preset>``. ``config``: default
+    :class:`Stage1Config`. The stage-1 pool's ``num_clips`` clips and their cross-paired references are cached
+    as latents; the DiT trains with :func:`stage1_task` (``stage`` picks what trains). Resumes from
     ``out_dir/checkpoint`` like :func:`train_stage0`. With ``eval_clips`` > 0 the manifest holds the
     held-out identity check in TI and T mode (:func:`stage1_checks`).
     """
     start = time.perf_counter()
-    preset = get_preset(preset)
-    _check_args(out_dir, config, {"num_clips": ("stage1", num_clips), "eval_clips": ("heldout_identity", eval_clips)},
-                {"text_dropout": text_dropout, "image_dropout": image_dropout}, {"face_weight": face_weight},
-                sigma_shift)
-    config = config or stage1_config()
+    preset, config = get_preset(preset), _stage_config(config, Stage1Config)
+    _check_args(out_dir, config.train, {"num_clips": ("stage1", config.num_clips),
+                                        "eval_clips": ("heldout_identity", config.eval_clips)},
+                {"text_dropout": config.text_dropout, "image_dropout": config.image_dropout},
+                {"face_weight": config.face_weight}, config.sigma_shift)
     stage0_path = Path(stage0_path or default_checkpoint(preset.name))
     check_checkpoint_preset(stage0_path, preset)
     pipe = HuMoLitePipeline.from_pretrained(stage0_path)
-    torch.manual_seed(config.seed)
-    data = stage1_data(pipe, preset, num_clips, progress)
-    cache_time = time.perf_counter() - start
-    transformer = pipe.transformer
-    task = ReferenceToVideoTask(transformer, data, text_dropout=text_dropout, image_dropout=image_dropout,
-                                shift=sigma_shift, stage=stage, reference_position=reference_position,
-                                face_weight=face_weight)
+    torch.manual_seed(config.train.seed)
+    data = stage1_data(pipe, preset, config.num_clips, progress)
+    times = {"cache": time.perf_counter() - start}
+    task = stage1_task(pipe.transformer, data, config)
+    transformer = task.modules["transformer"]
     if progress:
-        print(describe_trainable(transformer, stage))
-    trainer = Trainer(task, config, out_dir)
-    summary = trainer.train(progress=progress, override_config=override_config)
+        print(describe_trainable(transformer, config.stage))
+    trainer, summary = _train(task, config.train, out_dir, progress, override_config)
     if not trainer.accelerator.is_main_process:
         return summary
     transformer.load_state_dict(trainer.ema_state_dicts()["transformer"])
     pipe = assemble_pipeline(preset, transformer, pipe.vae, pipe.text_encoder, null_reference_frames=1)
-    train_time = time.perf_counter() - start
-    metrics = {}
-    if eval_clips:
-        metrics = stage1_checks(pipe, eval_clips, config.seed, preset.name, judge, progress)
-    trainable = trainable_summary(transformer, stage)
+    times["train"] = time.perf_counter() - start
+    metrics = stage1_checks(pipe, config.eval_clips, config.train.seed, preset.name, judge,
+                            progress) if config.eval_clips else {}
+    trainable = trainable_summary(transformer, config.stage)
     manifest = {
-        "kind": "stage1", "preset": preset.name,
-        "command": command or f"humo_lite.recipes.train_stage1(preset={preset.name!r}, ...)",
-        "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
-        "stage0": relative_path(stage0_path), "train_pool": "stage1", "num_clips": int(len(data["latents"])),
+        **_stage_manifest("stage1", preset, config, task, summary, command, times, metrics),
+        "stage0": relative_path(stage0_path), "train_pool": "stage1", "num_clips": task.num_items,
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
-        "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
-        "metrics": metrics, "final_loss": summary["final_loss"],
-        "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
     }
     extra = {"vae/manifest.json": stage0_path / "vae" / "manifest.json", "stage0_manifest.json":
              stage0_path / "manifest.json"}

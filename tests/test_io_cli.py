@@ -13,6 +13,7 @@ from humo_lite.data import ByoDataset, make_clip, make_pool
 from humo_lite.data.byo import export_byo_clip
 from humo_lite.io import write_json, write_mp4
 from humo_lite.shipped import default_checkpoint
+from humo_lite.training.vae_training import VAETrainConfig
 
 
 def _streams(path):
@@ -71,7 +72,7 @@ def test_cli_stats_show_and_errors(tmp_path, capsys):
 
 
 def test_train_vae_command_defers_to_train_vae_defaults(tmp_path, monkeypatch):
-    """`humo-lite train vae` passes only the flags given; the shipped settings live in train_vae alone."""
+    """`humo-lite train vae` passes only the flags given; the shipped settings live in VAETrainConfig alone."""
     import humo_lite.recipes as recipes
 
     calls = []
@@ -80,12 +81,12 @@ def test_train_vae_command_defers_to_train_vae_defaults(tmp_path, monkeypatch):
         calls.append((args, kwargs))
         return None, {"metrics": {"psnr_db": 0.0}, "wall_time_s": 0}
 
-    monkeypatch.setattr(recipes, "fit_and_save_vae", fake)  # the training itself; nano: no judge ceiling
+    monkeypatch.setattr(recipes, "fit_vae", fake)  # the training itself; nano: no judge ceiling
     main(["train", "vae", "--preset", "humo-nano", "--out", str(tmp_path / "a")])
     main(["train", "vae", "--preset", "humo-nano", "--out", str(tmp_path / "b"), "--steps", "3", "--image-steps", "0"])
-    (_, first), (_, second) = calls
-    assert "steps" not in first and "image_steps" not in first
-    assert second["steps"] == 3 and second["image_steps"] == 0
+    (first, _), (second, _) = calls
+    assert first[2] == VAETrainConfig()  # no flags: the config's own defaults
+    assert second[2] == VAETrainConfig(steps=3, image_steps=0)
 
 
 def test_train_vae_recipe_stores_the_reconstruction_ceiling(tmp_path, monkeypatch, capsys):
@@ -97,7 +98,7 @@ def test_train_vae_recipe_stores_the_reconstruction_ceiling(tmp_path, monkeypatc
 
     shipped = default_checkpoint("humo-micro") / "vae"
 
-    def fake(preset, out_dir, **kwargs):  # "train" = copy the shipped VAE, without its measured ceilings
+    def fake(preset, out_dir, config, **kwargs):  # "train" = copy the shipped VAE, without its measured ceilings
         shutil.copytree(shipped, out_dir)
         manifest = json.loads((shipped / "manifest.json").read_text())
         for key in ("reconstruction_ceiling", "mouth_check"):
@@ -105,7 +106,7 @@ def test_train_vae_recipe_stores_the_reconstruction_ceiling(tmp_path, monkeypatc
         (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest))
         return None, manifest
 
-    monkeypatch.setattr(recipes, "fit_and_save_vae", fake)
+    monkeypatch.setattr(recipes, "fit_vae", fake)
     main(["train", "vae", "--preset", "humo-micro", "--out", str(tmp_path / "vae")])
     assert "reconstruction" in capsys.readouterr().out
     assert load_reconstruction_ceiling(tmp_path / "vae") == load_reconstruction_ceiling(shipped)

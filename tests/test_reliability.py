@@ -44,7 +44,7 @@ from humo_lite.models.vae import build_vae, load_vae
 from humo_lite.pipeline import HuMoLitePipeline, check_checkpoint_preset
 from humo_lite.shipped import default_checkpoint
 from humo_lite.training.trainer import TrainConfig, Trainer, TrainingDiverged, TrainingTask
-from humo_lite.training.vae_training import train_vae
+from humo_lite.training.vae_training import VAETrainConfig, fit_vae
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "a person in a red shirt stands in the centre of a blue room, nodding"
@@ -124,13 +124,14 @@ def _load_vae(make):
     return lambda tmp, pipe: load_vae(make(tmp) / "vae")
 
 
-def _stage0(**kw):
-    return lambda tmp, pipe: recipes.train_stage0("humo-nano", NANO / "vae", tmp / "o", **kw)
+def _stage0(config=None, **kw):
+    """Stage 0 on nano with ``config`` as given, or a Stage0Config of ``kw`` (built when the case runs)."""
+    return lambda tmp, pipe: recipes.train_stage0("humo-nano", NANO / "vae", tmp / "o",
+                                                  recipes.Stage0Config(**kw) if config is None else config)
 
 
-def _stage1(**kw):
-    return lambda tmp, pipe: recipes.train_stage1(kw.pop("preset", "humo-nano"), kw.pop("stage0", NANO), tmp / "o",
-                                                  **kw)
+def _stage1(preset="humo-nano", stage0=NANO, **kw):
+    return lambda tmp, pipe: recipes.train_stage1(preset, stage0, tmp / "o", recipes.Stage1Config(**kw))
 
 
 def _stage2(**kw):
@@ -139,7 +140,7 @@ def _stage2(**kw):
 
 
 def _vae(**kw):
-    return lambda tmp, pipe: train_vae("humo-nano", tmp / "o", **kw)
+    return lambda tmp, pipe: fit_vae("humo-nano", tmp / "o", VAETrainConfig(**kw))
 
 
 class _Linear(TrainingTask):
@@ -351,7 +352,10 @@ ROWS = {
                               r"num_clips must be a whole number in 1\.\.6000 \(clips of the foundation pool"),
     "stage0-eval-clips-negative": (_stage0(eval_clips=-3), ValueError, r"eval_clips must be a whole number in 0\.\.200"),
     "stage0-text-dropout-one": (_stage0(text_dropout=1.0), ValueError, r"text_dropout must be a finite number in \[0, 1\)"),
-    "stage0-config-a-dict": (_stage0(config={"steps": 1}), TypeError, "config must be a humo_lite.training.TrainConfig"),
+    "stage0-config-a-dict": (_stage0(config={"steps": 1}), TypeError, "config must be a humo_lite.recipes.Stage0Config"),
+    "stage0-config-a-train-config": (_stage0(config=TrainConfig(steps=1)), TypeError,
+                                     r"config must be a humo_lite.recipes.Stage0Config \(the optimiser's TrainConfig "
+                                     r"is its train= field\), got TrainConfig"),
     "stage0-out-is-a-file": (lambda tmp, pipe: recipes.train_stage0("humo-nano", NANO / "vae", _file(tmp)),
                              NotADirectoryError, "is a file; expected a folder"),
     "stage1-clips-too-many": (_stage1(num_clips=100_000), ValueError, r"num_clips must be a whole number in 1\.\.1500"),

@@ -6,7 +6,6 @@ or the command with no flags, trains what was shipped: the defaults live in one 
 """
 
 import dataclasses
-import inspect
 import json
 
 import pytest
@@ -15,9 +14,10 @@ from humo_lite.cli import main
 from humo_lite.eval import JudgeTrainConfig, heldout_scene_check, load_judge
 from humo_lite.models.vae import load_vae
 from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.recipes import Stage0Config, Stage1Config
 from humo_lite.shipped import default_checkpoint
 from humo_lite.training.trainer import TrainConfig
-from humo_lite.training.vae_training import evaluate_vae, render_clips, train_vae
+from humo_lite.training.vae_training import VAETrainConfig, evaluate_vae, render_clips
 
 PRESETS = ["humo-nano", "humo-micro"]
 
@@ -57,21 +57,53 @@ def _differs_from_shipped_stage0(config: TrainConfig) -> dict:
     return {k: (v, shipped.get(k)) for k, v in ours.items() if shipped.get(k) != v}
 
 
-def _defaults(func) -> dict:
-    return {name: p.default for name, p in inspect.signature(func).parameters.items()}
-
-
 def test_train_config_defaults_are_the_shipped_stage0():
     assert _differs_from_shipped_stage0(TrainConfig()) == {}
     assert _differs_from_shipped_stage0(TrainConfig(lr=3e-4)) == {"lr": (3e-4, 1e-3)}  # the old default: caught
-    from humo_lite.recipes import train_stage0
 
-    manifest = _manifest(default_checkpoint("humo-micro"))
-    defaults = _defaults(train_stage0)
-    assert defaults["num_clips"] == manifest["num_clips"] and defaults["role_weight"] == manifest["role_weight"]
-    assert defaults["text_dropout"] == manifest["text_dropout"]
-    assert defaults["eval_clips"] == manifest["metrics"]["num_clips"]
-    assert defaults["sigma_shift"] == manifest["sigma_shift"] == manifest["task"]["shift"]
+
+def _recorded(kind: str, manifest: dict) -> dict:
+    """The settings a shipped manifest records, in its config dataclass's shape (manifests written before the
+    dataclasses existed keep them under other keys; from then on ``settings`` holds the dataclass whole)."""
+    if "settings" in manifest:
+        return manifest["settings"]
+    if kind == "vae":
+        return {f.name: manifest[f.name] for f in dataclasses.fields(VAETrainConfig)}
+    if kind == "stage0":
+        return {"train": manifest["config"], "num_clips": manifest["num_clips"],
+                "eval_clips": manifest["metrics"]["num_clips"],
+                **{k: manifest[k] for k in ("text_dropout", "role_weight", "sigma_shift")}}
+    task = manifest["task"]  # stage 1, shipped before face_weight existed (recorded absent: 0, the plain loss)
+    return {"train": manifest["config"], "num_clips": manifest["num_clips"], "sigma_shift": task["shift"],
+            "face_weight": task.get("face_weight", 0.0), "eval_clips": manifest["metrics"]["TI"]["num_clips"],
+            **{k: task[k] for k in ("text_dropout", "image_dropout", "stage", "reference_position")}}
+
+
+def _differs_from_shipped(kind: str, config) -> dict:
+    """Fields of ``config`` (the VAE's resolved for humo-micro's clips) that the shipped humo-micro checkpoint of
+    ``kind`` was not trained with, as (ours, shipped)."""
+    folder = default_checkpoint("humo-micro", 1 if kind == "stage1" else 0)
+    manifest = _manifest(folder / "vae" if kind == "vae" else folder)
+    config = config.for_preset("humo-micro") if kind == "vae" else config
+    ours = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as the manifest stores them
+    shipped = _recorded(kind, manifest)
+    missing = {k: (None, v) for k, v in shipped.items() if k not in ours}
+    return {k: (v, shipped.get(k)) for k, v in ours.items() if shipped.get(k) != v} | missing
+
+
+@pytest.mark.parametrize("kind, config, changed", [
+    ("vae", VAETrainConfig, {"mouth_weight": 1.0}),
+    ("stage0", Stage0Config, {"role_weight": 0.0}),
+    ("stage1", Stage1Config, {"image_dropout": 0.2}),
+])
+def test_config_dataclass_defaults_are_the_shipped_checkpoints(kind, config, changed):
+    """Each trainer's config dataclass, with no arguments, is what the shipped humo-micro checkpoint records."""
+    assert _differs_from_shipped(kind, config()) == {}
+    (name, value), = changed.items()  # a default changed is caught, naming the field
+    assert _differs_from_shipped(kind, config(**changed)) == {name: (value, getattr(config(), name))}
+    if kind != "vae":  # the optimiser's settings, nested, are compared too
+        train = dataclasses.replace(config().train, steps=7)
+        assert set(_differs_from_shipped(kind, config(train=train))) == {"train"}
 
 
 def test_train_stage0_command_defers_to_the_python_defaults(monkeypatch, tmp_path):
@@ -82,17 +114,8 @@ def test_train_stage0_command_defers_to_the_python_defaults(monkeypatch, tmp_pat
     main(["train", "stage0", "--out", str(tmp_path / "a")])
     main(["train", "stage0", "--out", str(tmp_path / "b"), "--lr", "0.002", "--clips", "64"])
     (args, kwargs), (args2, kwargs2) = calls
-    assert args[3] == TrainConfig() and set(kwargs) == {"command", "override_config"}  # nothing else passed
-    assert args2[3] == TrainConfig(lr=0.002) and kwargs2["num_clips"] == 64
-
-
-def test_train_vae_defaults_are_the_shipped_vae():
-    manifest = _manifest(default_checkpoint("humo-micro") / "vae")
-    defaults = _defaults(train_vae)
-    for key in ("steps", "image_steps", "batch_size", "image_batch_size", "lr", "num_clips", "kl_weight",
-                "mouth_weight", "inflate", "seed", "restart_lr", "clip_lr", "opening_weight", "min_lr_share"):
-        assert defaults[key] == manifest[key], key
-    assert manifest["crop_frames"] == 17 and defaults["crop_frames"] is None  # None: whole clips
+    assert args[3] == Stage0Config() and set(kwargs) == {"command", "override_config"}  # nothing else passed
+    assert args2[3] == Stage0Config(train=TrainConfig(lr=0.002), num_clips=64)
 
 
 def test_judge_defaults_are_the_shipped_judge():

@@ -106,8 +106,10 @@ def test_reference_first_is_the_reference_as_frame_zero_of_the_video():
     x, ref = torch.randn(2, c, 3, 4, 4, generator=g), torch.randn(2, c, 1, 4, 4, generator=g)
     text = torch.randn(2, 5, dit.config.text_dim)
     after = dit(x, 500.0, text, ref_latents=ref).sample
-    ReferenceToVideoTask(dit, _data(), reference_position="before")  # the task sets where the DiT puts it
+    assert ReferenceToVideoTask(dit, _data()).hyperparameters()["reference_position"] == "after"
+    dit.set_reference_position("before")  # set where the DiT is prepared; the task reads and records it
     assert dit.config.reference_position == "before"
+    assert ReferenceToVideoTask(dit, _data()).hyperparameters()["reference_position"] == "before"
     before = dit(x, 500.0, text, ref_latents=ref).sample
     as_video = dit(torch.cat([ref, x], dim=2), 500.0, text).sample[:, :, 1:]  # [ref ; x_t], time positions 0, 1..
     assert before.shape == x.shape and torch.allclose(before, as_video, atol=1e-5)
@@ -121,8 +123,8 @@ def test_task_rejects_bad_settings():
         ReferenceToVideoTask(Recorder(), {k: v for k, v in _data().items() if k != "ref_latents"})
     with pytest.raises(ValueError, match="image_dropout"):
         ReferenceToVideoTask(Recorder(), _data(), image_dropout=1.0)
-    with pytest.raises(ValueError, match="reference_position"):
-        ReferenceToVideoTask(Recorder(), _data(), reference_position="middle")
+    with pytest.raises(ValueError, match="reference_position must be 'after' .HuMo. or 'before', got 'middle'"):
+        build_dit("humo-nano").set_reference_position("middle")
     with pytest.raises(KeyError, match="face_share"):  # the face weight needs the face's cells
         ReferenceToVideoTask(Recorder(), _data(), face_weight=4.0)
     with pytest.raises(ValueError, match="face_weight must be a finite number >= 0"):
@@ -389,16 +391,24 @@ def test_generate_with_a_reference_uses_the_stage1_checkpoint(tmp_path, capsys):
 
 
 def test_shipped_micro_stage1_is_the_defaults_and_says_what_trained():
-    """`humo-lite train stage1` with no flags trains the shipped humo-micro stage 1 (its manifest's config)."""
-    from humo_lite.recipes import stage1_config
+    """`humo-lite train stage1` with no flags trains the shipped humo-micro stage 1: the task Stage1Config's
+    defaults build records what the shipped manifest does (it predates face_weight, so 0 there: the plain loss)."""
+    from humo_lite.recipes import Stage1Config, stage1_config, stage1_task
     from humo_lite.shipped import default_checkpoint
 
     manifest = json.loads((default_checkpoint("humo-micro", stage=1) / "manifest.json").read_text())
     assert {k: v for k, v in manifest["config"].items() if k != "betas"} == {
         k: v for k, v in vars(stage1_config()).items() if k != "betas"}
-    assert manifest["task"] == {"num_items": 1500, "text_dropout": 0.1, "image_dropout": 0.1,
-                                "sigma_mode": "logit_normal", "shift": 3.0, "stage": "stage1",
-                                "reference_position": "after"}
+
+    def task_of(config: Stage1Config) -> dict:
+        data = {k: torch.zeros(config.num_clips, 1) for k in ("latents", "ref_latents", "text_ctx", "text_mask")}
+        return stage1_task(build_dit("humo-micro"), data, config).hyperparameters()
+
+    defaults = task_of(Stage1Config())
+    assert set(defaults) - set(manifest["task"]) == {"face_weight"} and defaults["face_weight"] == 0.0
+    assert {k: defaults[k] for k in manifest["task"]} == manifest["task"]
+    other = task_of(Stage1Config(reference_position="before"))  # a default changed would be caught
+    assert {k: other[k] for k in manifest["task"]} != manifest["task"]
     assert manifest["trainable"]["trainable"] == trainable_summary(build_dit("humo-micro"), "stage1")["trainable"]
 
 

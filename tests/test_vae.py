@@ -118,24 +118,23 @@ def test_save_load_and_preset_check(vae, tmp_path):
 
 
 def test_training_is_seeded_and_writes_an_atomic_folder(tmp_path):
-    from humo_lite.training.vae_training import train_vae
+    from humo_lite.training.vae_training import VAETrainConfig, fit_vae
 
-    kwargs = dict(
-        steps=2, image_steps=2, image_batch_size=2, seed=3, batch_size=1, num_clips=4, num_stat_clips=2,
-        num_eval_clips=2, progress=False,
-    )
-    _, manifest = train_vae("humo-nano", tmp_path / "a", **kwargs)
-    train_vae("humo-nano", tmp_path / "b", **kwargs)
+    settings = VAETrainConfig(steps=2, image_steps=2, image_batch_size=2, seed=3, batch_size=1, num_clips=4,
+                              num_stat_clips=2, num_eval_clips=2)
+    _, manifest = fit_vae("humo-nano", tmp_path / "a", settings, progress=False)
+    fit_vae("humo-nano", tmp_path / "b", settings, progress=False)
     weights = "diffusion_pytorch_model.safetensors"
     assert (tmp_path / "a" / weights).read_bytes() == (tmp_path / "b" / weights).read_bytes()
     saved = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert saved["seed"] == 3 and saved["steps"] == 2 and "cpu_count" in saved["machine"]
     assert {"psnr_db", "mouth_r", "mouth_r_within_clip"} <= set(saved["metrics"])
     assert manifest["metrics"] == saved["metrics"]
+    assert VAETrainConfig(**saved["settings"]) == settings.for_preset("humo-nano")  # the config, recorded whole
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert len(config["latents_mean"]) == 8 and config["latents_mean"] != [0.0] * 8
     with pytest.raises(FileExistsError, match="already exists; pass overwrite=True"):
-        train_vae("humo-nano", tmp_path / "a", **kwargs)
+        fit_vae("humo-nano", tmp_path / "a", settings, progress=False)
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
 
 
@@ -198,21 +197,21 @@ def test_restart_lr_gives_the_clip_phase_a_fresh_optimizer_and_warm_up(monkeypat
 
     monkeypatch.setattr(vt, "_optimizer", recording)
     kwargs = dict(steps=3, image_steps=3, image_batch_size=2, batch_size=1, num_clips=4, num_stat_clips=2,
-                  num_eval_clips=2, warmup=2, progress=False)
-    vt.train_vae("humo-nano", None, restart_lr=True, clip_lr=1e-3, **kwargs)
+                  num_eval_clips=2, warmup=2)
+    vt.fit_vae("humo-nano", None, vt.VAETrainConfig(restart_lr=True, clip_lr=1e-3, **kwargs), progress=False)
     (image_lr, image_share), (clip_lr, clip_share) = made
     assert image_lr == 5e-3 and clip_lr == 1e-3 and clip_share[0] == 0.5  # warming up again
     made.clear()
-    vt.train_vae("humo-nano", None, restart_lr=False, **kwargs)
+    vt.fit_vae("humo-nano", None, vt.VAETrainConfig(restart_lr=False, **kwargs), progress=False)
     assert len(made) == 1  # one optimizer for both phases
 
 
 def test_image_curriculum_and_config_overrides():
-    from humo_lite.training.vae_training import train_vae
+    from humo_lite.training.vae_training import VAETrainConfig, fit_vae
 
-    vae, manifest = train_vae("humo-nano", None, steps=1, image_steps=2, image_batch_size=4, batch_size=1,
-                              num_clips=4, num_stat_clips=2, num_eval_clips=2, vae_overrides={"base_dim": 4},
-                              progress=False)
+    config = VAETrainConfig(steps=1, image_steps=2, image_batch_size=4, batch_size=1, num_clips=4, num_stat_clips=2,
+                            num_eval_clips=2, vae_overrides={"base_dim": 4})
+    vae, manifest = fit_vae("humo-nano", None, config, progress=False)
     assert manifest["image_steps"] == 2 and manifest["steps"] == 1 and manifest["metrics"]["psnr_db"] > 0
     assert manifest["inflate"] is True  # the image VAE was inflated before the clip step
     assert vae.config.base_dim == 4 and manifest["vae_overrides"] == {"base_dim": 4}

@@ -141,6 +141,15 @@ class DiTOutput(BaseOutput):
     hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
+REFERENCE_POSITIONS = ("after", "before")
+"""Where reference frames go on the time axis: after the video (HuMo) or before it (the ablation)."""
+
+
+def _check_reference_position(position: str) -> None:
+    if position not in REFERENCE_POSITIONS:
+        raise ValueError(f"reference_position must be 'after' (HuMo) or 'before', got {position!r}")
+
+
 class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
     """Wan2.1 DiT with HuMo's reference-frame injection and pluggable condition cross-attentions.
 
@@ -179,8 +188,7 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         audio_projector: dict | None = None,
     ):
         super().__init__()
-        if reference_position not in ("after", "before"):
-            raise ValueError(f"reference_position must be 'after' (HuMo) or 'before', got {reference_position!r}")
+        _check_reference_position(reference_position)
         out_channels = out_channels or in_channels
         self.patch_size = tuple(patch_size)
         self.patch_embed = nn.Conv3d(in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
@@ -220,6 +228,14 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
                 nn.init.zeros_(layer.out.weight)
                 if layer.out.bias is not None:
                     nn.init.zeros_(layer.out.bias)
+
+    def set_reference_position(self, position: str) -> HuMoLiteDiT:
+        """Put reference frames ``"after"`` the video (HuMo) or ``"before"`` it (chapter 03's ablation): a config
+        entry, so the saved model, the pipeline and the training task (which reads it) all place them alike.
+        Set where the DiT is prepared for a stage, before its task is built. Returns the model."""
+        _check_reference_position(position)
+        self.register_to_config(reference_position=position)
+        return self
 
     def _check_inputs(self, x_t, timestep, text_ctx, text_mask, ref_latents, cond_ctx) -> None:
         """Clear errors for inputs that do not fit this model, each saying what was expected."""
@@ -297,11 +313,40 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
             :class:`DiTOutput` (or the tuple ``(sample, hidden_states)`` with ``return_dict=False``).
         """
         self._check_inputs(x_t, timestep, text_ctx, text_mask, ref_latents, cond_ctx)
-        batch, _, num_frames, height, width = x_t.shape
         cond_ctx = {key[: -len("_ctx")]: value for key, value in cond_ctx.items()}
-        pt, ph, pw = self.patch_size
 
-        # 1. Reference frames go after the video on the time axis: [x_t ; ref] (HuMo §3.3).
+        # 1. Reference frames join the video on the time axis: [x_t ; ref] (HuMo §3.3).
+        x_t, grid, video = self._join_references(x_t, ref_latents)  # (B, C, F+R, H, W), (F'+R', h, w), video tokens
+
+        # 2. Patchify, positions, time and text embeddings.
+        x = rearrange(self.patch_embed(x_t), "b d f h w -> b (f h w) d")  # (B, L, D)
+        positions = grid_positions(*grid, device=x.device)  # (L, 3); reference frames: times F'..F'+R'-1
+        rotations = self.rope(positions)  # (L, head_dim/2), complex
+        timestep = torch.as_tensor(timestep, device=x.device).reshape(-1).expand(len(x))  # (B,)
+        time_emb = self.time_embed(sinusoidal_embedding(timestep, self.config.freq_dim).to(x.dtype))  # (B, D)
+        time_mod = rearrange(self.time_proj(time_emb), "b (six d) -> b six d", six=6)  # (B, 6, D)
+        text_ctx = self.text_embed(text_ctx)  # (B, Lt, D)
+        if self.audio_proj is not None and cond_ctx.get("audio") is not None:  # HuMo: once, shared by all blocks
+            cond_ctx["audio"] = self.audio_proj(cond_ctx["audio"].to(x.dtype))  # (B, F'+R, K, W)
+
+        # 3. Blocks.
+        x, hidden_states = self._run_blocks(x, time_mod, text_ctx, text_mask, rotations, grid, cond_ctx, video,
+                                            return_hidden_states)
+
+        # 4. Head on the video tokens only (reference outputs are dropped), then unpatchify.
+        sample = self._head(x[:, video], time_emb, grid)  # (B, C, F, H, W)
+        hidden_states = tuple(hidden_states) if return_hidden_states else None
+        if not return_dict:
+            return (sample, hidden_states)
+        return DiTOutput(sample=sample, hidden_states=hidden_states)
+
+    def _join_references(self, x_t: torch.Tensor, ref_latents: torch.Tensor | None) -> tuple:
+        """``[x_t ; ref]`` on the time axis (``[ref ; x_t]`` with ``reference_position="before"``, the ablation).
+
+        Returns the joined latents ``[B, C, F+R, H, W]``, the token grid ``(F'+R', h, w)`` and the slice of the
+        token sequence that is the video's."""
+        num_frames, height, width = x_t.shape[2:]
+        pt, ph, pw = self.patch_size
         first = self.config.reference_position == "before"  # the ablation: [ref ; x_t]
         if ref_latents is not None and ref_latents.shape[2] > 0:
             parts = [ref_latents.to(x_t.dtype), x_t] if first else [x_t, ref_latents.to(x_t.dtype)]
@@ -310,19 +355,12 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
         num_video_tokens = (num_frames // pt) * grid[1] * grid[2]
         total = grid[0] * grid[1] * grid[2]
         video = slice(total - num_video_tokens, total) if first else slice(0, num_video_tokens)  # the video's tokens
+        return x_t, grid, video
 
-        # 2. Patchify, positions, time and text embeddings.
-        x = rearrange(self.patch_embed(x_t), "b d f h w -> b (f h w) d")  # (B, L, D)
-        positions = grid_positions(*grid, device=x.device)  # (L, 3); reference frames: times F'..F'+R'-1
-        rotations = self.rope(positions)  # (L, head_dim/2), complex
-        timestep = torch.as_tensor(timestep, device=x.device).reshape(-1).expand(batch)  # (B,)
-        time_emb = self.time_embed(sinusoidal_embedding(timestep, self.config.freq_dim).to(x.dtype))  # (B, D)
-        time_mod = rearrange(self.time_proj(time_emb), "b (six d) -> b six d", six=6)  # (B, 6, D)
-        text_ctx = self.text_embed(text_ctx)  # (B, Lt, D)
-        if self.audio_proj is not None and cond_ctx.get("audio") is not None:  # HuMo: once, shared by all blocks
-            cond_ctx["audio"] = self.audio_proj(cond_ctx["audio"].to(x.dtype))  # (B, F'+R, K, W)
-
-        # 3. Blocks.
+    def _run_blocks(self, x, time_mod, text_ctx, text_mask, rotations, grid, cond_ctx, video: slice,
+                    return_hidden_states: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Every block in turn on the tokens ``x`` ``[B, L, D]`` (gradient-checkpointed when enabled while
+        training). The last ``return_hidden_states`` blocks also give their video tokens, ``[B, D, F', h, w]``."""
         hidden_states = []
         first_tapped = len(self.blocks) - return_hidden_states
         for i, block in enumerate(self.blocks):
@@ -337,19 +375,17 @@ class HuMoLiteDiT(StrictModelMixin, ConfigMixin):
                 hidden_states.append(rearrange(tokens, "b (f h w) d -> b d f h w", h=grid[1], w=grid[2]))
             else:
                 x = out
+        return x, hidden_states
 
-        # 4. Head on the video tokens only (reference outputs are dropped), then unpatchify.
-        x = x[:, video]  # (B, L_video, D)
+    def _head(self, x: torch.Tensor, time_emb: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """The video tokens ``[B, L_video, D]`` → the velocity ``[B, C, F, H, W]``: modulated norm, linear head,
+        unpatchify."""
+        pt, ph, pw = self.patch_size
         shift, scale = (self.head_modulation + time_emb[:, None]).chunk(2, dim=1)  # 2 x (B, 1, D)
         x = self.head(modulate(self.norm_out(x), shift, scale))  # (B, L_video, pt*ph*pw*C)
-        sample = rearrange(
+        return rearrange(
             x, "b (f h w) (pt ph pw c) -> b c (f pt) (h ph) (w pw)", h=grid[1], w=grid[2], pt=pt, ph=ph, pw=pw
         )  # (B, C, F, H, W)
-
-        hidden_states = tuple(hidden_states) if return_hidden_states else None
-        if not return_dict:
-            return (sample, hidden_states)
-        return DiTOutput(sample=sample, hidden_states=hidden_states)
 
     @classmethod
     def from_wan(cls, wan, config: dict | None = None) -> HuMoLiteDiT:

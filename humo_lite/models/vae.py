@@ -22,7 +22,7 @@ What makes it a *video* VAE (and why clips have 4k+1 frames):
 - **Latent normalisation** follows Wan, not Stable Diffusion: no single ``scaling_factor`` but a
   per-channel mean and std stored in the config (``latents_mean`` / ``latents_std``), applied as
   ``(z - mean) / std`` after encoding and undone before decoding (diffusers' ``WanPipeline`` does the
-  same). :func:`humo_lite.training.vae_training.train_vae` measures them on training clips.
+  same). :func:`humo_lite.training.vae_training.fit_vae` measures them on training clips.
 - **Training** follows Wan's recipe: an image VAE first, *inflated* into the video VAE, then video
   (:func:`humo_lite.training.vae_training.inflate_to_video`).
 

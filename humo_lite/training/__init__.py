@@ -7,7 +7,7 @@ from humo_lite.training.reference_task import ReferenceToVideoTask
 from humo_lite.training.stages import describe_trainable, trainable_predicate, trainable_summary
 from humo_lite.training.tasks import TextToVideoTask
 from humo_lite.training.trainer import TrainConfig, Trainer, TrainingTask, loss_by_sigma
-from humo_lite.training.vae_training import train_vae
+from humo_lite.training.vae_training import VAETrainConfig, fit_vae
 
-__all__ = ["ReferenceToVideoTask", "TextToVideoTask", "TrainConfig", "Trainer", "TrainingTask", "describe_trainable",
-           "loss_by_sigma", "train_vae", "trainable_predicate", "trainable_summary"]
+__all__ = ["ReferenceToVideoTask", "TextToVideoTask", "TrainConfig", "Trainer", "TrainingTask", "VAETrainConfig",
+           "describe_trainable", "fit_vae", "loss_by_sigma", "trainable_predicate", "trainable_summary"]

@@ -18,8 +18,10 @@ uses (:class:`humo_lite.pipeline.Conditions`), so a stage-1 model always sees on
 **Reference first** (``reference_position="before"``, chapter 03's ablation): ``[z_ref ; z_t]``, the
 reference at time position 0 and the video after it, as an image-to-video model is trained. HuMo argues
 this makes the model *continue* the reference (its white background, its pose) instead of taking only
-its identity; the chapter measures it. The task sets the DiT's ``reference_position`` config, so the
-saved model and the pipeline place the reference the same way it was trained.
+its identity; the chapter measures it. Where the reference goes is the DiT's ``reference_position`` config
+entry, set where the DiT is prepared (:meth:`~humo_lite.models.dit.HuMoLiteDiT.set_reference_position`, in
+:func:`humo_lite.recipes.train_stage1`), so the saved model and the pipeline place it as it was trained; the
+task only reads it (and records it with its hyper-parameters).
 
 **Face weight** (``face_weight``, ours, not HuMo's; 0 = HuMo's plain loss): the squared error of each
 latent cell is weighted by ``1 + face_weight · face_share``, the share of the cell the face covers
@@ -35,11 +37,10 @@ import torch
 
 from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
 from ..io import check_real
+from ..models.dit import REFERENCE_POSITIONS
 from .stages import trainable_predicate
 from .tasks import check_training_data
 from .trainer import TrainingTask
-
-REFERENCE_POSITIONS = ("after", "before")
 
 
 class ReferenceToVideoTask(TrainingTask):
@@ -47,12 +48,11 @@ class ReferenceToVideoTask(TrainingTask):
     ``text_ctx [N, L, text_dim]`` (the frozen text encoder's output) and ``text_mask [N, L]``.
 
     Args:
-        transformer: the DiT (from stage 0).
+        transformer: the DiT (from stage 0), its ``reference_position`` already set (read, recorded).
         text_dropout, image_dropout: per-sample probabilities of dropping the caption / the reference.
         sigma_mode, shift: how training σ are drawn (:func:`humo_lite.flow_matching.sample_training_sigmas`).
         stage: which parameters train (:data:`humo_lite.training.stages.STAGES`): ``"stage1"``
             (self-attention only, HuMo) or ``"full"`` (full fine-tuning, the baseline).
-        reference_position: ``"after"`` (HuMo) or ``"before"`` (the ablation: the reference first).
         face_weight: extra loss weight on the face's latent cells (0: HuMo's plain loss); needs
             ``face_share [N, F', h, w]`` in ``data`` (:func:`~humo_lite.training.latent_cache.cache_latents`
             with ``references=True`` makes it).
@@ -60,7 +60,7 @@ class ReferenceToVideoTask(TrainingTask):
 
     def __init__(self, transformer: torch.nn.Module, data: dict[str, torch.Tensor], text_dropout: float = 0.1,
                  image_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 3.0,
-                 stage: str = "stage1", reference_position: str = "after", face_weight: float = 0.0):
+                 stage: str = "stage1", face_weight: float = 0.0):
         needed = ("latents", "ref_latents", "text_ctx", "text_mask") + (("face_share",) if face_weight else ())
         num_items = check_training_data(data, needed)
         check_real(shift, "sigma_shift", 0, low_open=True, what="1: no shift")
@@ -69,16 +69,12 @@ class ReferenceToVideoTask(TrainingTask):
         for name, p in (("text_dropout", text_dropout), ("image_dropout", image_dropout)):
             if not 0 <= p < 1:
                 raise ValueError(f"{name} must lie in [0, 1), got {p!r}")
-        if reference_position not in REFERENCE_POSITIONS:
-            raise ValueError(f"reference_position must be one of {REFERENCE_POSITIONS}, got {reference_position!r}")
-        if hasattr(transformer, "register_to_config"):
-            transformer.register_to_config(reference_position=reference_position)
         self.modules = {"transformer": transformer}
         self.trainable = {"transformer": trainable_predicate(stage)}
         self.data, self.num_items = data, num_items
         self.text_dropout, self.image_dropout = text_dropout, image_dropout
         self.sigma_mode, self.shift, self.stage = sigma_mode, shift, stage
-        self.reference_position = reference_position
+        self.reference_position = getattr(getattr(transformer, "config", None), "reference_position", "after")
         self.face_weight = float(face_weight)
 
     def hyperparameters(self) -> dict:

@@ -57,12 +57,12 @@ Run::
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 import shlex
 import sys
 import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -267,11 +267,68 @@ def _optimizer(vae, lr: float, share) -> tuple:
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, share)
 
 
-def fit_vae(vae, train: dict, *, image_steps: int, steps: int, batch_size: int, image_batch_size: int,
-            crop_frames: int, lr: float, warmup: int, min_lr_share: float, kl_weight: float, mouth_weight: float,
-            reference_weight: float, grad_clip: float, inflate: bool, generator: torch.Generator,
-            opening_weight: float = 0.0, restart_lr: bool = False, clip_lr: float | None = None,
-            progress: bool = True) -> None:
+@dataclass
+class VAETrainConfig:
+    """How the VAE trains. The defaults are the shipped ``humo-micro`` VAE's; ``humo-lite train vae`` and
+    ``python -m humo_lite.training.vae_training`` read them from here, and the manifest records it whole."""
+
+    steps: int = 1600  # steps on whole clips, after the image phase
+    image_steps: int = 800  # steps on single frames first (Wan's curriculum); 0: none
+    seed: int = 0
+    batch_size: int = 4  # clips per clip-phase step
+    image_batch_size: int = 32  # frames per image-phase step
+    lr: float = 5e-3  # peak learning rate (of both phases without ``restart_lr``)
+    restart_lr: bool = True  # the clip phase starts a fresh optimizer with its own warm-up and cosine...
+    clip_lr: float | None = 2e-3  # ...peaking here (None: ``lr``)
+    warmup: int = 50  # linear warm-up steps (of each phase with ``restart_lr``)
+    min_lr_share: float = 0.05  # the cosine ends at this share of the peak
+    grad_clip: float = 1.0  # max global gradient norm
+    crop_frames: int | None = None  # 4k+1 frames per clip crop; None: whole clips (:meth:`for_preset`)
+    num_clips: int = 3000  # foundation clips to train on
+    num_stat_clips: int = 64  # training clips the latent statistics are measured on
+    num_eval_clips: int = 32  # held-out identity clips the metrics are measured on
+    kl_weight: float = 1e-5  # KL to N(0, I)
+    mouth_weight: float = 8.0  # extra reconstruction weight on the mouth region
+    reference_weight: float = 0.25  # the reference images' reconstruction beside the clips'
+    opening_weight: float = 0.0  # each frame's mouth opening, clip phase; 0: off
+    inflate: bool = True  # inflate the image VAE to a frame-by-frame video VAE between the phases
+    vae_overrides: dict = field(default_factory=dict)  # entries of the preset's VAE config, for experiments
+
+    def __post_init__(self):
+        self.vae_overrides = dict(self.vae_overrides or {})
+        check_count(self.steps, "steps", 1, 1_000_000, what="steps on whole clips; 0 would save an untrained VAE")
+        check_count(self.image_steps, "image_steps", 0, 1_000_000, what="single-frame steps first; 0: none")
+        check_count(self.num_clips, "num_clips", 1, POOL_CONFIGS["foundation"].size,
+                    what="foundation clips to train on")
+        check_count(self.num_eval_clips, "num_eval_clips", 1, POOL_CONFIGS["heldout_identity"].size)
+        check_count(self.num_stat_clips, "num_stat_clips", 1, POOL_CONFIGS["foundation"].size)
+        for name in ("batch_size", "image_batch_size"):
+            check_count(getattr(self, name), name, 1, 4096)
+        check_count(self.seed, "seed", 0, 2**63 - 1)
+        for name in ("lr", "grad_clip"):
+            check_real(getattr(self, name), name, 0, low_open=True)
+        for name in ("kl_weight", "mouth_weight", "reference_weight", "opening_weight"):
+            check_real(getattr(self, name), name, 0, what="a loss weight; 0: off")
+
+    def for_preset(self, preset: Preset | str) -> VAETrainConfig:
+        """This config with ``crop_frames`` resolved for the preset's clips (None: whole clips) and checked."""
+        frames = get_preset(preset).world.num_frames
+        return replace(self, crop_frames=check_num_frames(min(self.crop_frames or frames, frames)))
+
+
+def _phase_optimizer(vae, config: VAETrainConfig, clip_phase: bool) -> tuple:
+    """The optimizer and schedule a phase starts: one cosine over both phases, or with ``restart_lr`` one per
+    phase, the clip phase's peaking at ``clip_lr``."""
+    if not config.restart_lr or config.image_steps == 0:
+        total, lr = config.image_steps + config.steps, config.lr
+    elif clip_phase:
+        total, lr = config.steps, config.clip_lr or config.lr
+    else:
+        total, lr = config.image_steps, config.lr
+    return _optimizer(vae, lr, _lr_schedule(config.warmup, total, config.min_lr_share))
+
+
+def _optimise(vae, train: dict, config: VAETrainConfig, generator: torch.Generator, progress: bool = True) -> None:
     """The training loop: ``image_steps`` on single frames, inflation, then ``steps`` on whole clips.
 
     Each step's loss is :func:`vae_loss` on the batch (weighted ``1 + mouth_weight`` on the mouth) plus
@@ -285,27 +342,25 @@ def fit_vae(vae, train: dict, *, image_steps: int, steps: int, batch_size: int, 
     inflated start is lost in a few dozen steps (the clip loss jumps from about 0.2 to 0.6-1.2).
     """
     vae.train()
-    bar = tqdm(range(image_steps + steps), desc="VAE", disable=not progress)
-    if restart_lr and image_steps > 0:
-        opt, sched = _optimizer(vae, lr, _lr_schedule(warmup, image_steps, min_lr_share))
-    else:
-        opt, sched = _optimizer(vae, lr, _lr_schedule(warmup, image_steps + steps, min_lr_share))
+    image_steps = config.image_steps
+    bar = tqdm(range(image_steps + config.steps), desc="VAE", disable=not progress)
+    opt, sched = _phase_optimizer(vae, config, clip_phase=False)
     for step in bar:
         if step == image_steps and image_steps > 0:
-            if inflate:
+            if config.inflate:
                 inflate_to_video(vae)  # the image VAE becomes a frame-by-frame video VAE, then learns time
-            if restart_lr:
-                opt, sched = _optimizer(vae, clip_lr or lr, _lr_schedule(warmup, steps, min_lr_share))
+            if config.restart_lr:
+                opt, sched = _phase_optimizer(vae, config, clip_phase=True)
         if step < image_steps:
-            video, mouth, ref = _batch(train, image_batch_size, 1, generator)  # 1-frame crops: images
+            video, mouth, ref = _batch(train, config.image_batch_size, 1, generator)  # 1-frame crops: images
         else:
-            video, mouth, ref = _batch(train, batch_size, crop_frames, generator)
-        loss, logs = vae_loss(vae, video, 1 + mouth_weight * mouth, kl_weight, generator, mouth=mouth,
-                              opening_weight=opening_weight if step >= image_steps else 0.0)
-        ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), kl_weight, generator)
+            video, mouth, ref = _batch(train, config.batch_size, config.crop_frames, generator)
+        loss, logs = vae_loss(vae, video, 1 + config.mouth_weight * mouth, config.kl_weight, generator, mouth=mouth,
+                              opening_weight=config.opening_weight if step >= image_steps else 0.0)
+        ref_loss, _ = vae_loss(vae, ref, torch.ones_like(ref[:, :1]), config.kl_weight, generator)
         opt.zero_grad(set_to_none=True)
-        (loss + reference_weight * ref_loss).backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), grad_clip)
+        (loss + config.reference_weight * ref_loss).backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), config.grad_clip)
         opt.step()
         sched.step()
         bar.set_postfix(rec=f"{logs['rec']:.4f}", kl=f"{logs['kl']:.1f}", refresh=False)
@@ -324,163 +379,116 @@ def save_vae(vae, out_dir: str | os.PathLike, manifest: dict, overwrite: bool = 
     return Path(out_dir)
 
 
-def train_vae(
-    preset: Preset | str = "humo-micro",
-    out_dir: str | os.PathLike | None = None,
-    steps: int = 1600,
-    seed: int = 0,
-    batch_size: int = 4,
-    lr: float = 5e-3,
-    crop_frames: int | None = None,
-    num_clips: int = 3000,
-    num_stat_clips: int = 64,
-    num_eval_clips: int = 32,
-    kl_weight: float = 1e-5,
-    mouth_weight: float = 8.0,
-    reference_weight: float = 0.25,
-    image_steps: int = 800,
-    image_batch_size: int = 32,
-    inflate: bool = True,
-    opening_weight: float = 0.0,
-    restart_lr: bool = True,
-    clip_lr: float | None = 2e-3,
-    vae_overrides: dict | None = None,
-    warmup: int = 50,
-    min_lr_share: float = 0.05,
-    grad_clip: float = 1.0,
-    overwrite: bool = False,
-    progress: bool = True,
-    command: str | None = None,
-    notes: str | None = None,
-):
-    """Train a preset's VAE on foundation-pool clips; returns ``(vae, manifest)``.
+def fit_vae(preset: Preset | str = "humo-micro", out_dir: str | os.PathLike | None = None,
+            config: VAETrainConfig | None = None, *, overwrite: bool = False, progress: bool = True,
+            command: str | None = None, notes: str | None = None):
+    """Train a preset's VAE on foundation-pool clips (``config``: default :class:`VAETrainConfig`, the shipped
+    ``humo-micro`` VAE's settings); returns ``(vae, manifest)``.
 
-    Deterministic on CPU: the same arguments (and thread count) give the same weights, byte for byte.
-    With ``out_dir`` the result is written atomically as a diffusers folder (``config.json`` +
-    ``diffusion_pytorch_model.safetensors``) plus ``manifest.json`` (command, seed, every setting below,
-    wall time, machine, metrics). ``crop_frames=None`` trains on whole clips. The defaults are the shipped
-    ``humo-micro`` VAE's; ``humo-lite train vae`` reads them from this signature.
+    Deterministic on CPU: the same config (and thread count) gives the same weights, byte for byte. With
+    ``out_dir`` the result is written atomically as a diffusers folder (``config.json`` +
+    ``diffusion_pytorch_model.safetensors``) plus ``manifest.json`` (command, seed, every setting, wall time,
+    machine, metrics). :func:`humo_lite.recipes.train_vae` is this plus the judge's reconstruction ceiling.
 
     ``image_steps`` > 0 first trains that many steps on single frames (``image_batch_size`` per batch),
     the curriculum Wan's VAE was trained with (images first, then video; Wan2.1 report §3.1): a frame
     costs a seventeenth of a clip, so the spatial part of the autoencoder gets many more examples for
     the same CPU time before ``steps`` steps on whole clips teach the temporal part. Between the two
     the image VAE is inflated to a frame-by-frame video VAE (:func:`inflate_to_video`) unless
-    ``inflate=False`` (the ablation: the clip phase then starts from random temporal weights).
-
-    Loss weights: ``mouth_weight`` (extra weight on the mouth region), ``kl_weight`` (KL to N(0, I)),
-    ``reference_weight`` (the reference images' reconstruction beside the clips'), ``opening_weight``
-    (each frame's mouth opening, clip phase). The learning rate warms up over ``warmup`` steps, then
-    follows a cosine down to ``min_lr_share`` of ``lr``; with ``restart_lr`` (the default) the clip phase
-    starts a fresh optimizer that does the same again, peaking at ``clip_lr`` (:func:`fit_vae`).
+    ``inflate=False`` (the ablation: the clip phase then starts from random temporal weights). The learning
+    rate warms up, then follows a cosine; with ``restart_lr`` the clip phase starts again (:func:`_optimise`).
 
     ``vae_overrides`` replace entries of the preset's VAE config (e.g. ``{"z_dim": 8}``) for
     experiments; such a VAE no longer matches the preset's DiT, which reads ``z_dim`` channels.
     """
     start_time = time.time()
-    settings = {k: v for k, v in locals().items() if k not in ("preset", "out_dir", "overwrite", "progress",
-                                                                 "command", "notes", "start_time")}
     preset = get_preset(preset)
-    check_count(steps, "steps", 1, 1_000_000, what="steps on whole clips; 0 would save an untrained VAE")
-    check_count(image_steps, "image_steps", 0, 1_000_000, what="single-frame steps first; 0: none")
-    check_count(num_clips, "num_clips", 1, POOL_CONFIGS["foundation"].size, what="foundation clips to train on")
-    check_count(num_eval_clips, "num_eval_clips", 1, POOL_CONFIGS["heldout_identity"].size)
-    check_count(num_stat_clips, "num_stat_clips", 1, POOL_CONFIGS["foundation"].size)
-    for name, value in (("batch_size", batch_size), ("image_batch_size", image_batch_size)):
-        check_count(value, name, 1, 4096)
-    check_count(seed, "seed", 0, 2**63 - 1)
-    for name, value in (("lr", lr), ("grad_clip", grad_clip)):
-        check_real(value, name, 0, low_open=True)
-    for name, value in (("kl_weight", kl_weight), ("mouth_weight", mouth_weight), ("reference_weight", reference_weight),
-                        ("opening_weight", opening_weight)):
-        check_real(value, name, 0, what="a loss weight; 0: off")
-    crop_frames = check_num_frames(min(crop_frames or preset.world.num_frames, preset.world.num_frames))
+    if config is not None and not isinstance(config, VAETrainConfig):
+        raise TypeError(f"config must be a humo_lite.training.VAETrainConfig, got {type(config).__name__}")
+    config = (config or VAETrainConfig()).for_preset(preset)
     if out_dir is not None:
         check_output_path(out_dir, "folder")
-    if out_dir is not None and Path(out_dir).exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (--overwrite) to replace it")
-    train = render_clips("foundation", num_clips, preset)
-    heldout = render_clips("heldout_identity", num_eval_clips, preset)
+        if Path(out_dir).exists() and not overwrite:
+            raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+    train = render_clips("foundation", config.num_clips, preset)
+    heldout = render_clips("heldout_identity", config.num_eval_clips, preset)
 
-    torch.manual_seed(seed)
-    vae = build_vae(preset, **(vae_overrides or {}))
-    fit_vae(vae, train, image_steps=image_steps, steps=steps, batch_size=batch_size, image_batch_size=image_batch_size,
-            crop_frames=crop_frames, lr=lr, warmup=warmup, min_lr_share=min_lr_share, kl_weight=kl_weight,
-            mouth_weight=mouth_weight, reference_weight=reference_weight, grad_clip=grad_clip, inflate=inflate,
-            opening_weight=opening_weight, restart_lr=restart_lr, clip_lr=clip_lr,
-            generator=torch.Generator().manual_seed(seed),
-            progress=progress)
-    latents_mean, latents_std = latent_statistics(vae, train["video"][:num_stat_clips])
+    torch.manual_seed(config.seed)
+    vae = build_vae(preset, **config.vae_overrides)
+    _optimise(vae, train, config, torch.Generator().manual_seed(config.seed), progress)
+    latents_mean, latents_std = latent_statistics(vae, train["video"][:config.num_stat_clips])
     vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
-    metrics = evaluate_vae(vae, heldout)
     manifest = {
         "kind": "vae",
         "preset": preset.name,
-        "command": command or "humo_lite.training.vae_training.train_vae(...)",
-        **settings,
-        "crop_frames": crop_frames,
-        "vae_overrides": vae_overrides or {},
+        "command": command or "humo_lite.training.vae_training.fit_vae(...)",
+        **asdict(config),  # each setting at the top, as every VAE manifest has them
+        "settings": asdict(config),  # and the VAETrainConfig whole: VAETrainConfig(**manifest["settings"])
         "num_params": sum(p.numel() for p in vae.parameters()),
         "wall_time_s": round(time.time() - start_time, 1),
         "machine": machine_info(),
-        "metrics": metrics,
+        "metrics": evaluate_vae(vae, heldout),
         "eval_pool": "heldout_identity",
         "train_pool": "foundation",
+        **({"notes": notes} if notes else {}),
     }
-    if notes:
-        manifest["notes"] = notes
     if out_dir is not None:
         save_vae(vae, out_dir, manifest, overwrite=overwrite)
     return vae, manifest
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Command line: ``python -m humo_lite.training.vae_training --preset humo-micro --out DIR``."""
+def _parser() -> argparse.ArgumentParser:
+    """The module's command line; its defaults are :class:`VAETrainConfig`'s (the one source)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="humo-micro")
     parser.add_argument("--out", required=True, help="checkpoint folder to write (atomically)")
-    defaults = {name: p.default for name, p in inspect.signature(train_vae).parameters.items()}  # one source
-    parser.add_argument("--steps", type=int, default=defaults["steps"],
+    defaults = VAETrainConfig()
+    parser.add_argument("--steps", type=int, default=defaults.steps,
                         help="steps on whole clips, after --image-steps (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults["seed"])
-    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
-    parser.add_argument("--lr", type=float, default=defaults["lr"])
-    parser.add_argument("--mouth-weight", type=float, default=defaults["mouth_weight"],
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--mouth-weight", type=float, default=defaults.mouth_weight,
                         help="extra loss weight on the mouth region (default: %(default)s)")
     parser.add_argument("--z-dim", type=int, default=None, help="latent channels (default: the preset's)")
     parser.add_argument("--base-dim", type=int, default=None, help="VAE width (default: the preset's)")
     parser.add_argument("--dim-mult", type=lambda s: [int(x) for x in s.split(",")], default=None,
                         help="width multiplier per stage, e.g. 1,2,4 (default: the preset's)")
-    parser.add_argument("--image-steps", type=int, default=defaults["image_steps"],
+    parser.add_argument("--image-steps", type=int, default=defaults.image_steps,
                         help="single-frame steps before the clip steps (default: %(default)s)")
-    parser.add_argument("--image-batch-size", type=int, default=defaults["image_batch_size"])
+    parser.add_argument("--image-batch-size", type=int, default=defaults.image_batch_size)
     parser.add_argument("--no-inflate", dest="inflate", action="store_false",
                         help="ablation: start the clip steps from random temporal weights")
-    parser.add_argument("--opening-weight", type=float, default=defaults["opening_weight"],
+    parser.add_argument("--opening-weight", type=float, default=defaults.opening_weight,
                         help="weight of the per-frame mouth-opening loss in the clip phase (default: %(default)s)")
-    parser.add_argument("--restart-lr", action=argparse.BooleanOptionalAction, default=defaults["restart_lr"],
+    parser.add_argument("--restart-lr", action=argparse.BooleanOptionalAction, default=defaults.restart_lr,
                         help="give the clip phase a fresh optimizer, warm-up and cosine (default: %(default)s)")
-    parser.add_argument("--clip-lr", type=float, default=defaults["clip_lr"],
+    parser.add_argument("--clip-lr", type=float, default=defaults.clip_lr,
                         help="peak learning rate of the clip phase with --restart-lr (default: --lr)")
     parser.add_argument("--crop-frames", type=int, default=None, help="4k+1 frames per crop (default: whole clips)")
-    parser.add_argument("--num-clips", type=int, default=defaults["num_clips"],
+    parser.add_argument("--num-clips", type=int, default=defaults.num_clips,
                         help="foundation clips to train on, of 6000 (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--notes", default=None)
     parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+CONFIG_FLAGS = ("steps", "seed", "batch_size", "lr", "mouth_weight", "image_steps", "image_batch_size", "inflate",
+                "opening_weight", "restart_lr", "clip_lr", "crop_frames", "num_clips")
+"""The module's flags that are :class:`VAETrainConfig` fields, by the field's name."""
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Command line: ``python -m humo_lite.training.vae_training --preset humo-micro --out DIR``."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    argv = sys.argv[1:] if argv is None else argv
+    overrides = {k: v for k, v in vars(args).items() if k in ("z_dim", "base_dim", "dim_mult") and v is not None}
+    config = VAETrainConfig(**{k: getattr(args, k) for k in CONFIG_FLAGS}, vae_overrides=overrides)
     command = shlex.join(["python", "-m", "humo_lite.training.vae_training", *argv])
-    _, manifest = train_vae(
-        args.preset, args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-        crop_frames=args.crop_frames, num_clips=args.num_clips, image_steps=args.image_steps,
-        image_batch_size=args.image_batch_size, inflate=args.inflate, mouth_weight=args.mouth_weight,
-        opening_weight=args.opening_weight, restart_lr=args.restart_lr, clip_lr=args.clip_lr,
-        overwrite=args.overwrite, command=command, notes=args.notes,
-        vae_overrides={k: v for k, v in vars(args).items() if k in ("z_dim", "base_dim", "dim_mult") and v is not None},
-    )  # fmt: skip
+    _, manifest = fit_vae(args.preset, args.out, config, overwrite=args.overwrite, command=command, notes=args.notes)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in manifest["metrics"].items()})
     return manifest
 
