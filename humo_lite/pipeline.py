@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
-from diffusers.utils import BaseOutput
+from diffusers.utils import BaseOutput, deprecate
 
 from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
@@ -55,7 +55,37 @@ MODES = {"T": {"text"}, "TI": {"text", "image"}, "TA": {"text", "audio"}, "TIA":
 OUTPUT_TYPES = ("np", "pt", "latent")
 MAX_FRAMES = 257  # 64 latent frames: far beyond what any checkpoint here was trained on (9 or 17 frames)
 LARGE_SCALE = 30.0  # guidance scales beyond this (or below 0) are allowed, with a warning: frames turn flat
-USER = 4  # warnings from a step of __call__ point at the caller's line: step, __call__, torch.no_grad's wrapper
+NO_GRAD_FRAMES = 1  # torch.no_grad as a decorator wraps __call__ in one more frame
+GUIDANCE_NUMBER_DEPRECATION = ("a number as guidance=", "1.0.0")
+"""diffusers' ``deprecate()`` takes the thing deprecated and a version at which it raises instead of warning, and
+compares that version with *diffusers'* own (it is written for diffusers' code): 1.0.0 keeps it a warning on every
+diffusers 0.x. When humo_lite drops the old meaning is said in the message."""
+
+
+def stacklevel_to_caller(frames_below_call: int) -> int:
+    """The ``stacklevel`` that makes a warning name the line that called the pipeline, for a warning issued
+    ``frames_below_call`` frames below ``__call__`` (1: in a step ``__call__`` calls, such as ``check_inputs``;
+    2: in a step of that step). Counted from the warning's frame: those frames, ``__call__``, torch.no_grad's
+    wrapper around it (:data:`NO_GRAD_FRAMES`), then the caller's line."""
+    return frames_below_call + 1 + NO_GRAD_FRAMES + 1
+
+
+def _number_as_guidance_scale(guidance, guidance_scale: float) -> tuple:
+    """``(guidance, guidance_scale)`` as a call means them: a number given as ``guidance=`` (its old meaning) is the
+    text scale, with diffusers' ``deprecate()`` FutureWarning pointing at the caller's line."""
+    if isinstance(guidance, (int, float)) and not isinstance(guidance, bool):
+        deprecate(*GUIDANCE_NUMBER_DEPRECATION, "a number as guidance= is now guidance_scale= (diffusers' name); "
+                  "guidance= takes a schedule or a preset name (humo_lite 0.2 drops the number)",
+                  standard_warn=False, stacklevel=stacklevel_to_caller(2))  # deprecate, this, __call__, ...
+        return None, guidance
+    return guidance, guidance_scale
+
+
+def _check_denoised(latents: torch.Tensor, scales: tuple[float, float, float]) -> None:
+    """An error naming the guidance scales if the denoised latents are not all finite."""
+    if not bool(torch.isfinite(latents).all()):
+        raise ValueError(f"the denoised latents became NaN or infinite (guidance scales {', '.join(map(str, scales))}: "
+                         f"too large?); expected scales of about 1..{LARGE_SCALE:g}")
 
 
 @dataclass
@@ -247,11 +277,11 @@ class HuMoLitePipeline(DiffusionPipeline):
         if image is not None and not self.config.get("null_reference_frames", 0):
             warnings.warn("this checkpoint was trained without a reference image (stage 0, text only): the image is "
                           "fed to a model that never learnt to use it; use a stage-1 or stage-2 checkpoint",
-                          stacklevel=USER)
+                          stacklevel=stacklevel_to_caller(1))
         if audio is not None and sample_rate is not None and any(
                 isinstance(a, (str, os.PathLike)) for a in (audio if isinstance(audio, (list, tuple)) else [audio])):
             warnings.warn(f"sample_rate={sample_rate!r} is ignored for an audio file: its own rate is read from the "
-                          "file (and resampled to 16 kHz)", stacklevel=USER)
+                          "file (and resampled to 16 kHz)", stacklevel=stacklevel_to_caller(1))
         if audio is not None and not isinstance(audio, (str, os.PathLike)) and sample_rate is None:
             raise ValueError("audio given as an array needs its sample_rate= (e.g. sample_rate=16000 for the "
                              "world's audio; other rates are resampled to 16 kHz); a file path needs none")
@@ -261,7 +291,8 @@ class HuMoLitePipeline(DiffusionPipeline):
         for p in prompts:
             if not p.strip():
                 warnings.warn("an empty prompt encodes to the null caption (no tokens): that clip is generated "
-                              "without text, and text guidance has nothing to amplify for it", stacklevel=USER)
+                              "without text, and text guidance has nothing to amplify for it",
+                              stacklevel=stacklevel_to_caller(1))
         return prompts
 
     def encode_prompt(self, prompt: list[str], unknown_words: str = "error") -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,10 +361,10 @@ class HuMoLitePipeline(DiffusionPipeline):
             wave = check_audio(wave, min_samples=need)
             if not np.any(wave):
                 warnings.warn("the audio is all zeros: that is the null audio ('audio off'), so the lips follow "
-                              "nothing", stacklevel=USER + 1)
+                              "nothing", stacklevel=stacklevel_to_caller(2))
             if len(wave) > 2 * need:
                 warnings.warn(f"audio is {len(wave) / SAMPLE_RATE:.2f} s, the clip {need / SAMPLE_RATE:.2f} s: only "
-                              f"its first {need / SAMPLE_RATE:.2f} s are used", stacklevel=USER + 1)
+                              f"its first {need / SAMPLE_RATE:.2f} s are used", stacklevel=stacklevel_to_caller(2))
             waves.append(wave[:need])
         waves = np.stack(waves)  # (B, S)
         windows = [audio_windows(audio_features(w, num_frames)[0], num_ref_frames) for w in waves]
@@ -367,7 +398,7 @@ class HuMoLitePipeline(DiffusionPipeline):
             given.add("audio")
             if not has_audio_layer:
                 warnings.warn("this checkpoint has no audio cross-attention (stage 0/1); the audio is returned "
-                              "with the frames but does not drive the lips", stacklevel=USER)
+                              "with the frames but does not drive the lips", stacklevel=stacklevel_to_caller(1))
         if has_audio_layer and windows is None:  # the audio layer always runs; "no audio" is zero windows
             frames = self.latent_shape(1, num_frames)[2] + (0 if ref is None else ref.shape[2])
             windows = torch.zeros(batch, frames, *audio_windows(np.zeros((num_frames, 80), np.float32)).shape[1:])
@@ -389,7 +420,7 @@ class HuMoLitePipeline(DiffusionPipeline):
             if value < 0 or value > LARGE_SCALE:
                 warnings.warn(f"{name}={value:g} is {'negative (it pushes away from the condition)' if value < 0 else 'very large'}"
                               f": expect washed-out or flat frames; scales of 1..{LARGE_SCALE:g} are the useful range "
-                              "(1 = that term off)", stacklevel=USER)
+                              "(1 = that term off)", stacklevel=stacklevel_to_caller(1))
         if guidance is None:
             return humo_lite_schedule(guidance_scale, image_guidance_scale, audio_guidance_scale)
         changed = [n for n, v, d in zip(scales, scales.values(), TOY_SCALES.values(), strict=True) if v != d]
@@ -417,24 +448,12 @@ class HuMoLitePipeline(DiffusionPipeline):
     # 3. The call --------------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(
-        self,
-        prompt: str | list[str],
-        image=None,
-        audio=None,
-        sample_rate: int | None = None,
-        num_inference_steps: int = 20,
-        guidance_scale: float = 5.0,
-        negative_prompt: str | None = None,
-        generator: torch.Generator | None = None,
-        latents: torch.Tensor | None = None,
-        output_type: str = "np",
-        num_frames: int | None = None,
-        unknown_words: str = "error",
-        return_dict: bool = True,
-        guidance: str | GuidanceSchedule | None = None,
-        image_guidance_scale: float = TOY_SCALES["image"],
-        audio_guidance_scale: float = TOY_SCALES["audio"],
-        mode: str | None = None,
+        self, prompt: str | list[str], image=None, audio=None, sample_rate: int | None = None,
+        num_inference_steps: int = 20, guidance_scale: float = 5.0, negative_prompt: str | None = None,
+        generator: torch.Generator | None = None, latents: torch.Tensor | None = None, output_type: str = "np",
+        num_frames: int | None = None, unknown_words: str = "error", return_dict: bool = True,
+        guidance: str | GuidanceSchedule | None = None, image_guidance_scale: float = TOY_SCALES["image"],
+        audio_guidance_scale: float = TOY_SCALES["audio"], mode: str | None = None,
     ) -> HuMoLitePipelineOutput | tuple:
         """Generate one clip per prompt.
 
@@ -464,10 +483,7 @@ class HuMoLitePipeline(DiffusionPipeline):
 
         Returns :class:`HuMoLitePipelineOutput`; its ``dit_passes`` counts the DiT rows the call ran.
         """
-        if isinstance(guidance, (int, float)) and not isinstance(guidance, bool):
-            warnings.warn("a number as guidance= is now guidance_scale= (diffusers' name); guidance= takes a "
-                          "schedule or a preset name", FutureWarning, stacklevel=USER)
-            guidance_scale, guidance = guidance, None
+        guidance, guidance_scale = _number_as_guidance_scale(guidance, guidance_scale)  # the old meaning, deprecated
         num_frames = self.config.num_frames if num_frames is None else num_frames
         prompts = self.check_inputs(prompt, negative_prompt, image, audio, sample_rate, num_inference_steps,
                                     output_type, num_frames, latents, generator)
@@ -479,25 +495,29 @@ class HuMoLitePipeline(DiffusionPipeline):
                                                     num_frames, unknown_words)
         # 2. Initial noise.
         latents = self.prepare_latents(len(prompts), num_frames, generator, latents)
-        # 3. Denoising loop: this step's phase names its branches; they run as rows of one batched DiT call,
-        #    are combined, and the scheduler takes one step.
-        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
-        passes = 0
-        for t in self.progress_bar(self.scheduler.timesteps):
-            branches, combine = schedule.plan(self.sigma_of(t), self.effective_given(conditions))
-            velocity = combine(self.branch_velocities(latents, t, conditions, branches))
-            latents = self.scheduler.step(velocity, t, latents).prev_sample
-            passes += len(branches) * len(prompts)
-        if not bool(torch.isfinite(latents).all()):
-            raise ValueError(f"the denoised latents became NaN or infinite (guidance scales {guidance_scale}, "
-                             f"{image_guidance_scale}, {audio_guidance_scale}: too large?); expected scales of about "
-                             f"1..{LARGE_SCALE:g}")
+        # 3. Denoising loop, guided by the schedule.
+        latents, passes = self.denoise(latents, conditions, schedule, num_inference_steps)
+        _check_denoised(latents, (guidance_scale, image_guidance_scale, audio_guidance_scale))
         # 4. Decode.
         frames = self.decode(latents, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames, waves)
         return HuMoLitePipelineOutput(frames=frames, audio=waves, dit_passes=passes)
+
+    def denoise(self, latents: torch.Tensor, conditions: Conditions, schedule: GuidanceSchedule,
+                num_inference_steps: int) -> tuple[torch.Tensor, int]:
+        """The denoising loop: at each step the schedule's phase names its branches; they run as rows of one
+        batched DiT call (:meth:`branch_velocities`), are combined, and the scheduler takes one step. Returns the
+        denoised latents and the number of DiT passes (batch rows x steps)."""
+        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        passes = 0
+        for t in self.progress_bar(self.scheduler.timesteps):
+            branches, combine = schedule.plan(self.sigma_of(t), self.effective_given(conditions))
+            velocity = combine(self.branch_velocities(latents, t, conditions, branches))
+            latents = self.scheduler.step(velocity, t, latents).prev_sample
+            passes += len(branches) * len(latents)
+        return latents, passes
 
     def decode(self, latents: torch.Tensor, output_type: str = "np"):
         """Latents → frames in ``output_type`` (``"latent"`` returns them as they are)."""

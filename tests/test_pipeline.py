@@ -1,5 +1,7 @@
 """HuMoLitePipeline and stage 0: save/load, determinism, inputs checked, the MP4 with sound, the CLI."""
 
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,21 @@ def test_old_guidance_name_still_works_with_a_warning(pipe):
     with pytest.warns(FutureWarning, match="a number as guidance= is now guidance_scale="):
         old = _run(pipe, guidance=3.0)
     assert np.array_equal(old.frames, _run(pipe, guidance_scale=3.0).frames)
+
+
+def test_warnings_name_the_line_that_called_the_pipeline(pipe):
+    """Each warning skips the pipeline's own frames (the steps, __call__, torch.no_grad's wrapper): a warning
+    issued in __call__'s deprecate(), one step down (check_inputs, prepare_conditions) and two (prepare_audio)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipe("", audio=np.zeros(9 * 640, np.float32), sample_rate=16_000, guidance=3.0, num_inference_steps=1,
+             generator=torch.Generator().manual_seed(0))  # this line is where every warning must point
+    line = sys._getframe().f_lineno - 2
+    ours = {str(w.message).split(" ")[1]: (Path(w.filename).name, w.lineno) for w in caught
+            if str(w.message).startswith(("a number as guidance=", "an empty prompt", "the audio is all zeros",
+                                          "this checkpoint has no audio"))}
+    assert set(ours) == {"number", "empty", "audio", "checkpoint"}, [str(w.message) for w in caught]
+    assert set(ours.values()) == {(Path(__file__).name, line)}, ours
 
 
 def test_save_and_load_round_trip(pipe, tmp_path):
