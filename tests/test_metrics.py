@@ -52,6 +52,19 @@ def test_parse_caption_reads_every_template_and_rejects_others():
         parse_caption("a person stands on the left of a blue room, nodding")
 
 
+def test_judge_clips_takes_a_judge_checkpoint_as_every_metric_does(judge, real):
+    """A checkpoint, or None for the shipped one, give the judge's reading; the bare network is a clear error."""
+    from humo_lite.eval.metrics import judge_clips
+
+    video = as_video(real["video"][:2])  # (B, F, 3, H, W)
+    out = judge_clips(judge, video)
+    assert torch.equal(out["mouth"], judge.model.judge_video(video)["mouth"])
+    assert torch.equal(judge_clips(None, video)["mouth"], out["mouth"])
+    with pytest.raises(TypeError, match="judge must be a JudgeCheckpoint, a judge folder or None .* got Judge "
+                                        r"\(the network alone"):
+        judge_clips(judge.model, video)
+
+
 def test_videos_in_every_pipeline_layout_score_the_same(judge, real):
     video = real["video"][:3].astype(np.float32) / 255  # (B, F, H, W, 3) in [0, 1]: output_type="np"
     pt = torch.from_numpy(video).permute(0, 4, 1, 2, 3) * 2 - 1  # [B, 3, F, H, W] in [-1, 1]

@@ -225,6 +225,10 @@ def load_judge(folder: str | os.PathLike | JudgeCheckpoint | None = None) -> Jud
     """
     if isinstance(folder, JudgeCheckpoint):
         return folder
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"judge must be a JudgeCheckpoint, a judge folder or None (the shipped one), got "
+                        f"{type(folder).__name__}" + (" (the network alone: pass the checkpoint it came from)"
+                                                      if isinstance(folder, Judge) else ""))
     key = str(Path(folder) if folder is not None else default_judge_dir())
     if key not in _CACHE:
         _CACHE[key] = JudgeCheckpoint.from_folder(key)

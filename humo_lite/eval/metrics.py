@@ -267,9 +267,10 @@ def _fmt(value) -> str:
     return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def judge_clips(judge: Judge, video: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Run the judge network once over ``[B, F, 3, H, W]`` clips (all metrics read from this)."""
-    return judge.judge_video(video)
+def judge_clips(judge: JudgeCheckpoint | str | None, video: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Run the judge network once over ``[B, F, 3, H, W]`` clips (all metrics read from this). ``judge``: a
+    :class:`~humo_lite.eval.judge.JudgeCheckpoint`, a judge folder, or None for the shipped one, as everywhere."""
+    return load_judge(judge).model.judge_video(video)
 
 
 def quality_lite(judge: JudgeCheckpoint, video: torch.Tensor) -> float:
@@ -370,7 +371,7 @@ def evaluate(
     judge = load_judge(judge)
     video = as_video(videos, value_range)  # (B, F, 3, H, W) in [0, 1]
     batch, num_frames = video.shape[:2]
-    out = judge_clips(judge.model, video)
+    out = judge_clips(judge, video)
     per_clip: dict[str, np.ndarray] = {}
     if captions_or_labels is not None:
         per_clip.update(_tva_scores(out, captions_or_labels, batch))

@@ -52,7 +52,7 @@ def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20
     frames = np.concatenate(frames)  # (N, F, H, W, 3)
     wanted = {k: np.array([getattr(spec.scene, k) for spec in specs]) for k in SCENE_FIELDS}
     judge = load_judge(judge)
-    seen = scene_predictions(judge_clips(judge.model, as_video(frames)))
+    seen = scene_predictions(judge_clips(judge, as_video(frames)))
     return {"num_clips": len(specs), "num_inference_steps": num_inference_steps, "guidance": guidance_scale,
             "pixels": scene_accuracy(frames, wanted["background"], wanted["clothing"]),
             "judge": judged_accuracy(seen, wanted)}
