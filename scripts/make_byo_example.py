@@ -156,12 +156,8 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    args = parser.parse_args(argv)
-    out: Path = args.out
-
+def write_clips(out: Path) -> None:
+    """Write every clip of :data:`CLIPS` under ``out`` in the BYO folder format (old files removed first)."""
     photo = load_photo()
     for name, spec in CLIPS.items():
         clip_dir = out / name
@@ -180,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         write_png(clip_dir / "reference.png", np.ascontiguousarray(reference))
         (clip_dir / "caption.txt").write_text(CAPTION + "\n")
 
-    # Check what was written, from the files.
+
+def check_clips(out: Path) -> bool:
+    """Check what was written, from the files: frame count, fps, audio length, a face in every frame and in the
+    reference, the caption fits the tokenizer, the folder's size. Prints each clip's numbers; True if all pass."""
     import imageio.v3 as iio
     import soundfile as sf
 
@@ -217,11 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     size = folder_bytes(out)
     print(f"  Haar detection rate: {total_hits}/{total_frames} = {total_hits / total_frames:.1%}")
     print(f"  folder size: {size / 1000:.1f} KB (limit {MAX_BYTES / 1000:.0f} KB)")
-    if size > MAX_BYTES:
-        ok = False
-    if not ok:
+    return ok and size <= MAX_BYTES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    write_clips(args.out)
+    if not check_clips(args.out):
         print("check failed (see above)", file=sys.stderr)
-    return 0 if ok else 1
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

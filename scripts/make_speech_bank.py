@@ -147,28 +147,12 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    args = parser.parse_args(argv)
-
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        print("espeak-ng not found; install it with `sudo apt-get install espeak-ng`", file=sys.stderr)
-        return 1
-
-    rows = plan()
-    train_texts = {r["text"] for r in rows if r["split"] == "train"}
-    train_voices = {r["voice"] for r in rows if r["split"] == "train"}
-    heldout = [r for r in rows if r["split"] == "heldout"]
-    assert not train_texts & {r["text"] for r in heldout}, "a held-out sentence also occurs in train"
-    assert {r["voice"] for r in heldout} - train_voices, "no held-out voice is unseen in train"
-
-    out: Path = args.out
+def write_bank(espeak: str, rows: list[dict], out: Path) -> list[dict]:
+    """Synthesise every planned row into ``out/<key>.wav`` (old WAVs removed first) and write ``manifest.json``;
+    returns the manifest's rows."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.wav"):  # a rerun with a changed plan must not leave old files behind
         stale.unlink()
-
     manifest = []
     with tempfile.TemporaryDirectory() as workdir:
         for row in rows:
@@ -193,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     write_json(out / "manifest.json", manifest)
+    return manifest
 
+
+def report(manifest: list[dict], out: Path) -> int:
+    """Print the bank's splits, voices, durations and size; 1 if the folder is over the size limit, else 0."""
+    train_voices = {m["voice"] for m in manifest if m["split"] == "train"}
+    heldout_voices = {m["voice"] for m in manifest if m["split"] == "heldout"}
     size = folder_bytes(out)
     durations = np.array([m["duration_s"] for m in manifest])
     print(f"wrote {len(manifest)} recordings + manifest.json to {out}")
@@ -202,13 +192,32 @@ def main(argv: list[str] | None = None) -> int:
         voices = sorted({m["voice"] for m in sub})
         total = sum(m["duration_s"] for m in sub)
         print(f"  {split:8s} {len(sub):3d} recordings, {total:6.1f} s, voices: {', '.join(voices)}")
-    print(f"  unseen held-out voices: {', '.join(sorted({m['voice'] for m in heldout} - train_voices))}")
+    print(f"  unseen held-out voices: {', '.join(sorted(heldout_voices - train_voices))}")
     print(f"  duration min/mean/max: {durations.min():.2f}/{durations.mean():.2f}/{durations.max():.2f} s")
     print(f"  folder size: {size / 1024:.0f} KiB (limit {MAX_BYTES / 1024:.0f} KiB)")
     if size > MAX_BYTES:
         print("folder is over the size limit", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        print("espeak-ng not found; install it with `sudo apt-get install espeak-ng`", file=sys.stderr)
+        return 1
+
+    rows = plan()
+    train_texts = {r["text"] for r in rows if r["split"] == "train"}
+    train_voices = {r["voice"] for r in rows if r["split"] == "train"}
+    heldout = [r for r in rows if r["split"] == "heldout"]
+    assert not train_texts & {r["text"] for r in heldout}, "a held-out sentence also occurs in train"
+    assert {r["voice"] for r in heldout} - train_voices, "no held-out voice is unseen in train"
+    return report(write_bank(espeak, rows, args.out), args.out)
 
 
 if __name__ == "__main__":
