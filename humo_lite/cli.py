@@ -341,7 +341,7 @@ def _add_stage2_command(train) -> None:
     stage2 = _add(train, "stage2", cmd_train_stage2, "train audio-driven lips on top of stage 1 (chapter 04)",
                   out="outputs/humo-micro-stage2")
     stage2.add_argument("--stage1", default=None, help="stage-1 pipeline folder (default: the shipped one)")
-    _add_dit_training_flags(stage2, "stage-2 (audio) clips to use, of 400",
+    _add_dit_training_flags(stage2, "audio triplets: the stage-2 pool holds 400, up to 4000 are drawn from its people and rooms",
                             "held-out people speaking held-out recordings to score, per seed")
     stage2.add_argument("--plain-clips", type=positive_int, default=None,
                         help=f"stage-1 clips (audio null) mixed in, of 1500 {SHIPPED}")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from .data.pools import POOL_CONFIGS
 from .eval.audio_focus import audio_face_share
 from .eval.ceilings import write_reconstruction_ceiling
 from .eval.heldout_loss import heldout_data, heldout_loss
@@ -37,13 +38,20 @@ from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
 from .eval.sync_check import heldout_sync_check, heldout_voice_clips, lip_sync, sync_ceilings
 from .flow_matching import make_scheduler
-from .io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info, \
-    record_checksums, write_json
+from .io import (
+    atomic_dir,
+    check_count,
+    check_finite_tensors,
+    check_output_path,
+    check_real,
+    machine_info,
+    record_checksums,
+    write_json,
+)
 from .models import build_dit
 from .models.audio import add_audio
 from .models.text_encoder import build_text_encoder
 from .models.vae import load_vae
-from .data.pools import POOL_CONFIGS
 from .pipeline import HuMoLitePipeline, check_checkpoint_preset
 from .presets import Preset, get_preset
 from .shipped import default_checkpoint, relative_path
@@ -345,6 +353,7 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
 # --- stage 2 ------------------------------------------------------------------------------------------------
 STAGE2_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
 """Stage 2's training settings where they differ from :class:`TrainConfig`'s (stage 0's)."""
+STAGE2_MAX_CLIPS = 4000  # the stage-2 pool drawn larger: the same people and rooms, more recordings
 STAGE2_EVAL_EVERY = 500  # steps between points of the held-out curve (loss and Sync-C-lite)
 
 
@@ -443,13 +452,49 @@ def stage2_summary(checks: dict, loss: dict, focus: dict | None = None) -> dict:
     }
 
 
+def _check_stage2_args(out_dir, config, num_clips, num_plain_clips, eval_clips, share_start, share_end, text_dropout,
+                       image_dropout, audio_dropout, audio_tokens, sigma_shift, face_weight) -> None:
+    """:func:`train_stage2`'s arguments checked before any work, each error with its range."""
+    check_count(num_clips, "num_clips", 1, STAGE2_MAX_CLIPS,
+                what=f"audio triplets drawn from the stage-2 pool's people and rooms (it holds "
+                     f"{POOL_CONFIGS['stage2'].size}; more are drawn from the same 60 people and 8 rooms, with new "
+                     f"recordings)")
+    _check_args(out_dir, config, {"num_plain_clips": ("stage1", num_plain_clips),
+                                  "eval_clips": ("heldout_voice", eval_clips)},
+                {"text_dropout": text_dropout, "image_dropout": image_dropout, "audio_dropout": audio_dropout},
+                {"face_weight": face_weight}, sigma_shift)
+    check_real(share_start, "share_start", 0, 1, what="the audio share at step 0")
+    check_real(share_end, "share_end", 0, 1, what="the audio share after the ramp")
+    check_count(audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
+
+
+def _stage2_manifest(preset, config, command, task, transformer, stage1_path, audio_data, plain_data, summary,
+                     trainer, metrics, train_time, cache_time) -> dict:
+    """What a stage-2 folder records: command, seed, the whole recipe, wall time, machine, the curve, the check."""
+    trainable = trainable_summary(transformer, "stage2")
+    return {
+        "kind": "stage2", "preset": preset.name,
+        "command": command or f"humo_lite.recipes.train_stage2(preset={preset.name!r}, ...)",
+        "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
+        "audio_projector": dict(transformer.config["audio_projector"]),
+        "stage1": relative_path(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
+        "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
+        "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
+        "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
+        "curve_time_s": summary.get("evaluation_time_s"), "curve": trainer.evaluations,
+        "audio_share_by_step": _share_log(trainer.history), "metrics": metrics, "final_loss": summary["final_loss"],
+        "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
+    }
+
+
 def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.PathLike | None = None,
                  out_dir: str | os.PathLike = "outputs/humo-micro-stage2", config: TrainConfig | None = None,
                  num_clips: int = 400, num_plain_clips: int = 1500, share_start: float = 0.2, share_end: float = 0.5,
                  ramp_steps: int | None = None, text_dropout: float = 0.1, image_dropout: float = 0.15,
-                 audio_dropout: float = 0.1, audio_tokens: int = 16, sigma_shift: float = 3.0, face_weight: float = 0.0,
-                 eval_clips: int = 48, eval_seeds=(0, 1, 2), curve: bool = True, command: str | None = None, progress: bool = True,
-                 override_config: bool = False, judge=None) -> dict:
+                 audio_dropout: float = 0.1, audio_tokens: int = 16, sigma_shift: float = 3.0,
+                 face_weight: float = 0.0, eval_clips: int = 48, eval_seeds=(0, 1, 2), curve: bool = True,
+                 command: str | None = None, progress: bool = True, override_config: bool = False,
+                 judge=None) -> dict:
     """Train stage 2 from a stage-1 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
 
     ``stage1_path``: default the shipped ``data_samples/checkpoints/<preset>-stage1``. Its DiT gets HuMo's audio
@@ -464,13 +509,8 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     """
     start = time.perf_counter()
     preset = get_preset(preset)
-    _check_args(out_dir, config, {"num_clips": ("stage2", num_clips), "num_plain_clips": ("stage1", num_plain_clips),
-                                  "eval_clips": ("heldout_voice", eval_clips)},
-                {"text_dropout": text_dropout, "image_dropout": image_dropout, "audio_dropout": audio_dropout},
-                {"face_weight": face_weight}, sigma_shift)
-    check_real(share_start, "share_start", 0, 1, what="the audio share at step 0")
-    check_real(share_end, "share_end", 0, 1, what="the audio share after the ramp")
-    check_count(audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
+    _check_stage2_args(out_dir, config, num_clips, num_plain_clips, eval_clips, share_start, share_end, text_dropout,
+                       image_dropout, audio_dropout, audio_tokens, sigma_shift, face_weight)
     config = config or stage2_config()
     ramp_steps = (2 * config.steps) // 3 if ramp_steps is None else check_count(
         ramp_steps, "ramp_steps", 0, config.steps, what="steps of the audio share's ramp, at most --steps")
@@ -499,20 +539,8 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
         stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)  # the untouched stage-1 weights
         stage1_pipe.set_progress_bar_config(disable=True)
         metrics = stage2_checks(pipe, stage1_pipe, eval_clips, eval_seeds, preset.name, judge, progress)
-    trainable = trainable_summary(transformer, "stage2")
-    manifest = {
-        "kind": "stage2", "preset": preset.name,
-        "command": command or f"humo_lite.recipes.train_stage2(preset={preset.name!r}, ...)",
-        "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
-        "audio_projector": dict(transformer.config["audio_projector"]),
-        "stage1": relative_path(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
-        "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
-        "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
-        "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
-        "curve_time_s": summary.get("evaluation_time_s"), "curve": trainer.evaluations, "audio_share_by_step": _share_log(trainer.history),
-        "metrics": metrics, "final_loss": summary["final_loss"],
-        "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
-    }
+    manifest = _stage2_manifest(preset, config, command, task, transformer, stage1_path, audio_data, plain_data,
+                                summary, trainer, metrics, train_time, cache_time)
     extra = {"vae/manifest.json": stage1_path / "vae" / "manifest.json",
              "stage1_manifest.json": stage1_path / "manifest.json"}
     save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra)

@@ -41,8 +41,8 @@ _AUDIO = re.compile(r"^(blocks\.\d+\.cond_(attn|norm)\.audio\.|audio_proj\.|mask
 STAGES: dict[str, tuple[str, Callable[[str], bool]]] = {
     "stage0": ("everything", lambda name: True),
     "stage1": ("self-attention only (q/k/v/o and the q/k norms)", lambda name: bool(_SELF_ATTENTION.match(name))),
-    "stage2": ("self-attention + audio modules (audio cross-attention, projector, mask head)",
-               lambda name: bool(_SELF_ATTENTION.match(name) or _AUDIO.match(name))),
+    "stage2": ("self-attention + audio modules (audio cross-attention and its norm, projector; a mask head "
+               "when there is one)", lambda name: bool(_SELF_ATTENTION.match(name) or _AUDIO.match(name))),
     "full": ("everything (full fine-tuning)", lambda name: True),
 }
 """Stage name → (what trains, in words; predicate on a transformer parameter name)."""
