@@ -78,7 +78,8 @@ def cmd_data_show(args) -> None:
 
     pool = make_pool(args.pool, args.world_seed)
     if not 0 <= args.index < len(pool):
-        raise ValueError(f"--index must be a whole number in 0..{len(pool) - 1} for pool {args.pool!r}, got {args.index}")
+        raise ValueError(f"--index must be a whole number in 0..{len(pool) - 1} for pool {args.pool!r}, "
+                         f"got {args.index}")
     clip = make_clip(pool[args.index], args.preset)
     for path in save_clip(clip, args.out, f"{args.pool}_{args.index}"):
         print(f"wrote {path}")
@@ -171,13 +172,14 @@ def cmd_train_stage1(args) -> None:
 
 
 def cmd_train_stage2(args) -> None:
-    from .recipes import stage2_config, train_stage2
+    from .recipes import Stage2Config, stage2_config, train_stage2
 
-    config = stage2_config(**given(args, *TRAINER_FLAGS))
-    options = given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout", "image_dropout",
-                    "audio_dropout", "audio_tokens", "face_weight", clips="num_clips", plain_clips="num_plain_clips")
-    manifest = train_stage2(args.preset, args.stage1, args.out, config, curve=args.curve, command=args.command_line,
-                            override_config=args.override_config, **options)  # the rest: train_stage2's defaults
+    config = Stage2Config(stage2_config(**given(args, *TRAINER_FLAGS)),  # the rest: Stage2Config's defaults
+                          **given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout",
+                                  "image_dropout", "audio_dropout", "audio_tokens", "face_weight", "curve",
+                                  clips="num_clips", plain_clips="num_plain_clips"))
+    manifest = train_stage2(args.preset, args.stage1, args.out, config, command=args.command_line,
+                            override_config=args.override_config)
     if "wall_time_s" in manifest:
         print(f"stage2: {manifest['trainable']['trainable']:,} of {manifest['trainable']['total']:,} parameters "
               f"trained; final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} in "
@@ -341,7 +343,8 @@ def _add_stage2_command(train) -> None:
     stage2 = _add(train, "stage2", cmd_train_stage2, "train audio-driven lips on top of stage 1 (chapter 04)",
                   out="outputs/humo-micro-stage2")
     stage2.add_argument("--stage1", default=None, help="stage-1 pipeline folder (default: the shipped one)")
-    _add_dit_training_flags(stage2, "audio triplets: the stage-2 pool holds 400, up to 4000 are drawn from its people and rooms",
+    _add_dit_training_flags(stage2, "audio triplets (the stage-2 pool holds 400; up to 4000 are drawn from its "
+                                    "people and rooms)",
                             "held-out people speaking held-out recordings to score, per seed")
     stage2.add_argument("--plain-clips", type=positive_int, default=None,
                         help=f"stage-1 clips (audio null) mixed in, of 1500 {SHIPPED}")
@@ -356,7 +359,7 @@ def _add_stage2_command(train) -> None:
                         help=f"audio tokens per latent frame (HuMo: 16) {SHIPPED}")
     stage2.add_argument("--face-weight", type=float, default=None,
                         help=f"extra loss weight on the face of audio triplets, 0: HuMo's plain loss {SHIPPED}")
-    stage2.add_argument("--no-curve", dest="curve", action="store_false",
+    stage2.add_argument("--no-curve", dest="curve", action="store_false", default=None,
                         help="skip the held-out loss and Sync-C-lite measured during training")
 
 

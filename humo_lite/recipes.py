@@ -357,9 +357,32 @@ STAGE2_MAX_CLIPS = 4000  # the stage-2 pool drawn larger: the same people and ro
 STAGE2_EVAL_EVERY = 500  # steps between points of the held-out curve (loss and Sync-C-lite)
 
 
+@dataclass
+class Stage2Config:
+    """How :func:`train_stage2` trains. The defaults are the shipped ``humo-micro`` stage 2's (chosen on the
+    validation pool, ``scripts/stage2_selection.py``); ``humo-lite train stage2`` passes on only the flags given.
+    The manifest records it whole (``settings``)."""
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(**STAGE2_TRAINING))  # 3000 steps, lr 1e-3
+    num_clips: int = 1200  # audio triplets drawn from the stage-2 pool's people and rooms (the pool holds 400)
+    num_plain_clips: int = 1500  # stage-1 triplets mixed in, their audio null
+    share_start: float = 0.2  # share of audio triplets at step 0 (HuMo)...
+    share_end: float = 0.5  # ...after the ramp (HuMo)
+    ramp_steps: int | None = None  # steps of the linear ramp; None: two thirds of train.steps
+    text_dropout: float = 0.1  # per-sample drop probabilities, independent
+    image_dropout: float = 0.15
+    audio_dropout: float = 0.1  # (audio triplets only)
+    audio_tokens: int = 16  # per latent frame (HuMo)
+    sigma_shift: float = 3.0  # shift of the training σ towards noise, as stages 0 and 1
+    face_weight: float = 4.0  # extra loss weight on the face of audio triplets (ours); 0: HuMo's plain loss
+    eval_clips: int = 48  # held-out people speaking in a held-out voice, per sampling seed; 0: skip the check
+    eval_seeds: tuple[int, ...] = (0, 1, 2)
+    curve: bool = True  # measure the held-out loss and a quick Sync-C-lite every STAGE2_EVAL_EVERY steps
+
+
 def stage2_config(**overrides) -> TrainConfig:
-    """Stage 2's :class:`TrainConfig`: :data:`STAGE2_TRAINING` over the defaults, then ``overrides``."""
-    return TrainConfig(**{**STAGE2_TRAINING, **overrides})
+    """Stage 2's :class:`TrainConfig` (:class:`Stage2Config`'s ``train``) with ``overrides``."""
+    return replace(Stage2Config().train, **overrides)
 
 
 @torch.no_grad()
@@ -452,20 +475,22 @@ def stage2_summary(checks: dict, loss: dict, focus: dict | None = None) -> dict:
     }
 
 
-def _check_stage2_args(out_dir, config, num_clips, num_plain_clips, eval_clips, share_start, share_end, text_dropout,
-                       image_dropout, audio_dropout, audio_tokens, sigma_shift, face_weight) -> None:
-    """:func:`train_stage2`'s arguments checked before any work, each error with its range."""
-    check_count(num_clips, "num_clips", 1, STAGE2_MAX_CLIPS,
+def _check_stage2_args(out_dir, config: Stage2Config) -> None:
+    """:func:`train_stage2`'s settings checked before any work, each error with its range."""
+    check_count(config.num_clips, "num_clips", 1, STAGE2_MAX_CLIPS,
                 what=f"audio triplets drawn from the stage-2 pool's people and rooms (it holds "
                      f"{POOL_CONFIGS['stage2'].size}; more are drawn from the same 60 people and 8 rooms, with new "
                      f"recordings)")
-    _check_args(out_dir, config, {"num_plain_clips": ("stage1", num_plain_clips),
-                                  "eval_clips": ("heldout_voice", eval_clips)},
-                {"text_dropout": text_dropout, "image_dropout": image_dropout, "audio_dropout": audio_dropout},
-                {"face_weight": face_weight}, sigma_shift)
-    check_real(share_start, "share_start", 0, 1, what="the audio share at step 0")
-    check_real(share_end, "share_end", 0, 1, what="the audio share after the ramp")
-    check_count(audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
+    _check_args(out_dir, config.train, {"num_plain_clips": ("stage1", config.num_plain_clips),
+                                        "eval_clips": ("heldout_voice", config.eval_clips)},
+                {"text_dropout": config.text_dropout, "image_dropout": config.image_dropout,
+                 "audio_dropout": config.audio_dropout}, {"face_weight": config.face_weight}, config.sigma_shift)
+    check_real(config.share_start, "share_start", 0, 1, what="the audio share at step 0")
+    check_real(config.share_end, "share_end", 0, 1, what="the audio share after the ramp")
+    check_count(config.audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
+    if config.ramp_steps is not None:
+        check_count(config.ramp_steps, "ramp_steps", 0, config.train.steps,
+                    what="steps of the audio share's ramp, at most --steps")
 
 
 def _stage2_manifest(preset, config, command, task, transformer, stage1_path, audio_data, plain_data, summary,
@@ -475,8 +500,8 @@ def _stage2_manifest(preset, config, command, task, transformer, stage1_path, au
     return {
         "kind": "stage2", "preset": preset.name,
         "command": command or f"humo_lite.recipes.train_stage2(preset={preset.name!r}, ...)",
-        "seed": config.seed, "config": dict(vars(config)), "task": task.hyperparameters(),
-        "audio_projector": dict(transformer.config["audio_projector"]),
+        "seed": config.train.seed, "config": dict(vars(config.train)), "settings": asdict(config),
+        "task": task.hyperparameters(), "audio_projector": dict(transformer.config["audio_projector"]),
         "stage1": relative_path(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
         "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
@@ -488,45 +513,37 @@ def _stage2_manifest(preset, config, command, task, transformer, stage1_path, au
 
 
 def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.PathLike | None = None,
-                 out_dir: str | os.PathLike = "outputs/humo-micro-stage2", config: TrainConfig | None = None,
-                 num_clips: int = 400, num_plain_clips: int = 1500, share_start: float = 0.2, share_end: float = 0.5,
-                 ramp_steps: int | None = None, text_dropout: float = 0.1, image_dropout: float = 0.15,
-                 audio_dropout: float = 0.1, audio_tokens: int = 16, sigma_shift: float = 3.0,
-                 face_weight: float = 0.0, eval_clips: int = 48, eval_seeds=(0, 1, 2), curve: bool = True,
+                 out_dir: str | os.PathLike = "outputs/humo-micro-stage2", config: Stage2Config | None = None, *,
                  command: str | None = None, progress: bool = True, override_config: bool = False,
                  judge=None) -> dict:
     """Train stage 2 from a stage-1 pipeline folder; save the pipeline at ``out_dir/pipeline`` (+ manifest).
 
-    ``stage1_path``: default the shipped ``data_samples/checkpoints/<preset>-stage1``. Its DiT gets HuMo's audio
-    modules (:func:`humo_lite.models.audio.add_audio`, ``audio_tokens`` per latent frame); self-attention and
-    the audio modules train with :class:`~humo_lite.training.audio_task.AudioToVideoTask` on ``num_clips``
-    audio triplets of the stage-2 pool mixed with ``num_plain_clips`` stage-1 triplets (audio share from
-    ``share_start`` to ``share_end`` over ``ramp_steps``, default two thirds of the steps; ``face_weight``: the
-    task's extra loss weight on the face of audio triplets, 0 = HuMo's plain loss). With ``curve`` the
-    held-out loss and a quick held-out Sync-C-lite are measured every :data:`STAGE2_EVAL_EVERY` steps
-    (:func:`stage2_curve`). With ``eval_clips`` > 0 the manifest holds :func:`stage2_checks`. Resumes from
-    ``out_dir/checkpoint`` like the other stages.
+    ``stage1_path``: default the shipped ``data_samples/checkpoints/<preset>-stage1``. ``config``: default
+    :class:`Stage2Config`. The stage-1 DiT gets HuMo's audio modules (:func:`humo_lite.models.audio.add_audio`);
+    self-attention and the audio modules train with :class:`~humo_lite.training.audio_task.AudioToVideoTask` on
+    ``num_clips`` audio triplets mixed with ``num_plain_clips`` stage-1 triplets (the audio share ramped from
+    ``share_start`` to ``share_end``). With ``curve`` the held-out loss and a quick held-out Sync-C-lite are
+    measured every :data:`STAGE2_EVAL_EVERY` steps (:func:`stage2_curve`); with ``eval_clips`` > 0 the manifest
+    holds :func:`stage2_checks`. Resumes from ``out_dir/checkpoint`` like the other stages.
     """
     start = time.perf_counter()
-    preset = get_preset(preset)
-    _check_stage2_args(out_dir, config, num_clips, num_plain_clips, eval_clips, share_start, share_end, text_dropout,
-                       image_dropout, audio_dropout, audio_tokens, sigma_shift, face_weight)
-    config = config or stage2_config()
-    ramp_steps = (2 * config.steps) // 3 if ramp_steps is None else check_count(
-        ramp_steps, "ramp_steps", 0, config.steps, what="steps of the audio share's ramp, at most --steps")
+    preset, config = get_preset(preset), _stage_config(config, Stage2Config)
+    _check_stage2_args(out_dir, config)
+    ramp_steps = (2 * config.train.steps) // 3 if config.ramp_steps is None else config.ramp_steps
     stage1_path = Path(stage1_path or default_checkpoint(preset.name, 1))
     check_checkpoint_preset(stage1_path, preset)
     stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)
-    torch.manual_seed(config.seed)
-    transformer = add_audio(stage1_pipe.transformer, num_tokens=audio_tokens)
-    audio_data, plain_data = stage2_data(stage1_pipe, preset, num_clips, num_plain_clips, progress)
+    torch.manual_seed(config.train.seed)
+    transformer = add_audio(stage1_pipe.transformer, num_tokens=config.audio_tokens)
+    audio_data, plain_data = stage2_data(stage1_pipe, preset, config.num_clips, config.num_plain_clips, progress)
     cache_time = time.perf_counter() - start
-    task = AudioToVideoTask(transformer, audio_data, plain_data, share_start, share_end, ramp_steps, text_dropout,
-                            image_dropout, audio_dropout, shift=sigma_shift, face_weight=face_weight)
+    task = AudioToVideoTask(transformer, audio_data, plain_data, config.share_start, config.share_end, ramp_steps,
+                            config.text_dropout, config.image_dropout, config.audio_dropout,
+                            shift=config.sigma_shift, face_weight=config.face_weight)
     if progress:
         print(describe_trainable(transformer, "stage2"))
-    trainer = Trainer(task, config, out_dir)
-    evaluate = stage2_curve(stage1_pipe, preset, judge=judge) if curve else None
+    trainer = Trainer(task, config.train, out_dir)
+    evaluate = stage2_curve(stage1_pipe, preset, judge=judge) if config.curve else None
     summary = trainer.train(progress=progress, override_config=override_config, evaluate=evaluate,
                             evaluate_every=STAGE2_EVAL_EVERY)
     if not trainer.accelerator.is_main_process:
@@ -535,10 +552,10 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     pipe = assemble_pipeline(preset, transformer, stage1_pipe.vae, stage1_pipe.text_encoder, null_reference_frames=1)
     train_time = time.perf_counter() - start
     metrics = {}
-    if eval_clips:
+    if config.eval_clips:
         stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)  # the untouched stage-1 weights
         stage1_pipe.set_progress_bar_config(disable=True)
-        metrics = stage2_checks(pipe, stage1_pipe, eval_clips, eval_seeds, preset.name, judge, progress)
+        metrics = stage2_checks(pipe, stage1_pipe, config.eval_clips, config.eval_seeds, preset.name, judge, progress)
     manifest = _stage2_manifest(preset, config, command, task, transformer, stage1_path, audio_data, plain_data,
                                 summary, trainer, metrics, train_time, cache_time)
     extra = {"vae/manifest.json": stage1_path / "vae" / "manifest.json",

@@ -135,8 +135,9 @@ def _stage1(preset="humo-nano", stage0=NANO, **kw):
 
 
 def _stage2(**kw):
-    return lambda tmp, pipe: recipes.train_stage2(kw.pop("preset", "humo-nano"), kw.pop("stage1", NANO1), tmp / "o",
-                                                  **kw)
+    preset, stage1, train = kw.pop("preset", "humo-nano"), kw.pop("stage1", NANO1), kw.pop("config", None)
+    settings = recipes.Stage2Config(**({"train": train} if train else {}), **kw)
+    return lambda tmp, pipe: recipes.train_stage2(preset, stage1, tmp / "o", settings)
 
 
 def _vae(**kw):

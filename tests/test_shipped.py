@@ -14,7 +14,7 @@ from humo_lite.cli import main
 from humo_lite.eval import JudgeTrainConfig, heldout_scene_check, load_judge
 from humo_lite.models.vae import load_vae
 from humo_lite.pipeline import HuMoLitePipeline
-from humo_lite.recipes import Stage0Config, Stage1Config
+from humo_lite.recipes import Stage0Config, Stage1Config, Stage2Config
 from humo_lite.shipped import default_checkpoint
 from humo_lite.training.trainer import TrainConfig
 from humo_lite.training.vae_training import VAETrainConfig, evaluate_vae, render_clips
@@ -73,7 +73,18 @@ def _recorded(kind: str, manifest: dict) -> dict:
         return {"train": manifest["config"], "num_clips": manifest["num_clips"],
                 "eval_clips": manifest["metrics"]["num_clips"],
                 **{k: manifest[k] for k in ("text_dropout", "role_weight", "sigma_shift")}}
-    task = manifest["task"]  # stage 1, shipped before face_weight existed (recorded absent: 0, the plain loss)
+    task = manifest["task"]
+    if kind == "stage2":  # shipped before Stage2Config existed; a ramp of two thirds of the steps is its default
+        steps = manifest["config"]["steps"]
+        check = manifest["metrics"]["checks"]["TIA"]
+        return {"train": manifest["config"], "num_clips": manifest["num_clips"]["audio"],
+                "num_plain_clips": manifest["num_clips"]["plain"], "sigma_shift": task["shift"],
+                "ramp_steps": None if task["ramp_steps"] == 2 * steps // 3 else task["ramp_steps"],
+                "audio_tokens": manifest["audio_projector"]["num_tokens"], "eval_clips": check["num_clips"],
+                "eval_seeds": check["seeds"], "curve": bool(manifest["curve"]),
+                **{k: task[k] for k in ("share_start", "share_end", "text_dropout", "image_dropout", "audio_dropout",
+                                        "face_weight")}}
+    # stage 1, shipped before face_weight existed (recorded absent: 0, the plain loss)
     return {"train": manifest["config"], "num_clips": manifest["num_clips"], "sigma_shift": task["shift"],
             "face_weight": task.get("face_weight", 0.0), "eval_clips": manifest["metrics"]["TI"]["num_clips"],
             **{k: task[k] for k in ("text_dropout", "image_dropout", "stage", "reference_position")}}
@@ -82,7 +93,7 @@ def _recorded(kind: str, manifest: dict) -> dict:
 def _differs_from_shipped(kind: str, config) -> dict:
     """Fields of ``config`` (the VAE's resolved for humo-micro's clips) that the shipped humo-micro checkpoint of
     ``kind`` was not trained with, as (ours, shipped)."""
-    folder = default_checkpoint("humo-micro", 1 if kind == "stage1" else 0)
+    folder = default_checkpoint("humo-micro", {"stage1": 1, "stage2": 2}.get(kind, 0))
     manifest = _manifest(folder / "vae" if kind == "vae" else folder)
     config = config.for_preset("humo-micro") if kind == "vae" else config
     ours = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as the manifest stores them
@@ -95,6 +106,7 @@ def _differs_from_shipped(kind: str, config) -> dict:
     ("vae", VAETrainConfig, {"mouth_weight": 1.0}),
     ("stage0", Stage0Config, {"role_weight": 0.0}),
     ("stage1", Stage1Config, {"image_dropout": 0.2}),
+    ("stage2", Stage2Config, {"face_weight": 0.0}),
 ])
 def test_config_dataclass_defaults_are_the_shipped_checkpoints(kind, config, changed):
     """Each trainer's config dataclass, with no arguments, is what the shipped humo-micro checkpoint records."""

@@ -1,5 +1,7 @@
 """Stage 2 (chapter 04): audio tokens, frame-local audio cross-attention, the task mix, resume, the audio maps."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -350,3 +352,22 @@ def test_shipped_micro_stage2_listens_and_does_not_memorise():
     frames = generate_clips(stage2, clips, True, 0, 8, use_audio=True, num_inference_steps=10)
     sync = lip_sync(load_judge(), frames, np.stack([c.mouth for c in clips]))
     assert sync["sync_c"] > sync["sync_c_shuffled"] + 0.02 and sync["r_within_clip"] > 0.5, sync
+
+
+def test_train_stage2_command_defers_to_the_config_defaults(monkeypatch, tmp_path):
+    import humo_lite.recipes as recipes
+    from humo_lite.cli import main
+    from humo_lite.recipes import Stage2Config
+    from humo_lite.training.trainer import TrainConfig
+
+    calls, real = [], recipes.train_stage2
+    with pytest.raises(TypeError, match="Stage2Config"):
+        real("humo-nano", None, tmp_path / "c", TrainConfig())  # the optimiser's config alone is not enough
+    monkeypatch.setattr(recipes, "train_stage2", lambda *a, **kw: calls.append((a, kw)) or {})
+    main(["train", "stage2", "--out", str(tmp_path / "a")])
+    main(["train", "stage2", "--out", str(tmp_path / "b"), "--steps", "900", "--clips", "400", "--face-weight", "0",
+          "--no-curve"])
+    (args, kwargs), (args2, _) = calls
+    assert args[3] == Stage2Config() and set(kwargs) == {"command", "override_config"}  # nothing else passed
+    expected = Stage2Config(train=replace(Stage2Config().train, steps=900), num_clips=400, face_weight=0.0, curve=False)
+    assert args2[3] == expected and args2[3].train.lr == TrainConfig(lr=1e-3).lr
