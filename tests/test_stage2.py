@@ -1,5 +1,6 @@
 """Stage 2 (chapter 04): audio tokens, frame-local audio cross-attention, the task mix, resume, the audio maps."""
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -160,6 +161,7 @@ def test_trainer_evaluates_on_ema_weights_and_keeps_the_curve(tmp_path):
     seen = []
 
     def evaluate(step, modules):
+        time.sleep(0.05)  # a measurement that takes time, so its share of the run shows
         seen.append(modules["transformer"].training)
         return {"norm": float(sum(p.norm() for p in modules["transformer"].audio_proj.parameters()))}
 

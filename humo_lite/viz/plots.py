@@ -133,19 +133,22 @@ def plot_audio_windows(features: np.ndarray, latent_frame: int = 2):
 
 
 def plot_pools(summary: list[dict]):
-    """Clips per pool on a log scale, coloured by which conditions each pool gives."""
-    fig, ax = plt.subplots(figsize=(8, 3))
+    """Clips per pool on a log scale, one bar per pool (training pools first), coloured by which conditions each
+    pool gives."""
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(summary) + 1.0))
     names = [row["pool"] for row in summary]
     colours = {"text": "C0", "text + reference": "C1", "text + reference + audio": "C2"}
-    bars = ax.bar(names, [row["clips"] for row in summary], color=[colours[row["conditions"]] for row in summary])
-    ax.set_yscale("log")
-    ax.set_ylabel("clips (log scale)")
+    bars = ax.barh(names, [row["clips"] for row in summary], color=[colours[row["conditions"]] for row in summary])
+    ax.set_xscale("log")
+    ax.set_xlim(right=max(row["clips"] for row in summary) * 12)  # room for the labels
+    ax.invert_yaxis()
+    ax.set_xlabel("clips (log scale)")
     for bar, row in zip(bars, summary, strict=False):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{row['clips']}\n{row['identities']} ids",
-                ha="center", va="bottom", fontsize=7)
+        ax.text(bar.get_width() * 1.1, bar.get_y() + bar.get_height() / 2,
+                f"{row['clips']} clips, {row['identities']} ids", va="center", fontsize=7)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
-    ax.legend(handles, colours.keys(), fontsize=7, loc="upper right")
-    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(handles, colours.keys(), fontsize=7, loc="lower right")
+    ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return fig
 
