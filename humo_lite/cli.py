@@ -163,12 +163,17 @@ def cmd_train_stage1(args) -> None:
     manifest = train_stage1(args.preset, args.stage0, args.out, config, command=args.command_line,
                             override_config=args.override_config)
     if "wall_time_s" in manifest:
-        print(f"{manifest['trainable']['stage']}: {manifest['trainable']['trainable']:,} of "
-              f"{manifest['trainable']['total']:,} parameters trained; final loss {manifest['final_loss']:.4f}; "
-              f"wrote {Path(args.out) / 'pipeline'} in {manifest['wall_time_s']} s")
+        _print_trained(manifest, args.out)
         for mode, m in manifest["metrics"].items():
             print(f"held-out identities, {mode}: ID-lite {m['id_lite']:.3f}, retrieval top-1 "
                   f"{m['retrieval_top1']:.3f} (chance {m['chance']:.3f}), TVA-lite {m['judge']['tva_lite']:.3f}")
+
+
+def _print_trained(manifest: dict, out: str) -> None:
+    """One line after a DiT stage: what trained, the final loss, where it was written and how long it took."""
+    trainable = manifest["trainable"]
+    print(f"{trainable['stage']}: {trainable['trainable']:,} of {trainable['total']:,} parameters trained; final "
+          f"loss {manifest['final_loss']:.4f}; wrote {Path(out) / 'pipeline'} in {manifest['wall_time_s']} s")
 
 
 def cmd_train_stage2(args) -> None:
@@ -181,9 +186,7 @@ def cmd_train_stage2(args) -> None:
     manifest = train_stage2(args.preset, args.stage1, args.out, config, command=args.command_line,
                             override_config=args.override_config)
     if "wall_time_s" in manifest:
-        print(f"stage2: {manifest['trainable']['trainable']:,} of {manifest['trainable']['total']:,} parameters "
-              f"trained; final loss {manifest['final_loss']:.4f}; wrote {Path(args.out) / 'pipeline'} in "
-              f"{manifest['wall_time_s']} s")
+        _print_trained(manifest, args.out)
         if manifest["metrics"]:
             print("held-out people speaking held-out recordings (TIA):")
             for key, value in manifest["metrics"]["summary"].items():

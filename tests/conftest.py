@@ -13,6 +13,20 @@ torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture
+def cli_status():
+    """``humo-lite``'s exit status for an argument list, argparse's own exits (usage errors) included."""
+    from humo_lite.cli import main
+
+    def run(argv: list[str]) -> int:
+        try:
+            return main(argv)
+        except SystemExit as exit_:
+            return exit_.code
+
+    return run
+
+
+@pytest.fixture
 def world():
     """The smallest world: 16x16 pixels, 9 frames."""
     from humo_lite.presets import get_preset

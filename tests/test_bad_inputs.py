@@ -17,7 +17,6 @@ import pytest
 import torch
 from PIL import Image
 
-from humo_lite.cli import main
 from humo_lite.data import ByoDataset
 from humo_lite.flow_matching import make_scheduler
 from humo_lite.io import atomic_dir, write_mp4, write_wav
@@ -147,14 +146,9 @@ CLI_ERRORS = {
 
 
 @pytest.mark.parametrize("row", sorted(CLI_ERRORS))
-def test_bad_command_line_gets_a_clear_error_and_writes_nothing(row, tmp_path, capsys):
+def test_bad_command_line_gets_a_clear_error_and_writes_nothing(row, tmp_path, capsys, cli_status):
     argv, message = CLI_ERRORS[row]
-    args = argv(tmp_path)
-    try:
-        code = main(args)
-    except SystemExit as exit_:  # argparse's own errors
-        code = exit_.code
-    assert code == 2
+    assert cli_status(argv(tmp_path)) == 2
     assert re.search(message, capsys.readouterr().err), row
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o").exists()
 

@@ -543,13 +543,9 @@ def _mkdir(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("row", sorted(CLI_ROWS))
-def test_bad_command_line_gets_one_line_and_no_traceback(row, tmp_path, capsys):
+def test_bad_command_line_gets_one_line_and_no_traceback(row, tmp_path, capsys, cli_status):
     argv, message = CLI_ROWS[row]
-    args = argv(tmp_path)
-    try:
-        code = main(args)
-    except SystemExit as exit_:  # argparse's own errors
-        code = exit_.code
+    code = cli_status(argv(tmp_path))
     err = capsys.readouterr().err
     assert code == 2, (row, err)
     assert re.search(message, err), (row, err)
