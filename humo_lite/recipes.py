@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .data.pools import POOL_CONFIGS
@@ -38,16 +39,8 @@ from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
 from .eval.sync_check import heldout_sync_check, heldout_voice_clips, lip_sync, sync_ceilings
 from .flow_matching import make_scheduler
-from .io import (
-    atomic_dir,
-    check_count,
-    check_finite_tensors,
-    check_output_path,
-    check_real,
-    machine_info,
-    record_checksums,
-    write_json,
-)
+from .io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info
+from .io import record_checksums, write_json
 from .models import build_dit
 from .models.audio import add_audio
 from .models.text_encoder import build_text_encoder
@@ -56,7 +49,7 @@ from .pipeline import HuMoLitePipeline, check_checkpoint_preset
 from .presets import Preset, get_preset
 from .shipped import default_checkpoint, relative_path
 from .training.audio_task import AudioToVideoTask
-from .training.latent_cache import cache_latents
+from .training.latent_cache import cache_latents, encode_text
 from .training.reference_task import ReferenceToVideoTask
 from .training.stages import describe_trainable, trainable_summary
 from .training.tasks import TextToVideoTask
@@ -278,9 +271,7 @@ def train_stage0(preset: Preset | str = "humo-micro", vae_path: str | os.PathLik
 def stage1_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, progress: bool) -> dict[str, torch.Tensor]:
     """The stage-1 pool cached: video and reference latents, and the frozen text encoder's output."""
     data = cache_latents(pipe.vae, "stage1", preset, size=num_clips, progress=progress, references=True)
-    pipe.text_encoder.eval()
-    text_ctx = torch.cat([pipe.text_encoder(ids, mask) for ids, mask in
-                          zip(data["text_ids"].split(256), data["text_mask"].split(256), strict=True)])
+    text_ctx = encode_text(pipe.text_encoder, data["text_ids"], data["text_mask"])
     return {"latents": data["latents"], "ref_latents": data["ref_latents"], "text_ctx": text_ctx,
             "text_mask": data["text_mask"], "face_share": data["face_share"]}
 
@@ -393,15 +384,9 @@ def stage2_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, num_plai
                           audio=True)
     audio_data = {"latents": audio["latents"], "ref_latents": audio["ref_latents"],
                   "audio_windows": audio["audio_windows"], "face_share": audio["face_share"],
-                  **_text_features(pipe, audio)}
+                  "text_ctx": encode_text(pipe.text_encoder, audio["text_ids"], audio["text_mask"]),
+                  "text_mask": audio["text_mask"]}
     return audio_data, stage1_data(pipe, preset, num_plain_clips, progress)
-
-
-def _text_features(pipe, data: dict) -> dict[str, torch.Tensor]:
-    pipe.text_encoder.eval()
-    ctx = torch.cat([pipe.text_encoder(ids, mask) for ids, mask in
-                     zip(data["text_ids"].split(256), data["text_mask"].split(256), strict=True)])
-    return {"text_ctx": ctx, "text_mask": data["text_mask"]}
 
 
 def stage2_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, num_inference_steps: int = 10,
@@ -411,7 +396,7 @@ def stage2_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, nu
     ``num_inference_steps`` steps, sampling seed 0)."""
     data = heldout_data(pipe, num_clips=48, preset=preset.name)
     clips = heldout_voice_clips(num_clips, preset.name)
-    lips = torch.stack([torch.from_numpy(c.mouth) for c in clips]).numpy()
+    lips = np.stack([c.mouth for c in clips])
     judge = load_judge(judge)
 
     def evaluate(step: int, modules: dict) -> dict:

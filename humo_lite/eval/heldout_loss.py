@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..flow_matching import add_noise, sigma_to_timestep, velocity_target
-from ..training.latent_cache import cache_latents
+from ..training.latent_cache import cache_latents, encode_text
 
 LOSS_SIGMAS = (0.2, 0.4, 0.6, 0.8)
 """The noise levels the held-out loss averages over (each clip is scored at every one)."""
@@ -28,8 +28,7 @@ def heldout_data(pipe, pool: str = "heldout_voice", num_clips: int = 48, preset:
     """The first ``num_clips`` clips of ``pool`` as the DiT sees them: ``latents``, ``ref_latents``,
     ``audio_windows`` (a zero window for the reference frame), ``text_ctx`` and ``text_mask``."""
     data = cache_latents(pipe.vae, pool, preset, size=num_clips, progress=progress, references=True, audio=True)
-    pipe.text_encoder.eval()
-    text_ctx = pipe.text_encoder(data["text_ids"], data["text_mask"])
+    text_ctx = encode_text(pipe.text_encoder, data["text_ids"], data["text_mask"])
     return {"latents": data["latents"], "ref_latents": data["ref_latents"], "audio_windows": data["audio_windows"],
             "text_ctx": text_ctx, "text_mask": data["text_mask"], "mouth": data["mouth"]}
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 
 from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
+from .reference_task import per_sample_loss
 from .stages import trainable_predicate
 from .tasks import check_training_data
 from .trainer import TrainingTask
@@ -140,12 +141,8 @@ class AudioToVideoTask(TrainingTask):
         velocity = modules["transformer"](x_t, sigma_to_timestep(sigma), text_ctx, text_mask=text_mask,
                                           ref_latents=ref, audio_ctx=audio).sample
         error = (velocity.float() - velocity_target(x_0, noise).float()) ** 2  # (B, C, F', h, w)
-        if self.face_weight:  # audio triplets only: 1 + w * face share per latent cell, normalised
-            extra = self.face_weight * batch["face_share"].float() * is_audio.to(device)[:, None, None, None]
-            weight = (1 + extra)[:, None].expand_as(error)
-            per_sample = (weight * error).sum(dim=(1, 2, 3, 4)) / weight.sum(dim=(1, 2, 3, 4))  # (B,)
-        else:
-            per_sample = error.mean(dim=(1, 2, 3, 4))  # (B,)
+        face_weight = self.face_weight * is_audio.to(device, error.dtype)  # audio triplets only
+        per_sample = per_sample_loss(error, batch.get("face_share"), face_weight)  # (B,)
         return per_sample.mean(), {"sigma": sigma, "loss": per_sample, "audio": is_audio.float().to(device)}
 
 

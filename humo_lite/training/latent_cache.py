@@ -40,6 +40,15 @@ def latent_face_share(face_mask: np.ndarray | torch.Tensor, grid_hw: tuple[int, 
     return F.adaptive_avg_pool2d(m[:, None], grid_hw)[:, 0]  # (F', h, w)
 
 
+@torch.no_grad()
+def encode_text(text_encoder, text_ids: torch.Tensor, text_mask: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """The frozen text encoder's features for cached captions, ``[N, L, text_dim]``, in chunks (stages 1 and 2
+    freeze the encoder, as HuMo freezes umT5, so its output is cached with the latents)."""
+    text_encoder.eval()
+    return torch.cat([text_encoder(ids, mask) for ids, mask in
+                      zip(text_ids.split(chunk), text_mask.split(chunk), strict=True)])
+
+
 def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-micro", size: int | None = None,
                   batch_size: int = 32, progress: bool = True, references: bool = False,
                   audio: bool = False) -> dict[str, torch.Tensor]:

@@ -43,6 +43,18 @@ from .tasks import check_training_data
 from .trainer import TrainingTask
 
 
+def per_sample_loss(error: torch.Tensor, face_share: torch.Tensor | None = None,
+                    face_weight: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """Squared error ``(B, C, F', h, w)`` → one loss per sample ``(B,)``: the plain mean, or with the face weight
+    (a number, or one per sample) each latent cell weighted by ``1 + face_weight · face_share`` and normalised by
+    the weights' sum (``face_share (B, F', h, w)``)."""
+    if face_share is None or not torch.as_tensor(face_weight).any():
+        return error.mean(dim=(1, 2, 3, 4))
+    w = torch.as_tensor(face_weight, dtype=error.dtype, device=error.device).reshape(-1, 1, 1, 1)
+    weight = (1 + w * face_share.float())[:, None].expand_as(error)
+    return (weight * error).sum(dim=(1, 2, 3, 4)) / weight.sum(dim=(1, 2, 3, 4))
+
+
 class ReferenceToVideoTask(TrainingTask):
     """Stage 1 on cached tensors: ``latents [N, C, F', h, w]``, ``ref_latents [N, C, R, h, w]``,
     ``text_ctx [N, L, text_dim]`` (the frozen text encoder's output) and ``text_mask [N, L]``.
@@ -98,12 +110,8 @@ class ReferenceToVideoTask(TrainingTask):
         timestep = sigma_to_timestep(sigma)
         velocity = modules["transformer"](x_t, timestep, text_ctx, text_mask=text_mask, ref_latents=ref).sample
         error = (velocity.float() - velocity_target(x_0, noise).float()) ** 2  # (B, C, F', h, w)
-        if self.face_weight:
-            weight = (1 + self.face_weight * batch["face_share"].float())[:, None].expand_as(error)
-            per_sample = (weight * error).sum(dim=(1, 2, 3, 4)) / weight.sum(dim=(1, 2, 3, 4))  # (B,)
-        else:
-            per_sample = error.mean(dim=(1, 2, 3, 4))  # (B,)
+        per_sample = per_sample_loss(error, batch.get("face_share"), self.face_weight)  # (B,)
         return per_sample.mean(), {"sigma": sigma, "loss": per_sample}
 
 
-__all__ = ["REFERENCE_POSITIONS", "ReferenceToVideoTask"]
+__all__ = ["REFERENCE_POSITIONS", "ReferenceToVideoTask", "per_sample_loss"]
