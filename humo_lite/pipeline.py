@@ -13,8 +13,9 @@ zero reference latents, zero audio windows. A *branch* is the set of conditions 
 says, at each step's σ, which branches to run and how to combine them. The default is the paper's Eq. 4
 with a time switch (``guidance="adaptive"``): ``v = v(∅) + s_t·[v(T) − v(∅)] + s_i·[v(TI) − v(T)] +
 s_a·[v(TIA) − v(TI)]``, terms for conditions not given dropped, the audio term only below σ = 0.98; its
-scales are ``guidance_scale`` (text), ``image_guidance_scale`` and ``audio_guidance_scale``. Any other
-schedule or preset name goes in ``guidance=``.
+scales are ``guidance_scale`` (text), ``image_guidance_scale`` and ``audio_guidance_scale``, each defaulting to
+:data:`humo_lite.guidance.TOY_SCALES` (read at call time: one source). Any other schedule or preset name goes
+in ``guidance=``.
 
 Components (each saved in its own sub-folder by ``save_pretrained``; ``from_pretrained`` reloads them,
 from a local folder and safetensors only): ``transformer`` (:class:`humo_lite.models.HuMoLiteDiT`),
@@ -29,7 +30,6 @@ other words stops with an error naming them, unless ``unknown_words="unk"`` maps
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -41,7 +41,7 @@ from diffusers.utils import BaseOutput, deprecate
 
 from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
-from .guidance import TOY_SCALES, GuidanceSchedule, get_schedule, humo_lite_schedule
+from .guidance import MODES, GuidanceSchedule, check_scale, get_schedule, humo_lite_schedule
 from .io import check_safetensors, read_image, read_json
 from .layouts import as_images, video_to_numpy
 from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
@@ -50,8 +50,6 @@ from .models.text_encoder import TextEncoder  # noqa: F401  (likewise)
 from .models.vae import decode_latents, encode_image, latent_shape
 from .presets import SAMPLE_RATE, SAMPLES_PER_FRAME, check_num_frames
 
-MODES = {"T": {"text"}, "TI": {"text", "image"}, "TA": {"text", "audio"}, "TIA": {"text", "image", "audio"}}
-"""HuMo's modes: the conditions each needs (``mode=`` checks that they were given, and only they)."""
 OUTPUT_TYPES = ("np", "pt", "latent")
 MAX_FRAMES = 257  # 64 latent frames: far beyond what any checkpoint here was trained on (9 or 17 frames)
 LARGE_SCALE = 30.0  # guidance scales beyond this (or below 0) are allowed, with a warning: frames turn flat
@@ -81,11 +79,12 @@ def _number_as_guidance_scale(guidance, guidance_scale: float) -> tuple:
     return guidance, guidance_scale
 
 
-def _check_denoised(latents: torch.Tensor, scales: tuple[float, float, float]) -> None:
-    """An error naming the guidance scales if the denoised latents are not all finite."""
+def _check_denoised(latents: torch.Tensor, schedule: GuidanceSchedule) -> None:
+    """An error naming the guidance if the denoised latents are not all finite."""
     if not bool(torch.isfinite(latents).all()):
-        raise ValueError(f"the denoised latents became NaN or infinite (guidance scales {', '.join(map(str, scales))}: "
-                         f"too large?); expected scales of about 1..{LARGE_SCALE:g}")
+        formula = str(schedule).replace("\n", "; ")
+        raise ValueError(f"the denoised latents became NaN or infinite (guidance {formula}: scales too large?); "
+                         f"expected scales of about 1..{LARGE_SCALE:g}")
 
 
 @dataclass
@@ -407,23 +406,25 @@ class HuMoLitePipeline(DiffusionPipeline):
 
     # 2. One step ---------------------------------------------------------------------------------------
     @staticmethod
-    def guidance_schedule(guidance, guidance_scale: float = TOY_SCALES["text"],
-                          image_guidance_scale: float = TOY_SCALES["image"],
-                          audio_guidance_scale: float = TOY_SCALES["audio"]) -> GuidanceSchedule:
+    def guidance_schedule(guidance, guidance_scale: float | None = None, image_guidance_scale: float | None = None,
+                          audio_guidance_scale: float | None = None) -> GuidanceSchedule:
         """The schedule a call uses: ``guidance`` (a schedule or a preset name), or else the default built
-        from the three scales. Giving both a schedule and changed scales is an error (which would win?)."""
+        from the three scales (one left as None: :data:`~humo_lite.guidance.TOY_SCALES`'). Giving both a schedule
+        and a scale is an error (which would win?)."""
         scales = {"guidance_scale": guidance_scale, "image_guidance_scale": image_guidance_scale,
                   "audio_guidance_scale": audio_guidance_scale}
         for name, value in scales.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number (1 = that term off), got {value!r}")
+            if value is None:
+                continue
+            check_scale(value, name)
             if value < 0 or value > LARGE_SCALE:
-                warnings.warn(f"{name}={value:g} is {'negative (it pushes away from the condition)' if value < 0 else 'very large'}"
-                              f": expect washed-out or flat frames; scales of 1..{LARGE_SCALE:g} are the useful range "
-                              "(1 = that term off)", stacklevel=stacklevel_to_caller(1))
+                what = "negative (it pushes away from the condition)" if value < 0 else "very large"
+                warnings.warn(f"{name}={value:g} is {what}: expect washed-out or flat frames; scales of "
+                              f"1..{LARGE_SCALE:g} are the useful range (1 = no guidance on that condition)",
+                              stacklevel=stacklevel_to_caller(1))
         if guidance is None:
             return humo_lite_schedule(guidance_scale, image_guidance_scale, audio_guidance_scale)
-        changed = [n for n, v, d in zip(scales, scales.values(), TOY_SCALES.values(), strict=True) if v != d]
+        changed = [name for name, value in scales.items() if value is not None]
         if changed:
             raise ValueError(f"guidance={guidance!r} carries its own scales; drop {', '.join(changed)} or build a "
                              "schedule with them (humo_lite.guidance.humo_lite_schedule)")
@@ -449,11 +450,11 @@ class HuMoLitePipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(
         self, prompt: str | list[str], image=None, audio=None, sample_rate: int | None = None,
-        num_inference_steps: int = 20, guidance_scale: float = 5.0, negative_prompt: str | None = None,
+        num_inference_steps: int = 20, guidance_scale: float | None = None, negative_prompt: str | None = None,
         generator: torch.Generator | None = None, latents: torch.Tensor | None = None, output_type: str = "np",
         num_frames: int | None = None, unknown_words: str = "error", return_dict: bool = True,
-        guidance: str | GuidanceSchedule | None = None, image_guidance_scale: float = TOY_SCALES["image"],
-        audio_guidance_scale: float = TOY_SCALES["audio"], mode: str | None = None,
+        guidance: str | GuidanceSchedule | None = None, image_guidance_scale: float | None = None,
+        audio_guidance_scale: float | None = None, mode: str | None = None,
     ) -> HuMoLitePipelineOutput | tuple:
         """Generate one clip per prompt.
 
@@ -468,8 +469,11 @@ class HuMoLitePipeline(DiffusionPipeline):
             num_inference_steps: scheduler steps (>= 1).
             guidance_scale, image_guidance_scale, audio_guidance_scale: the weights of the default guidance,
                 HuMo's Eq. 4 with its time switch (:func:`humo_lite.guidance.humo_lite_schedule`): text, image
-                (its term exists in TI / TIA mode) and audio (TA / TIA, below σ = 0.98). A scale of 1 turns
-                its term off, and the call runs one DiT branch fewer per step.
+                (its term exists in TI / TIA mode) and audio (TA / TIA, below σ = 0.98). None (the default):
+                :data:`humo_lite.guidance.TOY_SCALES` (text 5, image 5, audio 5.5). A scale of 1 means no guidance
+                on that condition — it is still given, not amplified. Only ``guidance_scale=1`` saves a branch
+                (one DiT pass fewer per step: Eq. 4's first term folds into its base); ``image_guidance_scale=1``
+                and ``audio_guidance_scale=1`` keep every branch (their term's two branches still differ).
             guidance: instead, a :class:`~humo_lite.guidance.GuidanceSchedule` or a preset name
                 (:data:`humo_lite.guidance.PRESETS`: ``"adaptive"``, ``"static-a"``, ``"static-b"``,
                 ``"text"``, ``"humo-17b"``, ``"humo-1.7b"``), which carries its own scales.
@@ -497,7 +501,7 @@ class HuMoLitePipeline(DiffusionPipeline):
         latents = self.prepare_latents(len(prompts), num_frames, generator, latents)
         # 3. Denoising loop, guided by the schedule.
         latents, passes = self.denoise(latents, conditions, schedule, num_inference_steps)
-        _check_denoised(latents, (guidance_scale, image_guidance_scale, audio_guidance_scale))
+        _check_denoised(latents, schedule)
         # 4. Decode.
         frames = self.decode(latents, output_type)
         self.maybe_free_model_hooks()

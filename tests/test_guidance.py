@@ -2,6 +2,8 @@
 the branches a phase uses are computed, and bad schedules are refused with a clear error."""
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -10,20 +12,25 @@ import torch
 from humo_lite.data import make_clip, make_pool
 from humo_lite.flow_matching import make_scheduler
 from humo_lite.guidance import (
+    MODES,
     PRESETS,
+    TOY_SCALES,
     Chain,
     GuidanceSchedule,
     Phase,
     Term,
+    branch_name,
+    default_scales,
     eq4,
     get_schedule,
     humo_lite_schedule,
+    single,
     switched,
     text_only,
 )
 from humo_lite.models.text_encoder import build_text_encoder
 from humo_lite.models.vae import build_vae
-from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.pipeline import HuMoLitePipeline, check_mode
 
 PROMPT = "a person in a red shirt stands in the centre of a blue room, nodding"
 T, I, A = "text", "image", "audio"  # noqa: E741
@@ -36,29 +43,60 @@ def _combined(schedule: GuidanceSchedule, sigma: float, given=TIA, seed: int = 0
     branches = [frozenset(s) for s in ((), (T,), (I,), (A,), (T, I), (T, A), (I, A), (T, I, A))]
     v = {b: torch.randn(4, generator=g) for b in branches}
     plan, combine = schedule.plan(sigma, frozenset(given))
-    return combine([v[b] for b in plan]), {"".join(c[0].upper() for c in ("text", "image", "audio") if c in b) or "0":
-                                            v[b] for b in branches}
+    return combine([v[b] for b in plan]), {branch_name(b).replace("∅", "0"): v[b] for b in branches}
 
 
-HAND_WRITTEN = {  # (preset, σ) -> the formula of docs/paper_notes.md §7, written out; v keyed by branch
-    ("adaptive", 0.99): lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"]) + 1 * (v["TIA"] - v["TI"]),
-    ("adaptive", 0.5): lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"]) + 5.5 * (v["TIA"] - v["TI"]),
-    ("static-a", 0.5): lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"]) + 1 * (v["TIA"] - v["TI"]),
-    ("static-b", 0.99): lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"]) + 5.5 * (v["TIA"] - v["TI"]),
-    ("text", 0.5): lambda v: v["IA"] + 5 * (v["TIA"] - v["IA"]),
-    ("humo-17b", 0.99): lambda v: v["I"] + 5.0 * (v["TI"] - v["I"]) + 5.5 * (v["TIA"] - v["TI"]),
-    ("humo-17b", 0.5): lambda v: v["0"] + 3.0 * (v["TI"] - v["0"]) + 5.5 * (v["TIA"] - v["TI"]),
-    ("humo-1.7b", 0.5): lambda v: (v["0"] + 7.0 * (v["T"] - v["0"]) + 7.5 * (v["TA"] - v["T"])
-                                   + 4.0 * (v["TIA"] - v["TA"])),
+EARLY, LATE = 0.99, 0.5  # one σ above the paper's switch (0.98), one below
+EQ4_TI = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
+TEXT_5 = lambda v: v["0"] + 5 * (v["T"] - v["0"])  # noqa: E731
+HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7, written out; v keyed by branch
+    ("adaptive", "TIA", EARLY): lambda v: EQ4_TI(v) + 1.0 * (v["TIA"] - v["TI"]),
+    ("adaptive", "TIA", LATE): lambda v: EQ4_TI(v) + 5.5 * (v["TIA"] - v["TI"]),
+    **{("adaptive", "TI", s): EQ4_TI for s in (EARLY, LATE)},
+    ("adaptive", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
+    ("adaptive", "TA", LATE): lambda v: TEXT_5(v) + 5.5 * (v["TA"] - v["T"]),
+    **{("adaptive", "T", s): TEXT_5 for s in (EARLY, LATE)},
+    **{("static-a", "TIA", s): lambda v: EQ4_TI(v) + 1 * (v["TIA"] - v["TI"]) for s in (EARLY, LATE)},
+    **{("static-a", "TI", s): EQ4_TI for s in (EARLY, LATE)},
+    **{("static-a", "TA", s): lambda v: TEXT_5(v) + 1 * (v["TA"] - v["T"]) for s in (EARLY, LATE)},
+    **{("static-a", "T", s): TEXT_5 for s in (EARLY, LATE)},
+    **{("static-b", "TIA", s): lambda v: EQ4_TI(v) + 5.5 * (v["TIA"] - v["TI"]) for s in (EARLY, LATE)},
+    **{("static-b", "TI", s): EQ4_TI for s in (EARLY, LATE)},
+    **{("static-b", "TA", s): lambda v: TEXT_5(v) + 5.5 * (v["TA"] - v["T"]) for s in (EARLY, LATE)},
+    **{("static-b", "T", s): TEXT_5 for s in (EARLY, LATE)},
+    **{("text", "TIA", s): lambda v: v["IA"] + 5 * (v["TIA"] - v["IA"]) for s in (EARLY, LATE)},
+    **{("text", "TI", s): lambda v: v["I"] + 5 * (v["TI"] - v["I"]) for s in (EARLY, LATE)},
+    **{("text", "TA", s): lambda v: v["A"] + 5 * (v["TA"] - v["A"]) for s in (EARLY, LATE)},
+    **{("text", "T", s): TEXT_5 for s in (EARLY, LATE)},
+    # generate.py: with the image, text against the image branch above t = 980, text + image as one group below
+    ("humo-17b", "TIA", EARLY): lambda v: v["I"] + 5.0 * (v["TI"] - v["I"]) + 5.5 * (v["TIA"] - v["TI"]),
+    ("humo-17b", "TIA", LATE): lambda v: v["0"] + 3.0 * (v["TI"] - v["0"]) + 5.5 * (v["TIA"] - v["TI"]),
+    ("humo-17b", "TI", EARLY): lambda v: v["I"] + 5.0 * (v["TI"] - v["I"]),
+    ("humo-17b", "TI", LATE): lambda v: v["0"] + 3.0 * (v["TI"] - v["0"]),
+    # generate.py's TA path: no switch, text 5 throughout (paper_notes §7.3)
+    **{("humo-17b", "TA", s): lambda v: v["0"] + 5.0 * (v["T"] - v["0"]) + 5.5 * (v["TA"] - v["T"])
+       for s in (EARLY, LATE)},
+    **{("humo-17b", "T", s): TEXT_5 for s in (EARLY, LATE)},
+    **{("humo-1.7b", "TIA", s): lambda v: (v["0"] + 7.0 * (v["T"] - v["0"]) + 7.5 * (v["TA"] - v["T"])
+                                           + 4.0 * (v["TIA"] - v["TA"])) for s in (EARLY, LATE)},
+    **{("humo-1.7b", "TI", s): lambda v: v["0"] + 7.0 * (v["T"] - v["0"]) + 4.0 * (v["TI"] - v["T"])
+       for s in (EARLY, LATE)},
+    **{("humo-1.7b", "TA", s): lambda v: v["0"] + 7.0 * (v["T"] - v["0"]) + 7.5 * (v["TA"] - v["T"])
+       for s in (EARLY, LATE)},
+    **{("humo-1.7b", "T", s): lambda v: v["0"] + 7.0 * (v["T"] - v["0"]) for s in (EARLY, LATE)},
 }
 
 
-@pytest.mark.parametrize("preset,sigma", list(HAND_WRITTEN))
-def test_each_preset_is_its_formula_written_out(preset, sigma):
-    got, v = _combined(PRESETS[preset], sigma)
-    assert torch.allclose(got, HAND_WRITTEN[preset, sigma](v), atol=1e-6)
-    other, _ = _combined(PRESETS[preset], sigma, seed=1)
-    assert not torch.allclose(other, HAND_WRITTEN[preset, sigma](v))  # the check can fail
+def test_the_table_covers_every_preset_in_every_mode_on_both_sides_of_the_switch():
+    assert set(HAND_WRITTEN) == {(p, m, s) for p in PRESETS for m in MODES for s in (EARLY, LATE)}
+
+
+@pytest.mark.parametrize("preset,mode,sigma", list(HAND_WRITTEN))
+def test_each_preset_is_its_formula_written_out(preset, mode, sigma):
+    got, v = _combined(PRESETS[preset], sigma, MODES[mode])
+    assert torch.allclose(got, HAND_WRITTEN[preset, mode, sigma](v), atol=1e-5)
+    other, _ = _combined(PRESETS[preset], sigma, MODES[mode], seed=1)
+    assert not torch.allclose(other, HAND_WRITTEN[preset, mode, sigma](v))  # the check can fail
 
 
 def test_a_condition_not_given_drops_its_term_and_its_branch():
@@ -136,3 +174,113 @@ def test_the_pipeline_runs_only_the_branches_of_each_steps_phase(audio_pipe):
     again = audio_pipe(PROMPT, image=clip.reference, audio=clip.audio, sample_rate=16_000, num_inference_steps=4,
                        guidance="static-b", generator=torch.Generator().manual_seed(0))
     assert again.dit_passes == 4 * 4 and not np.array_equal(again.frames, out.frames)
+
+
+FORMULA_TERM = re.compile(r"([\d.]+)·\[v\((\w+|∅)\) − v\((\w+|∅)\)\]")
+
+
+def _evaluate_printed(line: str, v: dict) -> torch.Tensor:
+    """A printed formula line (``σ ∈ …   v = v(B) + s·[v(X) − v(Y)] + …``) evaluated on the velocities ``v``."""
+    rhs = line.split("v = ", 1)[1]
+    base = re.match(r"v\((\w+|∅)\)", rhs).group(1)
+    out = v[base.replace("∅", "0")]
+    for scale, x, y in FORMULA_TERM.findall(rhs):
+        out = out + float(scale) * (v[x.replace("∅", "0")] - v[y.replace("∅", "0")])
+    return out
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_printing_a_preset_shows_the_formula_it_runs_in_each_phase_and_mode(preset):
+    """``print(PRESETS[name])`` lists one line per σ phase (per mode where the preset has its own), and each line,
+    read back as arithmetic, is what ``plan`` combines at a σ of that phase."""
+    schedule = PRESETS[preset]
+    text = str(schedule)
+    assert text.splitlines()[0].startswith(schedule.name) and "v = " in text
+    for mode in MODES:
+        lines = schedule.formula(mode).splitlines()
+        assert len(lines) == len(schedule.for_mode(MODES[mode]).phases)
+        for line, sigma in zip(lines, (EARLY, LATE) if len(lines) == 2 else (LATE,), strict=True):
+            assert line.startswith("σ ∈ (0.98, 1]" if sigma == EARLY and len(lines) == 2 else "σ ∈ [0,")
+            got, v = _combined(schedule, sigma, MODES[mode])
+            assert torch.allclose(_evaluate_printed(line, v), got, atol=1e-5), (mode, line)
+    assert "σ ∈ (0.98, 1]" in str(PRESETS["adaptive"]) and "5.5·[v(TIA) − v(TI)]" in str(PRESETS["adaptive"])
+    assert "in TA mode:" in str(PRESETS["humo-17b"])
+
+
+def test_the_default_scales_have_one_source(monkeypatch, audio_pipe):
+    """The pipeline's signature, the checks and humo_lite_schedule read TOY_SCALES when called: changing a constant
+    changes the default guidance and leaves a preset call working."""
+    import inspect
+
+    from humo_lite.eval.identity_check import heldout_identity_check
+    from humo_lite.eval.scene_check import heldout_scene_check
+
+    for fn, names in ((HuMoLitePipeline.__call__, ("guidance_scale", "image_guidance_scale", "audio_guidance_scale")),
+                      (HuMoLitePipeline.guidance_schedule, ("guidance_scale", "image_guidance_scale",
+                                                            "audio_guidance_scale")),
+                      (heldout_identity_check, ("guidance_scale", "image_guidance_scale")),
+                      (heldout_scene_check, ("guidance_scale",)), (humo_lite_schedule, ("text", "image", "audio"))):
+        params = inspect.signature(fn).parameters
+        assert all(params[n].default is None for n in names), fn.__qualname__  # None: TOY_SCALES, read at call time
+    monkeypatch.setitem(TOY_SCALES, "text", 4.0)
+    monkeypatch.setitem(TOY_SCALES, "audio", 6.0)
+    assert default_scales() == {"text": 4.0, "image": TOY_SCALES["image"], "audio": 6.0}
+    assert HuMoLitePipeline.guidance_schedule(None) == humo_lite_schedule(4.0, TOY_SCALES["image"], 6.0)
+    assert "4·[v(T) − v(∅)]" in HuMoLitePipeline.guidance_schedule(None).formula("T")
+    assert HuMoLitePipeline.guidance_schedule("humo-17b") is PRESETS["humo-17b"]  # a preset call still works
+    out = audio_pipe(PROMPT, num_inference_steps=1, guidance="humo-1.7b", generator=torch.Generator().manual_seed(0))
+    assert out.dit_passes == 2
+
+
+def _passes(pipe, **scales) -> int:
+    clip = make_clip(make_pool("stage2")[0], "humo-nano")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained test DiT's reference warning
+        return pipe(PROMPT, image=clip.reference, audio=clip.audio, sample_rate=16_000, num_inference_steps=2,
+                    generator=torch.Generator().manual_seed(0), **scales).dit_passes
+
+
+def test_the_docstring_names_exactly_the_scales_of_1_that_save_a_branch(audio_pipe):
+    """TIA mode: the pipeline's docstring sentence about saving a branch names a scale iff setting it to 1 runs
+    fewer DiT passes."""
+    doc = " ".join(HuMoLitePipeline.__call__.__doc__.split())
+    sentence = next(s for s in doc.split(". ") if "saves a branch" in s)
+    default = _passes(audio_pipe)
+    assert default == 2 * 4  # 2 steps x (∅, T, TI, TIA)
+    for name in ("guidance_scale", "image_guidance_scale", "audio_guidance_scale"):
+        saves = _passes(audio_pipe, **{name: 1.0}) < default
+        assert (f"``{name}=1``" in sentence.split("keep every branch")[0]) == saves, (name, saves, sentence)
+    assert _passes(audio_pipe, guidance_scale=1.0) == 2 * 3
+
+
+@pytest.mark.parametrize("make,error,message", [
+    (lambda: get_schedule("paper"), ValueError, r"unknown guidance 'paper': expected .*'adaptive'"),
+    (lambda: GuidanceSchedule((Phase(0.0, 0.5, eq4(5, 5, 5)), Phase(0.7, 1.0, eq4(5, 5, 5)))), ValueError,
+     r"leave sigma in \(0.5, 0.7\) uncovered"),
+    (lambda: GuidanceSchedule((Phase(0.0, 0.8, eq4(5, 5, 5)), Phase(0.7, 1.0, eq4(5, 5, 5)))), ValueError,
+     r"overlap on sigma in \(0.7, 0.8\)"),
+    (lambda: Phase(math.nan, 1.0, eq4(5, 5, 5)), ValueError, r"0 <= sigma_min < sigma_max <= 1, got \(nan"),
+    (lambda: Phase(0.0, 1.0, "eq4"), TypeError, "a phase's chain must be a Chain"),
+    (lambda: Term({A}, math.inf), ValueError, r"scale of the term adding \['audio'\] must be a finite number, got inf"),
+    (lambda: humo_lite_schedule(image=math.nan), ValueError, "the image scale must be a finite number, got nan"),
+    (lambda: switched(eq4(5, 5, 5), eq4(5, 5, 5), math.nan, "x"), ValueError, "switch_sigma must lie strictly"),
+    (lambda: PRESETS["adaptive"].plan(1.5, TIA), ValueError, r"sigma must lie in \[0, 1\], got 1.5"),
+    (lambda: PRESETS["adaptive"].formula("IA"), ValueError, r"mode must be one of \['T', 'TI', 'TA', 'TIA'\]"),
+    (lambda: PRESETS["adaptive"].plan(0.5, frozenset({I, A})), ValueError, r"are no mode; a mode gives the text"),
+    (lambda: single(eq4(5, 5, 5), "x", by_mode={"AI": PRESETS["text"]}), ValueError, "by_mode: unknown mode 'AI'"),
+    (lambda: HuMoLitePipeline.guidance_schedule(None, math.inf), ValueError,
+     "guidance_scale must be a finite number, got inf"),
+    (lambda: HuMoLitePipeline.guidance_schedule("static-a", audio_guidance_scale=5.5), ValueError,
+     "carries its own scales; drop audio_guidance_scale"),
+    (lambda: check_mode("TA", None, None), ValueError, r"mode 'TA' needs audio= \(the audio condition\), which was"),
+    (lambda: check_mode("TIA", None, np.zeros(9 * 640)), ValueError, r"mode 'TIA' needs image="),
+    (lambda: check_mode("TI", np.zeros((16, 16, 3)), np.zeros(9 * 640)), ValueError, "mode 'TI' has no audio"),
+])
+def test_bad_guidance_is_refused_with_a_clear_error(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_mode_needing_a_condition_not_given_stops_the_call_before_any_work(audio_pipe):
+    with pytest.raises(ValueError, match=r"mode 'TIA' needs audio= \(the audio condition\), which was not given"):
+        audio_pipe(PROMPT, image=np.zeros((16, 16, 3)), mode="TIA", num_inference_steps=1)

@@ -32,7 +32,7 @@ from ..data.attributes import IDENTITY_FIELDS, SCENE_FIELDS
 from ..data.pools import identity_split
 from ..data.render import render_reference
 from ..data.world import closest_frame_distance
-from ..guidance import TOY_SCALES
+from ..guidance import default_scales
 from ..layouts import as_images, as_video
 from ..presets import get_preset
 from .judge import load_judge
@@ -85,19 +85,21 @@ def _copying(frames: np.ndarray, clips: list) -> dict[str, float]:
 
 @torch.no_grad()
 def heldout_identity_check(pipe, num_clips: int = 48, use_reference: bool = True, num_inference_steps: int = 20,
-                           guidance_scale: float = 5.0, image_guidance_scale: float = TOY_SCALES["image"],
+                           guidance_scale: float | None = None, image_guidance_scale: float | None = None,
                            seed: int = 0, batch_size: int = 16,
                            progress: bool = True, judge=None, preset: str = "humo-micro") -> dict:
     """Generate the first ``num_clips`` clips of ``heldout_identity`` with ``pipe`` and score them.
 
     ``use_reference``: TI mode (each clip's own reference, per prompt) or T mode (caption only). The
     pipeline's default guidance (HuMo's Eq. 4: ``guidance_scale`` on the text, ``image_guidance_scale`` on the
-    reference; :mod:`humo_lite.guidance`). Returns
+    reference; :mod:`humo_lite.guidance`; None: :data:`~humo_lite.guidance.TOY_SCALES`', as the pipeline's). Returns
     the settings, ``id_lite`` (mean and per-clip std), ``retrieval_top1`` (and ``chance``),
     ``identity_attributes`` (and the same on the real clips, and chance), ``judge`` (scene attributes and
     ``tva_lite``, :func:`~humo_lite.eval.scene_check.judged_accuracy`), ``pixels`` (background and clothing
     read from the pixels), ``white_frame0`` and ``reference_distance``.
     """
+    scales = default_scales(guidance_scale, image_guidance_scale)  # the values used, for the record
+    guidance_scale, image_guidance_scale = scales["text"], scales["image"]
     world = get_preset(preset).world
     specs = make_pool("heldout_identity")[:num_clips]
     clips = [make_clip(spec, world) for spec in specs]

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..data import make_pool
 from ..data.attributes import SCENE_FIELDS
 from ..data.captions import caption
+from ..guidance import default_scales
 from ..layouts import as_video
 from .judge import load_judge
 from .metrics import judge_clips, scene_predictions
@@ -32,7 +33,7 @@ def judged_accuracy(seen: dict[str, np.ndarray], wanted: dict[str, np.ndarray]) 
 
 
 @torch.no_grad()
-def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20, guidance_scale: float = 5.0,
+def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20, guidance_scale: float | None = None,
                         seed: int = 0, batch_size: int = 16, progress: bool = True, judge=None) -> dict:
     """Generate ``num_clips`` held-out scene captions with ``pipe`` and score them; accuracies in [0, 1].
 
@@ -41,6 +42,7 @@ def heldout_scene_check(pipe, num_clips: int = 48, num_inference_steps: int = 20
     (every scene attribute, and background and clothing together). ``judge``: a
     :class:`~humo_lite.eval.judge.JudgeCheckpoint` or folder (default: the shipped judge).
     """
+    guidance_scale = default_scales(guidance_scale)["text"]  # None: the pipeline's default (TOY_SCALES)
     specs = make_pool("heldout_scene")[:num_clips]
     rng = np.random.default_rng(seed)
     prompts = [caption(spec.scene, rng) for spec in specs]
