@@ -1,0 +1,121 @@
+"""Which guidance schedule? Static A, static B, time-adaptive, and the released forms, measured (chapter 07).
+
+HuMo §3.4 (``docs/paper_notes.md`` §7) claims that switching at σ = 0.98 from text/image-dominant weights (A) to
+audio/image-dominant ones (B) keeps text alignment near A's and identity and sync near B's; the paper shows it as
+pictures only. This module measures it on the talking model (stage 2):
+
+1. **Choose A and B on the validation pool** (:func:`choose_static`): 60 people that neither train nor test the
+   model, speaking recordings of their own (``humo_lite.data.pools``). A is the text-heavy Eq. 4 candidate
+   (:data:`STATIC_A_CANDIDATES`, audio not amplified) with the highest TVA-lite; B the audio/image-heavy one
+   (:data:`STATIC_B_CANDIDATES`) with the highest mean of its ID-lite and Sync-C-lite ratios to the reconstruction
+   ceiling. The test clips play no part in the choice.
+2. **Score every row on the test clips** (:func:`score_row`, one sampling seed at a time): ``heldout_voice``
+   (people and voices no training pool has), through :func:`humo_lite.eval.sync_check.heldout_sync_check`.
+   :func:`schedule_rows` names the rows: static A, static B, adaptive (A above the switch, B below), the released
+   17B and 1.7B forms, a sweep of the switch σ, and the library's default guidance in T, TI, TA and TIA.
+3. **Report ratios to the reconstruction ceiling** (:func:`ratio_summary`): TVA-lite, ID-lite, Sync-C-lite and
+   Sync-D-lite of the generated clips over the same numbers on the VAE's reconstructions of the real clips,
+   mean ± std over sampling seeds. TA has no ID-lite (no reference); T and TI get no Sync (no audio).
+
+``scripts/stage2_guidance_schedules.py`` is the command line and keeps the results file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..guidance import PAPER_SWITCH_SIGMA, PRESETS, GuidanceSchedule, eq4, single, switched
+from .ceilings import reconstruct
+from .judge import load_judge
+from .sync_check import heldout_sync_check, heldout_voice_clips, score_frames
+
+STATIC_A_CANDIDATES = {"A: text 5, image 3": (5.0, 3.0, 1.0), "A: text 7.5, image 3": (7.5, 3.0, 1.0),
+                       "A: text 7.5, image 5": (7.5, 5.0, 1.0)}
+"""Text-heavy Eq. 4 scales ``(text, image, audio)``: the audio is given but not amplified (the paper's early phase)."""
+STATIC_B_CANDIDATES = {"B: text 3, image 5, audio 5.5": (3.0, 5.0, 5.5), "B: text 3, image 7.5, audio 5.5":
+                       (3.0, 7.5, 5.5), "B: text 3, image 5, audio 7.5": (3.0, 5.0, 7.5)}
+"""Audio/image-heavy Eq. 4 scales ``(text, image, audio)``: less text, more image and audio (the late phase)."""
+SWITCH_SWEEP = (0.99, 0.9, 0.75)
+"""Switch σ of the sweep besides the paper's 0.98; static B is a switch at σ = 1, static A one at σ = 0."""
+RATIO_METRICS = {"TVA-lite": "tva_lite", "ID-lite": "id_lite", "Sync-C-lite": "sync_c", "Sync-D-lite": "sync_d"}
+"""Table name → the key of a scored row (:func:`humo_lite.eval.sync_check.score_frames`)."""
+MODE_METRICS = {"T": ("TVA-lite",), "TI": ("TVA-lite", "ID-lite"), "TA": ("TVA-lite", "Sync-C-lite", "Sync-D-lite"),
+                "TIA": tuple(RATIO_METRICS)}
+"""The metrics that mean something in each mode: no ID-lite without a reference, no sync without audio."""
+
+
+def static(scales: tuple[float, float, float], name: str) -> GuidanceSchedule:
+    """Eq. 4 with ``scales = (text, image, audio)`` for the whole run."""
+    return single(eq4(*scales), name, "Eq. 4, scales (text, image, audio) = " + ", ".join(f"{s:g}" for s in scales))
+
+
+def adaptive(a: tuple, b: tuple, switch_sigma: float = PAPER_SWITCH_SIGMA) -> GuidanceSchedule:
+    """The paper's time-adaptive form: Eq. 4 with A's scales above ``switch_sigma``, B's below."""
+    return switched(eq4(*a), eq4(*b), switch_sigma, f"adaptive, switch at {switch_sigma:g}",
+                    f"Eq. 4: A {a} above sigma {switch_sigma:g}, B {b} below")
+
+
+def schedule_rows(a: tuple, b: tuple) -> dict[str, tuple[str, GuidanceSchedule | None]]:
+    """Every row of the comparison: name → ``(mode, schedule)``; ``None``: the pipeline's default guidance."""
+    rows = {"static A": ("TIA", static(a, "static A")), "static B": ("TIA", static(b, "static B")),
+            "adaptive (paper)": ("TIA", adaptive(a, b)), "released 17B": ("TIA", PRESETS["humo-17b"]),
+            "released 1.7B": ("TIA", PRESETS["humo-1.7b"])}
+    rows |= {f"switch at {s:g}": ("TIA", adaptive(a, b, s)) for s in SWITCH_SWEEP}
+    return rows | {f"{mode}, default guidance": (mode, None) for mode in ("T", "TI", "TA", "TIA")}
+
+
+def ceiling(vae, clips: list, judge=None) -> dict:
+    """Every number of :func:`~humo_lite.eval.sync_check.score_frames` on the real clips and on the VAE's
+    reconstructions of them (the reconstruction ceiling the ratios divide by)."""
+    judge = load_judge(judge)
+    real, lips = np.stack([c.video for c in clips]), np.stack([c.mouth for c in clips])
+    return {"real": score_frames(judge, real, clips, lips, True),
+            "reconstruction": score_frames(judge, reconstruct(vae, real), clips, lips, True)}
+
+
+def score_row(pipe, mode: str, schedule: GuidanceSchedule | None, seed: int, num_clips: int, ceilings: dict,
+              judge, preset: str, pool: str = "heldout_voice", num_inference_steps: int = 20) -> dict:
+    """One row, one sampling seed: the scored clips' numbers (``per_seed`` of ``heldout_sync_check``)."""
+    guidance = {} if schedule is None else {"guidance": schedule}
+    check = heldout_sync_check(pipe, num_clips, seeds=(seed,), mode=mode, num_inference_steps=num_inference_steps,
+                               progress=False, judge=judge, preset=preset, ceilings=ceilings, pool=pool, **guidance)
+    return check["per_seed"][0]
+
+
+def _b_score(row: dict, recon: dict) -> float:
+    return (row["id_lite"] / recon["id_lite"] + row["sync_c"] / recon["sync_c"]) / 2
+
+
+def choose_static(pipe, num_clips: int = 32, seed: int = 0, preset: str = "humo-micro", judge=None,
+                  num_inference_steps: int = 20) -> dict:
+    """Score every A and B candidate on the ``validation`` pool (TIA, one seed) and choose by the module's rules.
+    Returns the candidates' numbers, the ceiling there, and ``chosen`` ``{"A": name, "B": name}``."""
+    judge = load_judge(judge)
+    clips = heldout_voice_clips(num_clips, preset, "validation")
+    ceilings = ceiling(pipe.vae, clips, judge)
+    recon = ceilings["reconstruction"]
+    rows = {}
+    for name, scales in {**STATIC_A_CANDIDATES, **STATIC_B_CANDIDATES}.items():
+        row = score_row(pipe, "TIA", static(scales, name), seed, num_clips, ceilings, judge, preset, "validation",
+                        num_inference_steps)
+        rows[name] = {"scales": list(scales), **row, "b_score": _b_score(row, recon)}
+    best_a = max(STATIC_A_CANDIDATES, key=lambda n: (rows[n]["tva_lite"], rows[n]["id_lite"]))
+    best_b = max(STATIC_B_CANDIDATES, key=lambda n: rows[n]["b_score"])
+    return {"pool": "validation", "num_clips": num_clips, "seed": seed, "candidates": rows, "ceilings": ceilings,
+            "rules": {"A": "highest TVA-lite (ties: higher ID-lite)",
+                      "B": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction"},
+            "chosen": {"A": best_a, "B": best_b}}
+
+
+def ratio_summary(per_seed: list[dict], mode: str, recon: dict) -> dict[str, dict[str, float]]:
+    """The metrics of ``mode`` (:data:`MODE_METRICS`) as ratios to the reconstruction ceiling: mean and std over
+    the sampling seeds' rows."""
+    out = {}
+    for name in MODE_METRICS[mode]:
+        ratios = np.array([row[RATIO_METRICS[name]] / recon[RATIO_METRICS[name]] for row in per_seed])
+        out[name] = {"mean": float(ratios.mean()), "std": float(ratios.std()), "seeds": len(ratios)}
+    return out
+
+
+__all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP", "adaptive",
+           "ceiling", "choose_static", "ratio_summary", "schedule_rows", "score_row", "static"]
