@@ -510,15 +510,18 @@ class HuMoLitePipeline(DiffusionPipeline):
         return HuMoLitePipelineOutput(frames=frames, audio=waves, dit_passes=passes)
 
     def denoise(self, latents: torch.Tensor, conditions: Conditions, schedule: GuidanceSchedule,
-                num_inference_steps: int) -> tuple[torch.Tensor, int]:
+                num_inference_steps: int, on_step=None) -> tuple[torch.Tensor, int]:
         """The denoising loop: at each step the schedule's phase names its branches; they run as rows of one
         batched DiT call (:meth:`branch_velocities`), are combined, and the scheduler takes one step. Returns the
-        denoised latents and the number of DiT passes (batch rows x steps)."""
+        denoised latents and the number of DiT passes (batch rows x steps). ``on_step(i, t, latents, velocity)``,
+        when given, sees each step's input latents and guided velocity (for looking, as chapter 07 does)."""
         self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
         passes = 0
-        for t in self.progress_bar(self.scheduler.timesteps):
+        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             branches, combine = schedule.plan(self.sigma_of(t), self.effective_given(conditions))
             velocity = combine(self.branch_velocities(latents, t, conditions, branches))
+            if on_step is not None:
+                on_step(i, t, latents, velocity)
             latents = self.scheduler.step(velocity, t, latents).prev_sample
             passes += len(branches) * len(latents)
         return latents, passes

@@ -23,15 +23,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from humo_lite.eval import load_judge
-from humo_lite.eval.guidance_check import ceiling as reconstruction_ceiling
-from humo_lite.eval.guidance_check import choose_static, ratio_summary, schedule_rows, score_row
-from humo_lite.eval.sync_check import heldout_voice_clips
+from humo_lite.eval.guidance_check import evaluate, schedule_rows, summarise
 from humo_lite.io import read_json, sha256_file, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.shipped import default_checkpoint, relative_path
@@ -62,25 +58,6 @@ def load_results(path: Path, setup: dict) -> dict:
     return {"setup": setup, "rows": {}, "wall_time_s": 0.0}
 
 
-def timed(results: dict, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``, its wall time added to the results' ``wall_time_s``; returns what ``fn`` returned."""
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    results["wall_time_s"] = round(results["wall_time_s"] + time.perf_counter() - start, 1)
-    return out
-
-
-def summarise(results: dict, seeds: list[int]) -> dict:
-    """Each row scored for every seed: its formula, mode and ratios to the reconstruction ceiling (mean ± std)."""
-    recon = results["ceilings"]["reconstruction"]
-    out = {}
-    for name, row in results["rows"].items():
-        per_seed = [row["per_seed"][str(s)] for s in seeds if str(s) in row["per_seed"]]
-        if len(per_seed) == len(seeds):
-            out[name] = {"mode": row["mode"], "ratios": ratio_summary(per_seed, row["mode"], recon)}
-    return out
-
-
 def print_table(summary: dict) -> None:
     for name, row in summary.items():
         cells = "  ".join(f"{m} {v['mean']:.3f} ± {v['std']:.3f}" for m, v in row["ratios"].items())
@@ -91,33 +68,8 @@ def run(args, path: Path, results: dict) -> dict:
     """Choose A and B on the validation pool, measure the test ceiling, score every missing (row, seed)."""
     pipe = HuMoLitePipeline.from_pretrained(args.checkpoint)
     pipe.set_progress_bar_config(disable=True)
-    judge = load_judge()
-    if "validation" not in results:
-        results["validation"] = timed(results, choose_static, pipe, args.val_clips, 0, args.preset, judge, args.steps)
-        write_json(path, results)
-    chosen = results["validation"]["chosen"]
-    print(f"chosen on the validation pool: {chosen['A']}; {chosen['B']}", flush=True)
-    scales = {k: tuple(results["validation"]["candidates"][chosen[k]]["scales"]) for k in "AB"}
-    if "ceilings" not in results:
-        clips = heldout_voice_clips(args.clips, args.preset)
-        results["ceilings"] = timed(results, reconstruction_ceiling, pipe.vae, clips, judge)
-        write_json(path, results)
-    rows = schedule_rows(scales["A"], scales["B"])
-    for name in args.rows or rows:
-        mode, schedule = rows[name]
-        formula = str(schedule) if schedule is not None else "the pipeline's default guidance"
-        row = results["rows"].setdefault(name, {"mode": mode, "formula": formula, "per_seed": {}})
-        if row["formula"] != formula:
-            row.update(formula=formula, per_seed={})  # another schedule under this name: score it again
-        for seed in args.seeds:
-            if str(seed) not in row["per_seed"]:
-                start = time.perf_counter()
-                row["per_seed"][str(seed)] = timed(results, score_row, pipe, mode, schedule, seed, args.clips,
-                                                   results["ceilings"], judge, args.preset,
-                                                   num_inference_steps=args.steps)
-                print(f"{name}, seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
-                write_json(path, results)
-    return results
+    return evaluate(pipe, results, args.seeds, args.rows, save=lambda r: write_json(path, r),
+                    log=lambda line: print(line, flush=True))
 
 
 def merge(paths: list[str], results: dict) -> dict:
@@ -162,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     results["seeds"] = args.seeds
     results["summary"] = summarise(results, args.seeds)
     write_json(path, results)
+    if results.get("validation"):
+        print("chosen on the validation pool: " + "; ".join(results["validation"]["chosen"].values()))
     print_table(results["summary"])
     return 0
 

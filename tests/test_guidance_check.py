@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from humo_lite.eval import guidance_check
 from humo_lite.eval.guidance_check import (
     MODE_METRICS,
     STATIC_A_CANDIDATES,
@@ -80,8 +81,8 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     def no_scoring(*args, **kwargs):
         raise AssertionError("a finished (row, seed) was scored again")
 
-    monkeypatch.setattr(script, "score_row", no_scoring)
-    monkeypatch.setattr(script, "choose_static", no_scoring)
+    monkeypatch.setattr(guidance_check, "score_row", no_scoring)
+    monkeypatch.setattr(guidance_check, "choose_static", no_scoring)
     assert script.main(argv) == 0  # resumed: nothing scored again
 
     second = tmp_path / "b.json"

@@ -17,10 +17,13 @@ pictures only. This module measures it on the talking model (stage 2):
    Sync-D-lite of the generated clips over the same numbers on the VAE's reconstructions of the real clips,
    mean ± std over sampling seeds. TA has no ID-lite (no reference); T and TI get no Sync (no audio).
 
+:func:`evaluate` runs all three into a results dict that can resume; :func:`summarise` tabulates it.
 ``scripts/stage2_guidance_schedules.py`` is the command line and keeps the results file.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -117,5 +120,56 @@ def ratio_summary(per_seed: list[dict], mode: str, recon: dict) -> dict[str, dic
     return out
 
 
+def _timed(results: dict, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its wall time added to ``results["wall_time_s"]``."""
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    results["wall_time_s"] = round(results.get("wall_time_s", 0.0) + time.perf_counter() - start, 1)
+    return out
+
+
+def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=print) -> dict:
+    """Fill ``results`` (``setup``: ``preset``, ``num_clips``, ``validation_clips``, ``num_inference_steps``): choose A
+    and B on the validation pool, measure the test clips' ceiling, and score every (row, seed) not yet there (a row
+    whose formula changed is scored again). ``rows``: names of :func:`schedule_rows` (default all). ``save(results)``
+    after each piece of work, so a stopped run resumes. Returns ``results``."""
+    setup, judge, save = results["setup"], load_judge(judge), save or (lambda r: None)
+    steps, preset = setup["num_inference_steps"], setup["preset"]
+    if "validation" not in results:
+        results["validation"] = _timed(results, choose_static, pipe, setup["validation_clips"], 0, preset, judge, steps)
+        save(results)
+    chosen = results["validation"]["chosen"]
+    scales = {k: tuple(results["validation"]["candidates"][chosen[k]]["scales"]) for k in "AB"}
+    if "ceilings" not in results:
+        clips = heldout_voice_clips(setup["num_clips"], preset)
+        results["ceilings"] = _timed(results, ceiling, pipe.vae, clips, judge)
+        save(results)
+    table = schedule_rows(scales["A"], scales["B"])
+    for name in rows or table:
+        mode, schedule = table[name]
+        formula = str(schedule) if schedule is not None else "the pipeline's default guidance"
+        row = results.setdefault("rows", {}).setdefault(name, {"mode": mode, "formula": formula, "per_seed": {}})
+        if row["formula"] != formula:
+            row.update(formula=formula, per_seed={})  # another schedule under this name: score it again
+        for seed in (s for s in seeds if str(s) not in row["per_seed"]):
+            start = time.perf_counter()
+            row["per_seed"][str(seed)] = _timed(results, score_row, pipe, mode, schedule, seed, setup["num_clips"],
+                                                results["ceilings"], judge, preset, num_inference_steps=steps)
+            log(f"{name}, seed {seed}: {time.perf_counter() - start:.0f} s")
+            save(results)
+    return results
+
+
+def summarise(results: dict, seeds) -> dict:
+    """Each row scored for every seed: its mode and ratios to the reconstruction ceiling (mean ± std)."""
+    recon = results["ceilings"]["reconstruction"]
+    out = {}
+    for name, row in results["rows"].items():
+        per_seed = [row["per_seed"][str(s)] for s in seeds if str(s) in row["per_seed"]]
+        if len(per_seed) == len(list(seeds)):
+            out[name] = {"mode": row["mode"], "ratios": ratio_summary(per_seed, row["mode"], recon)}
+    return out
+
+
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP", "adaptive",
-           "ceiling", "choose_static", "ratio_summary", "schedule_rows", "score_row", "static"]
+           "ceiling", "choose_static", "evaluate", "ratio_summary", "schedule_rows", "score_row", "static", "summarise"]

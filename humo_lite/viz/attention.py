@@ -145,7 +145,7 @@ def attention_slider(maps: np.ndarray, reference: np.ndarray, frame: np.ndarray,
 
 
 def plot_guidance_choice(selection: dict, sweep: dict, text_scale: float, num_clips: int):
-    """Chapter 03's guidance figure. Left: the settings tried on training identities (``selection``, from
+    """Chapter 03's guidance figure. Left: the settings tried on the pool that chose them (``selection``, from
     ``data_samples/ablations/stage1_guidance_scales.json``), TVA-lite against ID-lite, one marker each, named
     in a legend beside the axes (labels on the points pile up), the chosen one a star, the TVA-lite floor
     dashed. Right: ``sweep`` (image guidance scale -> the identity check's metrics) on held-out people at
@@ -160,7 +160,8 @@ def plot_guidance_choice(selection: dict, sweep: dict, text_scale: float, num_cl
     axes[0].axvline(selection["tva_floor"], color="0.5", ls="--", lw=0.8, label="TVA-lite floor")
     axes[0].set_xlabel("TVA-lite (text alignment)")
     axes[0].set_ylabel("ID-lite (identity)")
-    axes[0].set_title(f"choosing the scales: {selection['clips']} clips of training identities", fontsize=9)
+    axes[0].set_title(f"choosing the scales: {selection['clips']} clips, {selection.get('pool', 'stage1')} pool",
+                      fontsize=9)
     axes[0].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     scales = sorted(sweep)
     for key, marker, label in ((("id_lite",), "o-", "ID-lite"), (("retrieval_top1",), "s-", "retrieval top-1"),
