@@ -37,12 +37,14 @@ from .eval.heldout_loss import heldout_data, heldout_loss
 from .eval.identity_check import generate_clips, heldout_identity_check
 from .eval.judge import load_judge
 from .eval.scene_check import heldout_scene_check
-from .eval.sync_check import heldout_sync_check, heldout_voice_clips, lip_sync, sync_ceilings
+from .eval.mask_check import heldout_mask_check
+from .eval.sync_check import heldout_sync_check, heldout_voice_clips, score_frames, sync_ceilings
 from .flow_matching import make_scheduler
 from .io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info
 from .io import record_checksums, write_json
 from .models import build_dit
 from .models.audio import add_audio
+from .models.focus import FaceMaskHead, focus_blocks
 from .models.text_encoder import build_text_encoder
 from .models.vae import load_vae
 from .pipeline import HuMoLitePipeline, check_checkpoint_preset
@@ -56,6 +58,7 @@ from .training.tasks import TextToVideoTask
 from .training.trainer import TrainConfig, Trainer
 from .training.vae_training import VAETrainConfig, fit_vae
 
+MASK_HEAD_FOLDER = "mask_head"  # beside a stage-2 pipeline trained with focus-by-predicting; never loaded by it
 SAMPLING_SHIFT = 3.0  # the scheduler's σ shift at inference (Wan uses 5 at 480p; small latents need less)
 STAGE1_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
 """Stage 1's training settings where they differ from :class:`TrainConfig`'s (stage 0's): :class:`Stage1Config`'s
@@ -94,6 +97,7 @@ class Stage1Config:
     sigma_shift: float = 3.0  # shift of the training σ towards noise, as stage 0's
     face_weight: float = 0.0  # extra loss weight on the face's latent cells (ours); 0: HuMo's plain loss
     eval_clips: int = 48  # held-out identity clips scored in TI and T mode at the end; 0: skip
+    curve_every: int = 0  # steps between points of the held-out curve (training_curve); 0: no curve
 
 
 def stage1_config(**overrides) -> TrainConfig:
@@ -132,10 +136,12 @@ def _check_args(out_dir, config, pools: dict[str, tuple[str, int]], rates: dict[
 
 
 def save_pipeline(pipe, folder: str | os.PathLike, manifest: dict | None = None,
-                  extra_files: dict[str, Path] | None = None) -> Path:
+                  extra_files: dict[str, Path] | None = None, mask_head=None) -> Path:
     """``pipe.save_pretrained`` (safetensors) into ``folder`` atomically, with ``manifest.json`` beside it.
 
     ``extra_files`` maps a path inside the folder to a file to copy there (e.g. the VAE's own manifest).
+    ``mask_head`` (focus-by-predicting's, training only) is saved beside the pipeline in ``mask_head/``, which
+    ``model_index.json`` does not list, so loading the pipeline never loads or runs it.
     Every weight is checked finite first (a NaN model is never saved), and the manifest records each weights
     file's SHA-256 (:func:`humo_lite.io.record_checksums`), which ``from_pretrained`` checks.
     """
@@ -143,6 +149,9 @@ def save_pipeline(pipe, folder: str | os.PathLike, manifest: dict | None = None,
         check_finite_tensors(getattr(pipe, name).state_dict(), f"not saving {folder}: the {name}")
     with atomic_dir(folder, overwrite=True) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        if mask_head is not None:
+            check_finite_tensors(mask_head.state_dict(), f"not saving {folder}: the mask head")
+            mask_head.save_pretrained(Path(tmp) / MASK_HEAD_FOLDER, safe_serialization=True)
         for target, source in (extra_files or {}).items():
             if Path(source).is_file():
                 shutil.copyfile(source, Path(tmp) / target)
@@ -321,7 +330,10 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
     transformer = task.modules["transformer"]
     if progress:
         print(describe_trainable(transformer, config.stage))
-    trainer, summary = _train(task, config.train, out_dir, progress, override_config)
+    trainer = Trainer(task, config.train, out_dir)
+    evaluate = training_curve(pipe, preset, judge=judge) if config.curve_every else None
+    summary = trainer.train(progress=progress, override_config=override_config, evaluate=evaluate,
+                            evaluate_every=config.curve_every)
     if not trainer.accelerator.is_main_process:
         return summary
     transformer.load_state_dict(trainer.ema_state_dicts()["transformer"])
@@ -334,6 +346,8 @@ def train_stage1(preset: Preset | str = "humo-micro", stage0_path: str | os.Path
         **_stage_manifest("stage1", preset, config, task, summary, command, times, metrics),
         "stage0": relative_path(stage0_path), "train_pool": "stage1", "num_clips": task.num_items,
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
+        **({"curve": trainer.evaluations, "curve_time_s": summary.get("evaluation_time_s")}
+           if config.curve_every else {}),
     }
     extra = {"vae/manifest.json": stage0_path / "vae" / "manifest.json", "stage0_manifest.json":
              stage0_path / "manifest.json"}
@@ -366,9 +380,12 @@ class Stage2Config:
     audio_tokens: int = 16  # per latent frame (HuMo)
     sigma_shift: float = 3.0  # shift of the training σ towards noise, as stages 0 and 1
     face_weight: float = 4.0  # extra loss weight on the face of audio triplets (ours); 0: HuMo's plain loss
+    focus_weight: float = 0.0  # weight of focus-by-predicting's mask loss (HuMo §3.3); 0: no mask head
+    focus_blocks: int | None = None  # last blocks the mask head reads; None: HuMo's 4, or every block if fewer
     eval_clips: int = 48  # held-out people speaking in a held-out voice, per sampling seed; 0: skip the check
     eval_seeds: tuple[int, ...] = (0, 1, 2)
-    curve: bool = True  # measure the held-out loss and a quick Sync-C-lite every STAGE2_EVAL_EVERY steps
+    curve: bool = True  # measure the held-out curve (training_curve) every curve_every steps
+    curve_every: int = STAGE2_EVAL_EVERY
 
 
 def stage2_config(**overrides) -> TrainConfig:
@@ -389,11 +406,13 @@ def stage2_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, num_plai
     return audio_data, stage1_data(pipe, preset, num_plain_clips, progress)
 
 
-def stage2_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, num_inference_steps: int = 10,
-                 judge=None):
-    """The function the trainer calls every :data:`STAGE2_EVAL_EVERY` steps: held-out flow-matching loss (48
-    ``heldout_voice`` clips, fixed noise and σ) and a quick held-out Sync-C-lite (``num_clips`` clips, TIA,
-    ``num_inference_steps`` steps, sampling seed 0)."""
+def training_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, num_inference_steps: int = 10,
+                   judge=None):
+    """The function the trainer calls every few steps (stages 1 and 2): the held-out flow-matching loss (48
+    ``heldout_voice`` clips, fixed noise and σ), and ``num_clips`` of them generated (reference, and audio when
+    the DiT has audio modules; ``num_inference_steps`` steps, sampling seed 0) and judged: Sync-C-lite (and
+    against shuffled audio), ID-lite and TVA-lite. With a mask head among the trained modules, its held-out IoU
+    at σ = 0.5 (:func:`~humo_lite.eval.mask_check.heldout_mask_check`)."""
     data = heldout_data(pipe, num_clips=48, preset=preset.name)
     clips = heldout_voice_clips(num_clips, preset.name)
     lips = np.stack([c.mouth for c in clips])
@@ -402,17 +421,22 @@ def stage2_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, nu
     def evaluate(step: int, modules: dict) -> dict:
         transformer = modules["transformer"]
         probe = assemble_pipeline(preset, transformer, pipe.vae, pipe.text_encoder, null_reference_frames=1)
-        frames = generate_clips(probe, clips, True, 0, 16, False, use_audio=True,
+        audio = (transformer.config.get("conditions") or {}).get("audio") is not None
+        frames = generate_clips(probe, clips, True, 0, 16, False, use_audio=audio,
                                 num_inference_steps=num_inference_steps)
-        sync = lip_sync(judge, frames, lips)
-        return {"heldout_loss": heldout_loss(transformer, data)["loss"], "heldout_sync_c": sync["sync_c"],
-                "heldout_sync_c_shuffled": sync["sync_c_shuffled"]}
+        row = score_frames(judge, frames, clips, lips, use_reference=True)
+        out = {"heldout_loss": heldout_loss(transformer, data)["loss"], "heldout_sync_c": row["sync_c"],
+               "heldout_sync_c_shuffled": row["sync_c_shuffled"], "heldout_id_lite": row["id_lite"],
+               "heldout_tva_lite": row["tva_lite"]}
+        if "mask_head" in modules:
+            out["heldout_mask_iou"] = heldout_mask_check(transformer, modules["mask_head"], data, sigmas=(0.5,))["iou"]
+        return out
 
     return evaluate
 
 
 def stage2_checks(pipe, stage1_pipe, num_clips: int = 48, seeds=(0, 1, 2), preset: str = "humo-micro", judge=None,
-                  progress: bool = True, num_inference_steps: int = 20) -> dict:
+                  progress: bool = True, num_inference_steps: int = 20, mask_head=None) -> dict:
     """Stage 2's held-out check (:func:`humo_lite.eval.sync_check.heldout_sync_check`) on ``heldout_voice``:
     TIA at the pipeline's default guidance; the same with audio guidance off (``audio_guidance_scale=1``); TA
     (no reference); and, for identity and text, the stage-1 pipeline ``stage1_pipe`` in TI mode at the same
@@ -433,11 +457,12 @@ def stage2_checks(pipe, stage1_pipe, num_clips: int = 48, seeds=(0, 1, 2), prese
             "stage 2, TI (audio off)": heldout_loss(pipe.transformer, data, use_audio=False)["loss"],
             "stage 1, TI": heldout_loss(stage1_pipe.transformer, data)["loss"]}
     focus = audio_face_share(pipe, clips[:16], num_inference_steps)  # where the audio acts, 16 clips
-    return {"checks": checks, "heldout_loss": loss, "audio_focus": focus,
-            "summary": stage2_summary(checks, loss, focus)}
+    mask = {"mask": heldout_mask_check(pipe.transformer, mask_head, data)} if mask_head is not None else {}
+    return {"checks": checks, "heldout_loss": loss, "audio_focus": focus, **mask,
+            "summary": stage2_summary(checks, loss, focus, mask.get("mask"))}
 
 
-def stage2_summary(checks: dict, loss: dict, focus: dict | None = None) -> dict:
+def stage2_summary(checks: dict, loss: dict, focus: dict | None = None, mask: dict | None = None) -> dict:
     """The numbers stage 2 is judged by, from :func:`stage2_checks`: ratios to the reconstruction ceiling,
     margin shares, mouth-vs-lip-law r, |offset|, identity and text kept against stage 1, held-out loss."""
     tia, stage1 = checks["TIA"], checks["stage 1, TI"]
@@ -457,6 +482,8 @@ def stage2_summary(checks: dict, loss: dict, focus: dict | None = None) -> dict:
             round(checks["TIA, audio guidance off"]["ratios"]["sync_c"], 3),
         **({"audio_effect_face_share": round(focus["face_share"], 3), "face_area": round(focus["face_area"], 3)}
            if focus else {}),
+        **({"mask_iou": round(mask["iou"], 3), "mask_iou_worst_position": round(min(mask["by_position"].values()), 3)}
+           if mask else {}),
     }
 
 
@@ -469,7 +496,11 @@ def _check_stage2_args(out_dir, config: Stage2Config) -> None:
     _check_args(out_dir, config.train, {"num_plain_clips": ("stage1", config.num_plain_clips),
                                         "eval_clips": ("heldout_voice", config.eval_clips)},
                 {"text_dropout": config.text_dropout, "image_dropout": config.image_dropout,
-                 "audio_dropout": config.audio_dropout}, {"face_weight": config.face_weight}, config.sigma_shift)
+                 "audio_dropout": config.audio_dropout},
+                {"face_weight": config.face_weight, "focus_weight": config.focus_weight}, config.sigma_shift)
+    if config.focus_blocks is not None:
+        check_count(config.focus_blocks, "focus_blocks", 1, 64, what="last DiT blocks the mask head reads; HuMo: 4")
+    check_count(config.curve_every, "curve_every", 1, 10**6, what="steps between points of the held-out curve")
     check_real(config.share_start, "share_start", 0, 1, what="the audio share at step 0")
     check_real(config.share_end, "share_end", 0, 1, what="the audio share after the ramp")
     check_count(config.audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
@@ -487,7 +518,8 @@ def _stage2_manifest(preset, config, command, task, transformer, stage1_path, au
         "command": command or f"humo_lite.recipes.train_stage2(preset={preset.name!r}, ...)",
         "seed": config.train.seed, "config": dict(vars(config.train)), "settings": asdict(config),
         "task": task.hyperparameters(), "audio_projector": dict(transformer.config["audio_projector"]),
-        "stage1": relative_path(stage1_path), "train_pools": {"audio": "stage2", "plain": "stage1"},
+        "stage1": relative_path(stage1_path), "start": _kind(stage1_path),
+        "train_pools": {"audio": "stage2", "plain": "stage1"},
         "num_clips": {"audio": int(len(audio_data["latents"])), "plain": int(len(plain_data["latents"]))},
         "trainable": {k: trainable[k] for k in ("stage", "what", "trainable", "total", "share")},
         "wall_time_s": round(train_time, 1), "latent_cache_time_s": round(cache_time, 1),
@@ -495,6 +527,12 @@ def _stage2_manifest(preset, config, command, task, transformer, stage1_path, au
         "audio_share_by_step": _share_log(trainer.history), "metrics": metrics, "final_loss": summary["final_loss"],
         "replica_checksums": summary["replica_checksums"], "machine": machine_info(),
     }
+
+
+def _kind(folder: Path) -> str | None:
+    """The ``kind`` a pipeline folder's manifest records (``"stage0"``, ``"stage1"``...)."""
+    path = Path(folder) / "manifest.json"
+    return json.loads(path.read_text()).get("kind") if path.is_file() else None
 
 
 def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.PathLike | None = None,
@@ -520,33 +558,49 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)
     torch.manual_seed(config.train.seed)
     transformer = add_audio(stage1_pipe.transformer, num_tokens=config.audio_tokens)
+    mask_head = _mask_head(transformer, config)
     audio_data, plain_data = stage2_data(stage1_pipe, preset, config.num_clips, config.num_plain_clips, progress)
     cache_time = time.perf_counter() - start
     task = AudioToVideoTask(transformer, audio_data, plain_data, config.share_start, config.share_end, ramp_steps,
                             config.text_dropout, config.image_dropout, config.audio_dropout,
-                            shift=config.sigma_shift, face_weight=config.face_weight)
+                            shift=config.sigma_shift, face_weight=config.face_weight, mask_head=mask_head,
+                            focus_weight=config.focus_weight)
     if progress:
         print(describe_trainable(transformer, "stage2"))
     trainer = Trainer(task, config.train, out_dir)
-    evaluate = stage2_curve(stage1_pipe, preset, judge=judge) if config.curve else None
+    evaluate = training_curve(stage1_pipe, preset, judge=judge) if config.curve else None
     summary = trainer.train(progress=progress, override_config=override_config, evaluate=evaluate,
-                            evaluate_every=STAGE2_EVAL_EVERY)
+                            evaluate_every=config.curve_every)
     if not trainer.accelerator.is_main_process:
         return summary
-    transformer.load_state_dict(trainer.ema_state_dicts()["transformer"])
+    ema = trainer.ema_state_dicts()
+    transformer.load_state_dict(ema["transformer"])
+    if mask_head is not None:
+        mask_head.load_state_dict(ema["mask_head"])
     pipe = assemble_pipeline(preset, transformer, stage1_pipe.vae, stage1_pipe.text_encoder, null_reference_frames=1)
     train_time = time.perf_counter() - start
     metrics = {}
     if config.eval_clips:
         stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)  # the untouched stage-1 weights
         stage1_pipe.set_progress_bar_config(disable=True)
-        metrics = stage2_checks(pipe, stage1_pipe, config.eval_clips, config.eval_seeds, preset.name, judge, progress)
+        metrics = stage2_checks(pipe, stage1_pipe, config.eval_clips, config.eval_seeds, preset.name, judge, progress,
+                                mask_head=mask_head)
     manifest = _stage2_manifest(preset, config, command, task, transformer, stage1_path, audio_data, plain_data,
                                 summary, trainer, metrics, train_time, cache_time)
     extra = {"vae/manifest.json": stage1_path / "vae" / "manifest.json",
              "stage1_manifest.json": stage1_path / "manifest.json"}
-    save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra)
+    save_pipeline(pipe, Path(out_dir) / "pipeline", manifest, extra_files=extra, mask_head=mask_head)
     return manifest
+
+
+def _mask_head(transformer, config: Stage2Config) -> FaceMaskHead | None:
+    """Focus-by-predicting's head for ``transformer`` when ``config.focus_weight`` > 0 (seeded by the caller)."""
+    if not config.focus_weight:
+        return None
+    blocks = config.focus_blocks or focus_blocks(transformer.config.num_layers)
+    if blocks > transformer.config.num_layers:
+        raise ValueError(f"focus_blocks must be at most the DiT's {transformer.config.num_layers} blocks, got {blocks}")
+    return FaceMaskHead(transformer.config.dim, blocks)
 
 
 def _share_log(history: list[dict], every: int = 250) -> dict[int, float]:
@@ -557,5 +611,5 @@ def _share_log(history: list[dict], every: int = 250) -> dict[int, float]:
 
 __all__ = ["SAMPLING_SHIFT", "STAGE1_CHECK_GUIDANCE", "STAGE1_TRAINING", "STAGE2_EVAL_EVERY", "STAGE2_TRAINING",
            "assemble_pipeline", "save_pipeline", "stage1_checks", "stage1_config", "stage1_data",
-           "stage2_checks", "stage2_config", "stage2_curve", "stage2_data", "stage2_summary", "train_stage0",
-           "train_stage1", "train_stage2", "train_vae"]
+           "stage2_checks", "stage2_config", "stage2_data", "stage2_summary", "train_stage0",
+           "train_stage1", "train_stage2", "train_vae", "training_curve"]

@@ -26,11 +26,14 @@ LOSS_SIGMAS = (0.2, 0.4, 0.6, 0.8)
 def heldout_data(pipe, pool: str = "heldout_voice", num_clips: int = 48, preset: str = "humo-micro",
                  progress: bool = False) -> dict[str, torch.Tensor]:
     """The first ``num_clips`` clips of ``pool`` as the DiT sees them: ``latents``, ``ref_latents``,
-    ``audio_windows`` (a zero window for the reference frame), ``text_ctx`` and ``text_mask``."""
+    ``audio_windows`` (a zero window for the reference frame), ``text_ctx`` and ``text_mask``; and for the face
+    checks ``face_share`` (the face's share of each latent cell), ``position`` (0 left, 1 centre, 2 right) and the
+    lip law's ``mouth``."""
     data = cache_latents(pipe.vae, pool, preset, size=num_clips, progress=progress, references=True, audio=True)
     text_ctx = encode_text(pipe.text_encoder, data["text_ids"], data["text_mask"])
     return {"latents": data["latents"], "ref_latents": data["ref_latents"], "audio_windows": data["audio_windows"],
-            "text_ctx": text_ctx, "text_mask": data["text_mask"], "mouth": data["mouth"]}
+            "text_ctx": text_ctx, "text_mask": data["text_mask"], "mouth": data["mouth"],
+            "face_share": data["face_share"], "position": data["position"]}
 
 
 @torch.no_grad()

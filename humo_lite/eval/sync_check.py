@@ -83,7 +83,9 @@ def sync_ceilings(vae, clips: list, judge=None) -> dict:
             "reconstruction": _drop_arrays(lip_sync(judge, reconstruct(vae, real), lips))}
 
 
-def _seed_row(judge, frames, clips, lips, use_reference: bool) -> dict:
+def score_frames(judge, frames, clips, lips, use_reference: bool) -> dict:
+    """Generated ``frames`` of ``clips`` judged: lip sync against the lip law ``lips`` (:func:`lip_sync`, without
+    its arrays), TVA-lite against the clips' scenes and, with ``use_reference``, ID-lite against their references."""
     row = lip_sync(judge, frames, lips)
     out = row["judged"]
     row["tva_lite"] = float(tva_lite(scene_predictions(out), [c.labels for c in clips]).mean())
@@ -124,7 +126,7 @@ def heldout_sync_check(pipe, num_clips: int = 48, seeds=(0, 1, 2), mode: str = "
     for seed in seeds:
         frames = generate_clips(pipe, clips, use_reference, seed, batch_size, progress, use_audio=use_audio,
                                 num_inference_steps=num_inference_steps, **guidance)
-        per_seed.append({"seed": int(seed), **_seed_row(judge, frames, clips, lips, use_reference)})
+        per_seed.append({"seed": int(seed), **score_frames(judge, frames, clips, lips, use_reference)})
     mean, std = summarise(per_seed)
     ceilings = ceilings or sync_ceilings(pipe.vae, clips, judge)
     recon = ceilings["reconstruction"]
@@ -135,5 +137,5 @@ def heldout_sync_check(pipe, num_clips: int = 48, seeds=(0, 1, 2), mode: str = "
             "per_seed": per_seed, "mean": mean, "std": std, "ceilings": ceilings, "ratios": ratios}
 
 
-__all__ = ["POOL", "heldout_sync_check", "heldout_voice_clips", "lip_sync", "margin_shares", "shuffled_order",
-           "summarise", "sync_ceilings"]
+__all__ = ["POOL", "heldout_sync_check", "heldout_voice_clips", "lip_sync", "margin_shares", "score_frames",
+           "shuffled_order", "summarise", "sync_ceilings"]

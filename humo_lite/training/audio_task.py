@@ -22,6 +22,13 @@ covers) and normalised by the weights' sum, as stage 1's lever of the same name.
 32 × 32 frame, so with the plain loss almost all of an audio triplet's gradient goes to what the audio does
 not decide; the weight points it at the face. Stage-1 triplets keep the plain loss.
 
+**Focus-by-predicting** (``focus_weight`` > 0 with a ``mask_head``; HuMo §3.3,
+:mod:`humo_lite.models.focus`): the DiT also returns the hidden states of the head's last blocks, the head
+predicts the face mask on the token grid from them, and ``focus_weight ·`` the size-weighted BCE against the
+true mask (:func:`~humo_lite.models.focus.face_mask_target`) is added to the loss of audio triplets whose
+audio was kept. The head trains with the audio modules; it is a module of the task, not of the DiT, so the
+saved pipeline never holds it.
+
 The mix is a pure function of ``(seed, step)`` (the trainer's generator), so resuming replays it exactly.
 """
 
@@ -30,6 +37,7 @@ from __future__ import annotations
 import torch
 
 from ..flow_matching import add_noise, sample_training_sigmas, sigma_to_timestep, velocity_target
+from ..models.focus import face_mask_target, mask_iou, size_weighted_bce
 from .reference_task import per_sample_loss
 from .stages import trainable_predicate
 from .tasks import check_training_data
@@ -68,19 +76,27 @@ class AudioToVideoTask(TrainingTask):
         sigma_mode, shift: how training σ are drawn. stage: which parameters train (default ``"stage2"``).
         face_weight: extra loss weight on the face's latent cells of audio triplets (0: HuMo's plain loss);
             needs ``face_share [N, F', h, w]`` in both data dicts.
+        mask_head, focus_weight: focus-by-predicting (:class:`~humo_lite.models.focus.FaceMaskHead`, trained with
+            the audio modules) and its loss weight; 0 and None: none. Needs ``face_share`` in both data dicts.
     """
 
     def __init__(self, transformer: torch.nn.Module, audio_data: dict[str, torch.Tensor],
                  plain_data: dict[str, torch.Tensor], share_start: float = SHARE_START, share_end: float = SHARE_END,
                  ramp_steps: int = 2000, text_dropout: float = 0.1, image_dropout: float = 0.15,
                  audio_dropout: float = 0.1, sigma_mode: str = "logit_normal", shift: float = 3.0,
-                 stage: str = "stage2", face_weight: float = 0.0):
+                 stage: str = "stage2", face_weight: float = 0.0, mask_head: torch.nn.Module | None = None,
+                 focus_weight: float = 0.0):
         needed = ("latents", "ref_latents", "text_ctx", "text_mask")
-        faces = ("face_share",) if face_weight else ()
+        faces = ("face_share",) if face_weight or focus_weight else ()
         self.num_audio = check_training_data(audio_data, needed + ("audio_windows",) + faces)
         self.num_plain = check_training_data(plain_data, needed + faces)
         if not (isinstance(face_weight, (int, float)) and 0 <= face_weight < float("inf")):
             raise ValueError(f"face_weight must be a finite number >= 0, got {face_weight!r}")
+        if not (isinstance(focus_weight, (int, float)) and 0 <= focus_weight < float("inf")):
+            raise ValueError(f"focus_weight must be a finite number >= 0, got {focus_weight!r}")
+        if bool(focus_weight) != (mask_head is not None):
+            raise ValueError("focus-by-predicting needs both a mask_head and focus_weight > 0 (or neither); got "
+                             f"mask_head={type(mask_head).__name__}, focus_weight={focus_weight!r}")
         if (transformer.config.get("conditions") or {}).get("audio") is None:
             raise ValueError("stage 2 needs a DiT with audio modules; add them with humo_lite.models.audio.add_audio")
         for name, p in (("text_dropout", text_dropout), ("image_dropout", image_dropout),
@@ -94,6 +110,11 @@ class AudioToVideoTask(TrainingTask):
             raise ValueError(f"ramp_steps must be a whole number >= 0, got {ramp_steps!r}")
         self.modules = {"transformer": transformer}
         self.trainable = {"transformer": trainable_predicate(stage)}
+        if mask_head is not None:
+            self.modules["mask_head"] = mask_head
+            self.trainable["mask_head"] = lambda name: True
+        self.focus_weight = float(focus_weight)
+        self.focus_blocks = mask_head.config.num_blocks if mask_head is not None else 0
         self.data = _concat(audio_data, plain_data)
         self.num_items = self.num_plain  # the trainer's epochs run over the stage-1 pool
         self.share_start, self.share_end, self.ramp_steps = share_start, share_end, ramp_steps
@@ -109,7 +130,7 @@ class AudioToVideoTask(TrainingTask):
                 "share_shape": "linear ramp, then flat", "text_dropout": self.text_dropout,
                 "image_dropout": self.image_dropout, "audio_dropout": self.audio_dropout,
                 "sigma_mode": self.sigma_mode, "shift": self.shift, "stage": self.stage,
-                "face_weight": self.face_weight}
+                "face_weight": self.face_weight, "focus_weight": self.focus_weight, "focus_blocks": self.focus_blocks}
 
     def begin_step(self, step: int) -> None:
         self.step = step
@@ -138,12 +159,26 @@ class AudioToVideoTask(TrainingTask):
         ref = batch["ref_latents"] * keep["image"][:, None, None, None, None].to(x_0.dtype)
         audio = batch["audio_windows"] * keep["audio"][:, None, None, None].to(x_0.dtype)  # (B, F'+R, 8, 80)
         x_t = add_noise(x_0, noise, sigma)
-        velocity = modules["transformer"](x_t, sigma_to_timestep(sigma), text_ctx, text_mask=text_mask,
-                                          ref_latents=ref, audio_ctx=audio).sample
-        error = (velocity.float() - velocity_target(x_0, noise).float()) ** 2  # (B, C, F', h, w)
+        out = modules["transformer"](x_t, sigma_to_timestep(sigma), text_ctx, text_mask=text_mask, ref_latents=ref,
+                                     audio_ctx=audio, return_hidden_states=self.focus_blocks)
+        error = (out.sample.float() - velocity_target(x_0, noise).float()) ** 2  # (B, C, F', h, w)
         face_weight = self.face_weight * is_audio.to(device, error.dtype)  # audio triplets only
         per_sample = per_sample_loss(error, batch.get("face_share"), face_weight)  # (B,)
-        return per_sample.mean(), {"sigma": sigma, "loss": per_sample, "audio": is_audio.float().to(device)}
+        logs = {"sigma": sigma, "loss": per_sample, "audio": is_audio.float().to(device)}
+        if not self.focus_weight:
+            return per_sample.mean(), logs
+        focus = is_audio.to(device) & keep["audio"]  # audio samples whose audio was kept
+        pred = modules["mask_head"](out.hidden_states)  # (B, F', h', w') on the token grid
+        target = face_mask_target(batch["face_share"], self._patch(modules["transformer"]))  # (B, F', h', w')
+        mask_loss = size_weighted_bce(pred, target) * focus.to(pred.dtype)  # (B,)
+        total = per_sample.mean() + self.focus_weight * mask_loss.sum() / max(int(focus.sum()), 1)
+        if focus.any():  # logged per step: the mask loss and the head's IoU on this batch's audio samples
+            logs.update(mask_loss=mask_loss[focus].detach(), mask_iou=mask_iou(pred.detach(), target)[focus])
+        return total, logs
+
+    @staticmethod
+    def _patch(transformer) -> tuple[int, int]:
+        return tuple(transformer.config.patch_size[1:])
 
 
 __all__ = ["SHARE_END", "SHARE_START", "AudioToVideoTask", "audio_share"]

@@ -65,7 +65,8 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
     specs = make_pool(pool, size=size)
     tokenizer = Tokenizer()
     out: dict[str, list] = {"latents": [], "text_ids": [], "text_mask": [], "text_roles": [], "background": [],
-                            "clothing": [], "ref_latents": [], "face_share": [], "audio_windows": [], "mouth": []}
+                            "clothing": [], "position": [], "ref_latents": [], "face_share": [], "audio_windows": [],
+                            "mouth": []}
     vae.eval()
     for idx in tqdm(list(iterate_minibatches(len(specs), batch_size)), desc=f"encode {pool}", disable=not progress):
         clips = [make_clip(specs[int(i)], world) for i in idx]
@@ -87,6 +88,7 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
             out["text_roles"].append(token_roles(clip.caption))
             out["background"].append(clip.labels["background"])
             out["clothing"].append(clip.labels["clothing"])
+            out["position"].append(clip.labels["position"])
     cached = {
         "latents": torch.cat(out["latents"]),
         "text_ids": torch.stack(out["text_ids"]),
@@ -94,6 +96,7 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
         "text_roles": torch.stack(out["text_roles"]),
         "background": torch.tensor(out["background"]),
         "clothing": torch.tensor(out["clothing"]),
+        "position": torch.tensor(out["position"]),
     }
     if references:
         cached["ref_latents"] = torch.cat(out["ref_latents"])

@@ -1,0 +1,63 @@
+"""Ablations drawn: every training seed as a dot, mean ± std beside it; curves over training with their spread."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def plot_ablation_dots(table: dict, runs: list[str], scores: list[str], p_values: dict[str, float | None] | None = None):
+    """One panel per score: for each run, its seeds' values as dots and their mean ± std as a bar. ``table`` is
+    run → score → ``{"values", "mean", "std"}`` (:func:`humo_lite.stage2_ablations.summarise`); ``p_values``
+    (score → paired test) go into the panel titles."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(2.5 * len(scores), 3.0), squeeze=False)
+    for ax, score in zip(axes[0], scores, strict=True):
+        for i, run in enumerate(runs):
+            entry = table[run].get(score)
+            if not entry:
+                continue
+            values = np.asarray(entry["values"])
+            ax.plot(np.full(len(values), i) + np.linspace(-0.08, 0.08, len(values)), values, "o", alpha=0.7)
+            ax.errorbar(i + 0.25, entry["mean"], yerr=entry["std"] or 0, fmt="_", color="black", capsize=4, ms=12)
+        ax.set_xticks(range(len(runs)), [r.replace(", ", ",\n") for r in runs], fontsize=7)
+        p = (p_values or {}).get(score)
+        ax.set_title(score + (f"\npaired p = {p:.2f}" if p is not None else ""), fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlim(-0.5, len(runs) - 0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: dict[str, list[list[dict]]], keys: dict[str, str], offsets: dict[str, int] | None = None,
+                marks: dict[str, float] | None = None):
+    """Held-out curves over training, one panel per ``keys`` entry (curve key → title): for each name, the mean over
+    its runs (one curve per seed, each a list of ``{"step", key: value}``) and the band of ± std; ``offsets`` shift a
+    name's steps (a stage that starts later); ``marks`` draw vertical lines (label → step)."""
+    cols = min(len(keys), 2)
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.7 * rows), squeeze=False)
+    for ax in axes.ravel()[len(keys):]:
+        ax.axis("off")
+    for ax, (key, title) in zip(axes.ravel(), keys.items()):
+        for name, runs in curves.items():
+            runs = [[p for p in run if key in p] for run in runs if run]
+            runs = [r for r in runs if r]
+            if not runs:
+                continue
+            steps = np.array([p["step"] for p in runs[0]]) + (offsets or {}).get(name, 0)
+            n = min(len(r) for r in runs)
+            values = np.array([[p[key] for p in r[:n]] for r in runs])
+            mean, std = values.mean(0), values.std(0)
+            ax.plot(steps[:n], mean, "o-", ms=3, label=name)
+            ax.fill_between(steps[:n], mean - std, mean + std, alpha=0.2)
+        for label, step in (marks or {}).items():
+            ax.axvline(step, color="gray", ls=":", lw=1, label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("training step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_ablation_dots", "plot_curves"]
