@@ -36,12 +36,20 @@ from .eval.ceilings import write_reconstruction_ceiling
 from .eval.heldout_loss import heldout_data, heldout_loss
 from .eval.identity_check import generate_clips, heldout_identity_check
 from .eval.judge import load_judge
-from .eval.scene_check import heldout_scene_check
 from .eval.mask_check import heldout_mask_check
+from .eval.scene_check import heldout_scene_check
 from .eval.sync_check import heldout_sync_check, heldout_voice_clips, score_frames, sync_ceilings
 from .flow_matching import make_scheduler
-from .io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info
-from .io import record_checksums, write_json
+from .io import (
+    atomic_dir,
+    check_count,
+    check_finite_tensors,
+    check_output_path,
+    check_real,
+    machine_info,
+    record_checksums,
+    write_json,
+)
 from .models import build_dit
 from .models.audio import add_audio
 from .models.focus import FaceMaskHead, focus_blocks

@@ -42,8 +42,15 @@ from .eval.sync_check import heldout_sync_check, heldout_voice_clips
 from .io import write_json
 from .models.focus import FaceMaskHead
 from .pipeline import HuMoLitePipeline
-from .recipes import MASK_HEAD_FOLDER, Stage1Config, Stage2Config, stage1_config, stage2_config, train_stage1
-from .recipes import train_stage2
+from .recipes import (
+    MASK_HEAD_FOLDER,
+    Stage1Config,
+    Stage2Config,
+    stage1_config,
+    stage2_config,
+    train_stage1,
+    train_stage2,
+)
 from .shipped import default_checkpoint
 
 RUNS = ("stage 1", "progressive, focus (HuMo)", "progressive, no focus", "joint, focus")
@@ -113,8 +120,8 @@ def select_focus_weight(preset: str, weights: list[float], steps: int, out: str 
     for weight in weights:
         folder = Path(out) / f"select-w{weight:g}-seed{seed}"
         config = Stage2Config(stage2_config(steps=steps, seed=seed), eval_clips=0, curve=False, focus_weight=weight)
-        rows[weight] = _checked(folder, lambda: train_stage2(preset, out_dir=folder, config=config, command=command,
-                                                             progress=False),
+        rows[weight] = _checked(folder, lambda f=folder, c=config: train_stage2(preset, out_dir=f, config=c,
+                                                                                command=command, progress=False),
                                 lambda p: ablation_check(p, preset, num_clips, pool="validation"))
     best = max(rows, key=lambda w: rows[w]["check"]["ratios"]["sync_c_margin_share"])
     return {"rule": "highest validation Sync-C-lite margin share", "chosen": best, "steps": steps,
@@ -133,8 +140,8 @@ def train_runs(preset: str, seeds: list[int], out: str | os.PathLike, stage1_ste
         joint = replace(s2, train=stage2_config(steps=stage1_steps + stage2_steps, seed=seed), share_start=0.5,
                         share_end=0.5, ramp_steps=0)
         plans = {
-            "stage 1": (lambda: train_stage1(preset, out_dir=stage1, config=s1, command=command, progress=False),
-                        None),
+            "stage 1": (lambda f=stage1, c=s1: train_stage1(preset, out_dir=f, config=c, command=command,
+                                                            progress=False), None),
             "progressive, focus (HuMo)": (s2, stage1 / "pipeline"),
             "progressive, no focus": (replace(s2, focus_weight=0.0), stage1 / "pipeline"),
             "joint, focus": (joint, default_checkpoint(preset, 0)),

@@ -86,7 +86,8 @@ def _recorded(kind: str, manifest: dict) -> dict:
                                         "face_weight")}}
     # stage 1, shipped before face_weight and the curve existed (recorded absent: 0, the plain loss; no curve)
     return {"train": manifest["config"], "num_clips": manifest["num_clips"], "sigma_shift": task["shift"],
-            "face_weight": task.get("face_weight", 0.0), "curve_every": 0, "eval_clips": manifest["metrics"]["TI"]["num_clips"],
+            "face_weight": task.get("face_weight", 0.0), "curve_every": 0,
+            "eval_clips": manifest["metrics"]["TI"]["num_clips"],
             **{k: task[k] for k in ("text_dropout", "image_dropout", "stage", "reference_position")}}
 
 

@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def plot_ablation_dots(table: dict, runs: list[str], scores: list[str], p_values: dict[str, float | None] | None = None):
+def plot_ablation_dots(table: dict, runs: list[str], scores: list[str],
+                       p_values: dict[str, float | None] | None = None):
     """One panel per score: for each run, its seeds' values as dots and their mean ± std as a bar. ``table`` is
     run → score → ``{"values", "mean", "std"}`` (:func:`humo_lite.stage2_ablations.summarise`); ``p_values``
     (score → paired test) go into the panel titles."""
@@ -38,7 +39,7 @@ def plot_curves(curves: dict[str, list[list[dict]]], keys: dict[str, str], offse
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.7 * rows), squeeze=False)
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
-    for ax, (key, title) in zip(axes.ravel(), keys.items()):
+    for ax, (key, title) in zip(axes.ravel(), keys.items(), strict=False):
         for name, runs in curves.items():
             runs = [[p for p in run if key in p] for run in runs if run]
             runs = [r for r in runs if r]
