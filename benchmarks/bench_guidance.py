@@ -6,7 +6,7 @@ pipeline's default steps takes <= 5 s on 2 cores.
 
 The model is the shipped ``humo-micro-stage2`` pipeline (stage 2: HuMo's audio projector and frame-local
 audio cross-attention in every block, trained). The step is timed interleaved (batched, separate, batched, …)
-after warm-up, median of the timed repeats (:func:`humo_lite.branches.time_branches`); the clip is timed whole
+after warm-up, median of the timed repeats (:func:`humo_lite.eval.branches.time_branches`); the clip is timed whole
 (conditions, 20 steps, decode), best of ``--clips`` runs. ``--profile`` adds where a batched step spends its
 time (``torch.profiler``, self CPU time grouped by kind of operator).
 
@@ -23,8 +23,8 @@ import time
 
 import torch
 
-from humo_lite.branches import EQ4_BRANCHES, time_branches
 from humo_lite.data import make_clip, make_pool
+from humo_lite.eval.branches import EQ4_BRANCHES, time_branches
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.shipped import default_checkpoint
 
@@ -49,6 +49,18 @@ def profile_step(step, rounds: int = 10) -> dict[str, float]:
         totals[kind] += event.self_cpu_time_total
     whole = sum(totals.values())
     return {k: v / whole for k, v in totals.items()}
+
+
+def call_split(step: dict, n: int) -> tuple[float, float]:
+    """A DiT call's time as ``o + rows·c``: per-call overhead ``o`` and per-row arithmetic ``c``, from the batched
+    (one call, ``n`` rows) and separate (``n`` calls, one row) timings: ``o = (separate − batched) / (n − 1)``."""
+    overhead = (step["separate"] - step["batched"]) / (n - 1)
+    return overhead, (step["batched"] - overhead) / n
+
+
+def needed_share(n: int, target: float = STEP_TARGET) -> float:
+    """The largest ``c / o`` at which ``n`` batched rows reach ``target``: ``n(c + o) / (nc + o) >= target``."""
+    return (n - target) / (n * (target - 1))
 
 
 def main() -> None:
@@ -92,16 +104,23 @@ def main() -> None:
     print(f"  batched is {step['speedup']:.2f}x faster (target >= {STEP_TARGET}x)")
     print(f"one TIA clip, default schedule and steps: {min(clip_s):.2f} s, {passes} DiT passes "
           f"(target <= {CLIP_TARGET_S} s)")
+    overhead, arithmetic = call_split(step, len(branches))
+    print(f"  per call: about {overhead * 1e3:.1f} ms of overhead, {arithmetic * 1e3:.1f} ms of arithmetic per row; "
+          f"batching saves only the overhead, so {STEP_TARGET}x needs arithmetic <= "
+          f"{needed_share(len(branches)):.2f}x the overhead")
     shares = {}
     if args.profile and device.type == "cpu":
         with torch.no_grad():
             shares = profile_step(lambda: pipe.branch_velocities(latents, t, conditions, branches))
         print("  a batched step's self CPU time: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
-    print(json.dumps({"preset": "humo-micro", "threads": torch.get_num_threads(), "device": str(device),
-                      "machine": machine, "branches": len(branches), "step_batched_ms": round(step["batched"] * 1e3, 2),
-                      "step_separate_ms": round(step["separate"] * 1e3, 2), "batched_speedup": round(step["speedup"], 3),
-                      "speedup_target": STEP_TARGET, "tia_clip_s": round(min(clip_s), 3), "tia_clip_dit_passes": passes,
-                      "clip_target_s": CLIP_TARGET_S, "profile_shares": {k: round(v, 3) for k, v in shares.items()}}))
+    record = {"preset": "humo-micro", "threads": torch.get_num_threads(), "device": str(device), "machine": machine,
+              "branches": len(branches), "step_batched_ms": round(step["batched"] * 1e3, 2),
+              "step_separate_ms": round(step["separate"] * 1e3, 2), "batched_speedup": round(step["speedup"], 3),
+              "speedup_target": STEP_TARGET, "tia_clip_s": round(min(clip_s), 3), "tia_clip_dit_passes": passes,
+              "clip_target_s": CLIP_TARGET_S, "call_overhead_ms": round(overhead * 1e3, 2),
+              "row_arithmetic_ms": round(arithmetic * 1e3, 2),
+              "profile_shares": {k: round(v, 3) for k, v in shares.items()}}
+    print(json.dumps(record))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -115,9 +115,18 @@ class Conditions:
     ref_latents: torch.Tensor | None
     audio_ctx: torch.Tensor | None
     given: frozenset
+    _rows: dict = field(default_factory=dict, repr=False, compare=False)  # branches -> (sources, rows)
 
     def rows(self, branches: list[frozenset]) -> dict[str, torch.Tensor]:
-        """The DiT's keyword arguments for ``branches``, stacked branch-major: ``len(branches) * B`` rows."""
+        """The DiT's keyword arguments for ``branches``, stacked branch-major: ``len(branches) * B`` rows. Built once
+        per list of branches (every step of a phase asks for the same rows) and reused."""
+        sources = (self.text_ctx, self.text_mask, self.null_ctx, self.null_mask, self.ref_latents, self.audio_ctx)
+        built = self._rows.get(tuple(branches))
+        if built is None or any(a is not b for a, b in zip(built[0], sources, strict=True)):  # a condition replaced
+            built = self._rows[tuple(branches)] = (sources, self._stack(branches))
+        return built[1]
+
+    def _stack(self, branches: list[frozenset]) -> dict[str, torch.Tensor]:
         pick = lambda on, off, keep: torch.cat([on if keep(b) else off for b in branches])  # noqa: E731
         kwargs = {
             "text_ctx": pick(self.text_ctx, self.null_ctx, lambda b: "text" in b),

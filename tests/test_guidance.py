@@ -284,3 +284,15 @@ def test_bad_guidance_is_refused_with_a_clear_error(make, error, message):
 def test_a_mode_needing_a_condition_not_given_stops_the_call_before_any_work(audio_pipe):
     with pytest.raises(ValueError, match=r"mode 'TIA' needs audio= \(the audio condition\), which was not given"):
         audio_pipe(PROMPT, image=np.zeros((16, 16, 3)), mode="TIA", num_inference_steps=1)
+
+
+def test_a_steps_rows_are_stacked_once_per_call_and_again_for_a_replaced_condition(audio_pipe):
+    clip = make_clip(make_pool("stage2")[0], "humo-nano")
+    conditions, _ = audio_pipe.prepare_conditions([PROMPT], None, clip.reference, clip.audio, 16_000, 9, "error")
+    branches = PRESETS["adaptive"].plan(0.5, conditions.given)[0]
+    first = conditions.rows(branches)
+    assert conditions.rows(list(branches)) is first  # every step of a phase reuses the stacked rows
+    assert first["audio_ctx"].shape[0] == 4 and not first["audio_ctx"][:3].any() and first["audio_ctx"][3].any()
+    conditions.audio_ctx = conditions.audio_ctx * 2
+    again = conditions.rows(branches)
+    assert again is not first and torch.equal(again["audio_ctx"][3], 2 * first["audio_ctx"][3])

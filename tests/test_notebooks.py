@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,9 +99,38 @@ def check_04(r):
     assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
 
 
+def check_07(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    steps, passes = r["num_steps"], r["passes"]
+    assert passes["adaptive"] == {"T": 2 * steps, "TI": 3 * steps, "TA": 3 * steps, "TIA": 4 * steps}, passes
+    assert passes["humo-17b"]["TIA"] == 3 * steps and passes["humo-17b"]["TA"] == 3 * steps, passes  # no switch in TA
+    assert passes["humo-1.7b"]["TIA"] == 4 * steps and passes["text"]["TIA"] == 2 * steps, passes
+    assert r["adaptive_formula_lines"] == 2 and r["branches"] == ["∅", "T", "TI", "TIA"], r
+    assert r["x0_shape"][1:] == [9, 16, 16, 3], r
+    for term in ("text", "image", "audio"):  # every term adds something, most at the first (noisiest) step
+        assert r["term_size_first"][term] > 1e-4, r["term_size_first"]
+    assert sum(r["term_size_first"].values()) > sum(r["term_size_last"].values()), r
+    assert r["validation_pool"] == "validation" and r["test_pool"] == "heldout_voice", r  # chosen apart from the test
+    assert r["chosen"]["A"] in r["a_candidates"] and r["chosen"]["B"] in r["b_candidates"], r
+    summary = r["summary"]
+    assert {"static A", "static B", "adaptive (paper)", "released 17B", "released 1.7B"} <= set(summary), summary
+    assert set(summary["TA, default guidance"]["ratios"]) == {"TVA-lite", "Sync-C-lite", "Sync-D-lite"}  # no reference
+    assert set(summary["T, default guidance"]["ratios"]) == {"TVA-lite"}  # no reference, no audio
+    for row in summary.values():
+        for metric, value in row["ratios"].items():
+            assert np.isfinite(value["mean"]) and value["std"] == 0.0, (row, metric)  # one seed in SMOKE
+            assert 0 < value["mean"] < 5 or metric == "ID-lite", (row, metric)
+    assert r["sweep_steps"] == sorted(r["sweep_steps"]) and r["sweep_steps"][0] == 0 and r["sweep_steps"][-1] == steps
+    assert len(set(r["sweep_steps"])) >= 3, r["sweep_steps"]  # the switch points fall on different steps
+    assert r["side_by_side_shape"] == [9, 16, 16, 3] and r["side_by_side_differ"] > 1e-3, r  # A and B draw apart
+    assert r["panel_switch_change"] > 1e-4, r  # the panel's switch σ reaches the clip
+    assert set(r["batched_speedup"]) == {"1", "2", "3", "4"}, r  # timed in the chapter; the ratios are the bench's
+
+
 CHECKS = {
     "chapter_template": check_template,
     "04_audio_attention": check_04,
+    "07_guidance": check_07,
     "01_data_triplets": check_01,
     "02_foundation_t2v": check_02,
     "03_subject_injection": check_03,

@@ -16,8 +16,8 @@ import time
 import numpy as np
 import torch
 
-from .flow_matching import x0_from_velocity
-from .guidance import MODES, GuidanceSchedule, branch_name, get_schedule
+from ..flow_matching import x0_from_velocity
+from ..guidance import MODES, GuidanceSchedule, branch_name, get_schedule
 
 EQ4_BRANCHES = (frozenset(), frozenset({"text"}), frozenset({"text", "image"}), frozenset({"text", "image", "audio"}))
 """Eq. 4's branches in its order: each adds one condition to the one before."""
