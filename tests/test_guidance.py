@@ -296,3 +296,32 @@ def test_a_steps_rows_are_stacked_once_per_call_and_again_for_a_replaced_conditi
     conditions.audio_ctx = conditions.audio_ctx * 2
     again = conditions.rows(branches)
     assert again is not first and torch.equal(again["audio_ctx"][3], 2 * first["audio_ctx"][3])
+
+
+def test_dit_passes_count_each_steps_phase_in_each_mode():
+    from humo_lite.eval.branches import dit_passes
+
+    sigmas = [0.999, 0.99, 0.5, 0.1]  # two steps above the paper's switch, two below
+    assert dit_passes("adaptive", sigmas) == 4 * 4 and dit_passes("adaptive", sigmas, "T") == 2 * 4
+    assert dit_passes("humo-17b", sigmas) == 3 * 4 and dit_passes("humo-17b", sigmas, "TI") == 2 * 4
+    assert dit_passes(humo_lite_schedule(text=1.0), sigmas) == 3 * 4  # a leading weight of 1: one branch fewer
+    assert dit_passes(switched(eq4(5, 5, 5), text_only(5), 0.9, "x"), sigmas) == 4 * 2 + 2 * 2
+
+
+def test_looking_at_the_branches_leaves_the_clip_as_the_pipeline_makes_it(audio_pipe):
+    from humo_lite.eval.branches import branch_x0, time_branches
+
+    clip = make_clip(make_pool("stage2")[0], "humo-nano")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained test DiT's reference warning
+        record = branch_x0(audio_pipe, PROMPT, clip.reference, clip.audio, num_inference_steps=3, at_steps=(0, 2))
+        plain = audio_pipe(PROMPT, image=clip.reference, audio=clip.audio, sample_rate=16_000, num_inference_steps=3,
+                           generator=torch.Generator().manual_seed(0)).frames[0]
+    assert np.array_equal(record["frames"], plain)  # the hook only looks
+    assert record["branches"] == ["∅", "T", "TI", "TIA"] and len(record["sigmas"]) == 2
+    assert record["sigmas"][0] > record["sigmas"][1] and record["guided"].shape == (2, 9, 16, 16, 3)
+    assert all(x.shape == (2, 9, 16, 16, 3) for x in record["x0"].values())
+    assert not np.allclose(record["x0"]["T"], record["x0"]["TIA"])  # the branches draw differently
+    conditions, _ = audio_pipe.prepare_conditions([PROMPT], None, clip.reference, clip.audio, 16_000, 9, "error")
+    timing = time_branches(audio_pipe, conditions, torch.randn(1, 8, 3, 4, 4), torch.tensor(500.0), [TIA], 0, 1)
+    assert set(timing) == {"batched", "separate", "speedup"} and timing["batched"] > 0
