@@ -9,6 +9,7 @@
     humo-lite train stage1 --preset humo-micro --out outputs/humo-micro-stage1   # from the shipped stage 0
     humo-lite train stage2 --preset humo-micro --out outputs/humo-micro-stage2   # from the shipped stage 1
     humo-lite generate --prompt "a person in a red shirt stands in the centre of a blue room, nodding"
+    humo-lite generate --audio speech.wav --image face.png   # a talking clip as long as the audio
     humo-lite train judge --preset humo-micro --out outputs/judge
     humo-lite site --smoke               # the chapters executed and rendered as HTML: docs/_build/index.html
 
@@ -197,7 +198,9 @@ def cmd_generate(args) -> None:
     import torch
 
     from .io import read_image, write_mp4
+    from .long_video import generate_long
     from .pipeline import HuMoLitePipeline
+    from .presets import FPS
 
     # audio needs stage 2, a reference stage 1 (or 2)
     stage = args.stage if args.stage is not None else 2 if args.audio else 1 if args.image else 0
@@ -212,13 +215,16 @@ def cmd_generate(args) -> None:
         check_checkpoint_preset(checkpoint, args.preset)
     pipe = HuMoLitePipeline.from_pretrained(checkpoint)
     image = fit_reference(read_image(args.image), pipe.config.height, pipe.config.width) if args.image else None
-    options = given(args, "guidance_scale", "image_guidance_scale", "audio_guidance_scale",
+    options = given(args, "guidance_scale", "image_guidance_scale", "audio_guidance_scale", "num_frames",
                     steps="num_inference_steps", guidance_preset="guidance")  # the rest: the pipeline's defaults
-    out = pipe(args.prompt, image=image, audio=args.audio, generator=torch.Generator().manual_seed(args.seed),
-               unknown_words=args.unknown_words, **options)
+    # as long as the audio (or --num-frames), in windows of the checkpoint's length joined by motion frames
+    out = generate_long(pipe, args.prompt, image=image, audio=args.audio, unknown_words=args.unknown_words,
+                        generator=torch.Generator().manual_seed(args.seed), **options)
     path = write_mp4(args.out, out.frames[0], audio=None if out.audio is None else out.audio[0], scale=args.scale)
-    print(f"wrote {path} ({out.frames.shape[1]} frames{', with sound' if out.audio is not None else ''}) "
-          f"with {checkpoint}; {out.dit_passes} DiT passes")
+    frames = out.frames.shape[1]
+    print(f"wrote {path} ({frames} frames, {frames / FPS:.2f} s{', with sound' if out.audio is not None else ''}) "
+          f"with {checkpoint}; {len(out.windows)} window(s) of {pipe.config.num_frames} frames, {out.dit_passes} DiT "
+          "passes")
 
 
 def fit_reference(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -391,7 +397,11 @@ def _add_generate_command(sub) -> None:
     gen.add_argument("--stage", type=int, default=None, choices=[0, 1, 2],
                      help="which shipped checkpoint (without --checkpoint): 0 text only, 1 text + reference, "
                           "2 text + reference + audio (default: 2 with --audio, 1 with --image, else 0)")
-    gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz)")
+    gen.add_argument("--audio", default=None, help="speech (WAV; resampled to 16 kHz): the clip is as long as it "
+                     "(rounded down to 4k+1 frames), made in windows of the checkpoint's length")
+    gen.add_argument("--num-frames", type=whole(1), default=None,
+                     help="frames, 4k+1 (default: as long as --audio, else the checkpoint's); longer clips are made "
+                          "in windows joined by motion frames")
     gen.add_argument("--steps", type=whole(1, 1000), default=None,
                      help="denoising steps, 1..1000 (default: the pipeline's, 20)")
     gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=finite, default=None,

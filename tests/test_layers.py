@@ -20,8 +20,8 @@ LAYERS = [  # bottom to top; a module may import from its own layer and the ones
     ("training", ("humo_lite.training", "humo_lite.guidance")),
     ("eval", ("humo_lite.eval",)),
     ("viz", ("humo_lite.viz",)),
-    ("top", ("humo_lite.pipeline", "humo_lite.recipes", "humo_lite.ablations", "humo_lite.ship", "humo_lite.site",
-             "humo_lite.cli")),
+    ("top", ("humo_lite.pipeline", "humo_lite.long_video", "humo_lite.recipes", "humo_lite.ablations",
+             "humo_lite.ship", "humo_lite.site", "humo_lite.cli")),
 ]
 
 

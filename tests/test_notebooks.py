@@ -127,6 +127,19 @@ def check_07(r):
     assert set(r["batched_speedup"]) == {"1", "2", "3", "4"}, r  # timed in the chapter; the ratios are the bench's
 
 
+def check_09(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    assert r["num_frames"] == r["expected_frames"] == 49 and (r["num_frames"] - 1) % 4 == 0, r  # 2 s, as 4k+1
+    assert r["frames_shape"][1] == r["num_frames"] and r["audio_samples"] == 640 * r["num_frames"], r
+    assert r["num_windows"] == r["planned_windows"] >= 6, r  # 13 latent frames in windows of 3
+    assert r["carried_diff"] == 0.0, r  # each motion frame is exactly the previous window's latent
+    assert r["stream_vs_whole"] < 1e-5, r  # decoding window by window is decoding the whole stream
+    assert 0.5 < r["real_seam_vs_inside"] < 2.0, r  # real clips have no seams (4 nano clips: about 1.5)
+    seams = r["seam_score"]  # SMOKE (4 nano clips): independent windows jump at the seams more than motion frames
+    assert seams["independent"] > seams["motion"], seams
+    assert set(r["sync_c_over_reconstruction"]) == {"motion", "independent", "one-window"}, r
+
+
 CHECKS = {
     "chapter_template": check_template,
     "04_audio_attention": check_04,
@@ -135,6 +148,7 @@ CHECKS = {
     "02_foundation_t2v": check_02,
     "03_subject_injection": check_03,
     "08_evaluation": check_08_evaluation,
+    "09_long_clips": check_09,
 }
 
 
