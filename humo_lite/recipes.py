@@ -388,7 +388,7 @@ class Stage2Config:
     audio_tokens: int = 16  # per latent frame (HuMo)
     sigma_shift: float = 3.0  # shift of the training σ towards noise, as stages 0 and 1
     face_weight: float = 4.0  # extra loss weight on the face of audio triplets (ours); 0: HuMo's plain loss
-    focus_weight: float = 0.0  # weight of focus-by-predicting's mask loss (HuMo §3.3); 0: no mask head
+    focus_weight: float = 0.02  # focus-by-predicting's mask-loss weight (HuMo §3.3; validation pool); 0: no head
     focus_blocks: int | None = None  # last blocks the mask head reads; None: HuMo's 4, or every block if fewer
     eval_clips: int = 48  # held-out people speaking in a held-out voice, per sampling seed; 0: skip the check
     eval_seeds: tuple[int, ...] = (0, 1, 2)

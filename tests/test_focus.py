@@ -205,3 +205,16 @@ def test_ablation_summary_pairs_seeds_and_tests_the_difference(tmp_path):
     assert joint["seeds"] == [0, 1, 2] and joint["Sync-C-lite / recon"]["p_value"] is None  # no difference at all
     assert out["table"]["progressive, no focus"]["Sync-C-lite / recon"]["values"] == [0.8, 0.7, 0.75]
     assert out["table"]["joint, focus"]["mask IoU"] is None  # that run's check has no mask
+
+
+def test_shipped_stage2_is_humos_recipe_and_its_head_finds_the_face():
+    from humo_lite.shipped import default_checkpoint
+
+    for preset in ("humo-nano", "humo-micro"):
+        folder = default_checkpoint(preset, 2)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["task"]["focus_weight"] > 0 and (folder / "mask_head" / "config.json").is_file(), preset
+        assert "mask_head" not in json.loads((folder / "model_index.json").read_text())
+    mask = manifest["metrics"]["mask"]  # humo-micro: held-out people speaking held-out recordings
+    assert mask["num_clips"] >= 48 and set(mask["by_position"]) == {"left", "centre", "right"}, mask
+    assert min(mask["by_position"].values()) >= 0.7, mask["by_position"]  # the face found at every position

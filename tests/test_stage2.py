@@ -368,8 +368,24 @@ def test_train_stage2_command_defers_to_the_config_defaults(monkeypatch, tmp_pat
     monkeypatch.setattr(recipes, "train_stage2", lambda *a, **kw: calls.append((a, kw)) or {})
     main(["train", "stage2", "--out", str(tmp_path / "a")])
     main(["train", "stage2", "--out", str(tmp_path / "b"), "--steps", "900", "--clips", "400", "--face-weight", "0",
-          "--no-curve"])
+          "--no-curve", "--focus-weight", "0", "--curve-every", "100"])
     (args, kwargs), (args2, _) = calls
     assert args[3] == Stage2Config() and set(kwargs) == {"command", "override_config"}  # nothing else passed
-    expected = Stage2Config(train=replace(Stage2Config().train, steps=900), num_clips=400, face_weight=0.0, curve=False)
+    expected = Stage2Config(train=replace(Stage2Config().train, steps=900), num_clips=400, face_weight=0.0, curve=False,
+                            focus_weight=0.0, curve_every=100)
     assert args2[3] == expected and args2[3].train.lr == TrainConfig(lr=1e-3).lr
+    assert Stage2Config().focus_weight > 0  # the shipped recipe is HuMo's: with focus-by-predicting
+
+
+def test_joint_training_starts_from_stage_0_and_says_so(tmp_path):
+    from humo_lite.cli import default_checkpoint
+    from humo_lite.recipes import Stage2Config, stage2_config, train_stage2
+
+    config = Stage2Config(stage2_config(steps=2, checkpoint_every=100), num_clips=8, num_plain_clips=8, eval_clips=0,
+                          curve=False, share_start=0.5, share_end=0.5, ramp_steps=0, focus_weight=0.0)
+    manifest = train_stage2("humo-nano", default_checkpoint("humo-nano", 0), tmp_path / "joint", config, progress=False)
+    assert manifest["start"] == "stage0" and manifest["task"]["share_start"] == manifest["task"]["share_end"] == 0.5
+    assert manifest["trainable"]["stage"] == "stage2" and not any(k.startswith("mask_head") for k in manifest["sha256"])
+    with pytest.raises(ValueError, match="focus_blocks must be at most"):
+        train_stage2("humo-nano", None, tmp_path / "bad", Stage2Config(stage2_config(steps=2), eval_clips=0,
+                                                                       curve=False, focus_blocks=3), progress=False)
