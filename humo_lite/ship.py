@@ -25,8 +25,9 @@ import torch
 
 from .eval import heldout_scene_check
 from .io import atomic_dir, record_checksums, write_json
+from .models.focus import FaceMaskHead
 from .pipeline import HuMoLitePipeline
-from .recipes import stage1_checks, stage2_checks
+from .recipes import MASK_HEAD_FOLDER, stage1_checks, stage2_checks
 from .shipped import relative_path, resolve_recorded
 
 HALF = ("transformer", "text_encoder")
@@ -40,8 +41,9 @@ def strip_local_paths(folder: Path) -> None:
             write_json(config, data)
 
 
-def rescore(pipe, manifest: dict) -> dict:
-    """The check the manifest's ``metrics`` came from, run again on ``pipe``: same clips, same seed."""
+def rescore(pipe, manifest: dict, mask_head=None) -> dict:
+    """The check the manifest's ``metrics`` came from, run again on ``pipe``: same clips, same seed (a stage 2
+    trained with focus-by-predicting: its ``mask_head`` scored too)."""
     metrics, seed = manifest["metrics"], manifest.get("seed", 0)
     if manifest.get("kind") == "stage1":
         return stage1_checks(pipe, metrics["TI"]["num_clips"], seed, manifest["preset"], progress=False)
@@ -49,7 +51,8 @@ def rescore(pipe, manifest: dict) -> dict:
         tia = metrics["checks"]["TIA"]
         stage1 = HuMoLitePipeline.from_pretrained(resolve_recorded(manifest["stage1"]))
         stage1.set_progress_bar_config(disable=True)
-        return stage2_checks(pipe, stage1, tia["num_clips"], tia["seeds"], manifest["preset"], progress=False)
+        return stage2_checks(pipe, stage1, tia["num_clips"], tia["seeds"], manifest["preset"], progress=False,
+                             mask_head=mask_head)
     return heldout_scene_check(pipe, metrics.get("num_clips", 48), seed=seed)
 
 
@@ -62,21 +65,24 @@ def ship_checkpoint(src: str | Path, dst: str | Path, command: str | None = None
     manifest = json.loads((src / "manifest.json").read_text())
     pipe = HuMoLitePipeline.from_pretrained(src)
     pipe.set_progress_bar_config(disable=True)
+    head = FaceMaskHead.from_pretrained(src / MASK_HEAD_FOLDER) if (src / MASK_HEAD_FOLDER).is_dir() else None
     metrics = manifest.get("metrics") or {}
     if metrics and rescore_float32:
-        metrics = rescore(pipe, manifest)
+        metrics = rescore(pipe, manifest, head)
         manifest["metrics_rescored_at_shipping"] = True
     with torch.no_grad():
         for name in HALF:
             for param in getattr(pipe, name).parameters():
                 param.copy_(param.half().float())  # exactly what float32 -> float16 -> float32 loading gives
-    rounded = rescore(pipe, manifest) if metrics else {}
+    rounded = rescore(pipe, manifest, head) if metrics else {}  # the head stays float32 (training only, small)
     manifest.update(metrics=rounded, metrics_float32=metrics, stored_dtype={name: "float16" for name in HALF},
                     shipped_with=command or f"scripts/ship_checkpoint.py {relative_path(src)} {relative_path(dst)}")
     with atomic_dir(dst, overwrite=True) as tmp:
         for name in HALF:
             getattr(pipe, name).half()
         pipe.save_pretrained(tmp, safe_serialization=True)
+        if head is not None:
+            shutil.copytree(src / MASK_HEAD_FOLDER, Path(tmp) / MASK_HEAD_FOLDER)
         if (src / "vae" / "manifest.json").is_file():
             shutil.copy(src / "vae" / "manifest.json", Path(tmp) / "vae" / "manifest.json")
         for extra in src.glob("*_manifest.json"):  # e.g. stage 1's copy of its stage 0's manifest
