@@ -183,6 +183,12 @@ def summarise(out: str | os.PathLike, path: str | os.PathLike, preset: str, how:
         record = json.loads(manifest.read_text())
         stage1[record["seed"]] = {"curve": record.get("curve"), "wall_time_s": record["wall_time_s"],
                                   "steps": record["config"]["steps"]}
+    seconds = {"training": sum(s["wall_time_s"] for s in stage1.values()) + sum(
+        r["wall_time_s"] for by_seed in records.values() for r in by_seed.values()),
+        "checks": sum(r.get("check_time_s") or 0 for by_seed in records.values() for r in by_seed.values())}
+    how = {**how, "time_s": {**seconds, "total": seconds["training"] + seconds["checks"],
+                             "note": "each run on one core (OMP_NUM_THREADS=1); training includes latent caching "
+                                     "and the curve"}}
     write_json(path, {"preset": preset, **how, "table": table, "comparisons": tests, "stage1": stage1,
                       "runs": {run: {str(s): r for s, r in by_seed.items()} for run, by_seed in records.items()}})
     return {"table": table, "comparisons": tests}
