@@ -72,9 +72,10 @@ STAGE1_TRAINING = {"steps": 3000, "lr": 1e-3, "warmup_steps": 100}
 """Stage 1's training settings where they differ from :class:`TrainConfig`'s (stage 0's): :class:`Stage1Config`'s
 ``train``."""
 STAGE1_CHECK_GUIDANCE = {"TI": {"guidance_scale": 3.0, "image_guidance_scale": 5.0}, "T": {"guidance_scale": 5.0}}
-"""The guidance of stage 1's held-out identity check, per mode. TI: text 3, image 5, chosen on training
-identities by ``scripts/stage1_guidance_scales.py`` (``data_samples/ablations/stage1_guidance_scales.json``:
-the highest ID-lite whose TVA-lite stays within 0.03 of stage 0's); T: stage 0's text scale."""
+"""The guidance of stage 1's held-out identity check, per mode. TI: text 3, image 5, chosen on the validation pool
+(people that neither train nor test) by ``scripts/stage1_guidance_scales.py``
+(``data_samples/ablations/stage1_guidance_scales.json``: the highest ID-lite whose TVA-lite stays within 0.03 of
+stage 0's; on training identities it chose the same); T: stage 0's text scale."""
 
 
 @dataclass
