@@ -59,12 +59,13 @@ def adaptive(a: tuple, b: tuple, switch_sigma: float = PAPER_SWITCH_SIGMA) -> Gu
 
 
 def schedule_rows(a: tuple, b: tuple) -> dict[str, tuple[str, GuidanceSchedule | None]]:
-    """Every row of the comparison: name → ``(mode, schedule)``; ``None``: the pipeline's default guidance."""
+    """Every row of the comparison: name → ``(mode, schedule)``; ``None``: the pipeline's default guidance. In the
+    order they are scored: the five schedules, the four modes, then the switch sweep."""
     rows = {"static A": ("TIA", static(a, "static A")), "static B": ("TIA", static(b, "static B")),
             "adaptive (paper)": ("TIA", adaptive(a, b)), "released 17B": ("TIA", PRESETS["humo-17b"]),
             "released 1.7B": ("TIA", PRESETS["humo-1.7b"])}
-    rows |= {f"switch at {s:g}": ("TIA", adaptive(a, b, s)) for s in SWITCH_SWEEP}
-    return rows | {f"{mode}, default guidance": (mode, None) for mode in ("T", "TI", "TA", "TIA")}
+    rows |= {f"{mode}, default guidance": (mode, None) for mode in ("T", "TI", "TA", "TIA")}
+    return rows | {f"switch at {s:g}": ("TIA", adaptive(a, b, s)) for s in SWITCH_SWEEP}  # last: the sweep
 
 
 def ceiling(vae, clips: list, judge=None) -> dict:
