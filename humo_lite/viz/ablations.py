@@ -61,4 +61,33 @@ def plot_curves(curves: dict[str, list[list[dict]]], keys: dict[str, str], offse
     return fig
 
 
-__all__ = ["plot_ablation_dots", "plot_curves"]
+__all__ = ["plot_ablation_dots", "plot_curves", "plot_table3"]
+
+
+def plot_table3(table: dict, metrics: list[str]):
+    """One panel per metric: for each variant, the relative difference to HuMo's recipe in the toy (each seed a dot,
+    the mean ± std a bar) and in the paper (a diamond). Left of zero: the variant is worse on that metric."""
+    variants = list(table)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 0.9 + 0.8 * len(variants)), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, variant in enumerate(variants):
+            entry = table[variant].get(metric)
+            if entry is None:
+                continue
+            base = entry["humo_mean"]
+            per_seed = (np.asarray(entry["variant"]) - np.asarray(entry["humo"])) / base * 100
+            ax.plot(per_seed, np.full(len(per_seed), i) + np.linspace(-0.1, 0.1, len(per_seed)), "o", alpha=0.6,
+                    color="C0", label="toy, per seed" if i == 0 else None)
+            ax.errorbar(entry["relative"] * 100, i - 0.25, xerr=entry["difference_std"] / base * 100, fmt="s",
+                        color="C0", ms=4, capsize=3, label="toy, mean ± std" if i == 0 else None)
+            if "paper_relative" in entry:
+                ax.plot(entry["paper_relative"] * 100, i + 0.25, "D", color="C3", label="paper" if i == 0 else None)
+        ax.axvline(0, color="gray", lw=0.8)
+        ax.set_yticks(range(len(variants)), [v.replace("without ", "w/o ") for v in variants], fontsize=7)
+        ax.set_ylim(-0.6, len(variants) - 0.4)
+        ax.set_xlabel("variant vs HuMo's recipe (%)", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,130 @@
+"""The toy's Table 3: HuMo's ablations, each measured here over training seeds, beside the paper's numbers.
+
+HuMo's Table 3 (HuMo-17B; ``docs/paper_notes.md`` §9.3) removes one ingredient at a time — full fine-tuning
+instead of self-attention only, one joint stage instead of progressive training, no focus-by-predicting — and
+reports AES, TVA, ID-Cur and Sync-C. Our stand-ins are TVA-lite, ID-lite and Sync-C-lite (chapter 08); each of
+our ablations lives in its own results file, written by its script:
+
+====================================  =============================================  ==========================
+variant (against HuMo's recipe)        results file (``data_samples/ablations/``)     script
+====================================  =============================================  ==========================
+full fine-tuning                       ``stage1.json`` (stage 1, chapter 03)          ``stage1_ablations.py``
+without progressive training           ``stage2.json`` (chapter 06)                   ``stage2_ablations.py``
+without focus-by-predicting            ``stage2.json`` (chapter 05)                   ``stage2_ablations.py``
+====================================  =============================================  ==========================
+
+:func:`toy_table3` reads them and, per variant and metric, gives the per-seed values of the variant and of HuMo's
+recipe trained beside it, the difference paired by seed (mean ± std, paired t-test), the relative difference
+beside the paper's, and a verdict on the paper's direction. The paper shows static vs time-adaptive guidance
+only as pictures, so it has no row here (chapter 07 measures it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from .shipped import data_samples_dir
+
+PAPER = {"HuMo-17B": {"TVA": 6.508, "ID-Cur": 0.747, "Sync-C": 6.252},
+         "full fine-tuning": {"TVA": 6.157, "ID-Cur": 0.749, "Sync-C": 6.250},
+         "without progressive training": {"TVA": 6.375, "ID-Cur": 0.724, "Sync-C": 6.106},
+         "without focus-by-predicting": {"TVA": 6.507, "ID-Cur": 0.730, "Sync-C": 5.946}}
+"""HuMo-17B's Table 3 (the AES column left out: we have no aesthetic stand-in)."""
+METRICS = {"TVA": "TVA-lite", "ID-Cur": "ID-lite", "Sync-C": "Sync-C-lite"}
+"""Paper metric → our stand-in."""
+
+
+def _stage1_rows(path: Path) -> dict:
+    """Full fine-tuning vs self-attention only, per seed, from chapter 03's results file (stage 1: no sync)."""
+    summary = json.loads(path.read_text())["summary"]
+    humo, full = summary["self-attention only (HuMo)"], summary["full fine-tuning"]
+    pick = {"TVA-lite": "TVA-lite (TI)", "ID-lite": "ID-lite"}
+    return {"full fine-tuning": {ours: (full[key]["values"], humo[key]["values"]) for ours, key in pick.items()}}
+
+
+def _seed_values(runs: dict, run: str) -> dict[str, list[float]]:
+    """TVA-lite, ID-lite and Sync-C-lite (absolute and as ratios to both ceilings) of one stage-2 run, per seed."""
+    out: dict[str, list[float]] = {}
+    for seed in sorted(runs[run], key=int):
+        check = runs[run][seed]["check"]
+        ceilings = check["ceilings"]
+        values = {"TVA-lite": check["mean"]["tva_lite"], "ID-lite": check["mean"]["id_lite"],
+                  "Sync-C-lite": check["mean"]["sync_c"],
+                  "Sync-C-lite / recon": check["mean"]["sync_c"] / ceilings["reconstruction"]["sync_c"],
+                  "Sync-C-lite / real": check["mean"]["sync_c"] / ceilings["real"]["sync_c"]}
+        for key, value in values.items():
+            out.setdefault(key, []).append(float(value))
+    return out
+
+
+def _stage2_rows(path: Path) -> dict:
+    """Joint training and no focus, each against progressive training with focus, from chapters 05–06's file."""
+    runs = json.loads(path.read_text())["runs"]
+    humo = _seed_values(runs, "progressive, focus (HuMo)")
+    rows = {}
+    for variant, run in (("without progressive training", "joint, focus"),
+                         ("without focus-by-predicting", "progressive, no focus")):
+        if run in runs:
+            mine = _seed_values(runs, run)
+            rows[variant] = {key: (mine[key], humo[key]) for key in mine}
+    return rows
+
+
+def compare(variant: list[float], humo: list[float]) -> dict:
+    """The variant against HuMo's recipe, paired by seed: means, difference (mean ± std), relative difference and
+    the paired t-test's p-value (None when every difference is the same)."""
+    a, b = np.asarray(variant, float), np.asarray(humo, float)
+    if a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"need the same seeds for the variant and HuMo's recipe, at least 2; got {len(a)} and "
+                         f"{len(b)}")
+    diff = a - b
+    p = float(stats.ttest_rel(a, b).pvalue) if diff.std() > 0 else None
+    return {"variant": a.tolist(), "humo": b.tolist(), "variant_mean": float(a.mean()), "humo_mean": float(b.mean()),
+            "difference": float(diff.mean()), "difference_std": float(diff.std(ddof=1)),
+            "relative": float(diff.mean() / b.mean()), "p_value": p, "seeds": len(a)}
+
+
+def verdict(toy: dict, paper_relative: float, alpha: float = 0.05) -> str:
+    """Whether the paper's direction (the sign of its relative difference) reproduces in the toy."""
+    if abs(paper_relative) < 1e-3:
+        return "the paper shows no difference"
+    if toy["difference"] == 0:
+        return "no difference in the toy"
+    same = np.sign(toy["difference"]) == np.sign(paper_relative)
+    significant = toy["p_value"] is not None and toy["p_value"] < alpha
+    if same:
+        return "reproduces" if significant else "same direction, not significant"
+    return "opposite direction" + ("" if significant else ", not significant")
+
+
+def toy_table3(folder: str | os.PathLike | None = None) -> dict:
+    """Every variant the results files in ``folder`` (default: the shipped ``data_samples/ablations``) hold:
+    ``{variant: {metric: {..compare.., "paper_relative", "verdict"}}}`` plus, per stage-2 variant, Sync-C-lite as
+    ratios to the reconstruction and real ceilings."""
+    folder = Path(folder) if folder is not None else data_samples_dir() / "ablations"
+    rows = {}
+    for name, reader in (("stage1.json", _stage1_rows), ("stage2.json", _stage2_rows)):
+        if (folder / name).is_file():
+            rows.update(reader(folder / name))
+    if not rows:
+        raise FileNotFoundError(f"no ablation results in {folder}; expected stage1.json and/or stage2.json "
+                                "(scripts/stage1_ablations.py, scripts/stage2_ablations.py)")
+    table = {}
+    for variant, values in rows.items():
+        table[variant] = {}
+        for key, (mine, humo) in values.items():
+            entry = compare(mine, humo)
+            paper = next((p for p, ours in METRICS.items() if ours == key), None)
+            if paper is not None:
+                entry["paper_relative"] = PAPER[variant][paper] / PAPER["HuMo-17B"][paper] - 1
+                entry["verdict"] = verdict(entry, entry["paper_relative"])
+            table[variant][key] = entry
+    return table
+
+
+__all__ = ["METRICS", "PAPER", "compare", "toy_table3", "verdict"]
