@@ -47,6 +47,9 @@ def check_08_evaluation(r):
     assert r["blur_shuffled_ratios"]["Sync-C-lite"] < 0.6 and r["blur_shuffled_ratios"]["Quality-lite"] > 3, r
     ceiling, through = r["reconstruction_ceiling"], r["through_vae_recon_ratios"]
     assert ceiling["Sync-C-lite"] > 0.1 and 0.8 <= through["TVA-lite"] <= 1.2, r  # reconstructions ~ their ceiling
+    wanted = {"full fine-tuning, ID-lite", "without progressive training, ID-lite",
+              "without focus-by-predicting, Sync-C-lite"}  # the toy's Table 3: every variant, a verdict each
+    assert wanted <= set(r["table3_directions"]) and min(r["table3_seeds"].values()) >= 3, r["table3_directions"]
 
 
 def check_02(r):
@@ -99,6 +102,28 @@ def check_04(r):
     assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
 
 
+def check_05(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    assert r["head_blocks"] == min(4, r["num_layers"]), r  # HuMo's last four, or every block of a small DiT
+    assert len(r["positions"]) == 3, r  # a held-out person at each position
+    assert r["lazy_plain"][-1] > 2 * r["lazy_plain"][0], r  # plain BCE: a larger face costs the lazy head more...
+    assert max(r["lazy_weighted"]) < 1.2 * min(r["lazy_weighted"]), r  # ...the size weight evens it out
+    assert r["mask_loss_last"] < r["mask_loss_first"], r  # 20 nano steps: the head starts to learn
+    assert len(r["snapshot_steps"]) >= 3 and r["pipeline_has_head"] is False, r  # training only
+    assert 0 <= r["shipped_mask"]["iou"] <= 1 and r["shipped_mask"]["num_clips"] >= 4, r
+    assert len(r["ablation_seeds"]) >= 3, r  # the shipped ablation file: three training seeds
+
+
+def check_06(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    assert r["progressive_share_at_start"] == 0.0 and r["progressive_share_end"] == 0.5 == r["joint_share"], r
+    assert r["trainable"]["stage2"] > r["trainable"]["stage1"] > 0, r  # stage 2 adds the audio modules
+    assert len(r["curve_points"]["progressive (HuMo)"]) >= 3 and min(r["curve_points"]["joint"]) >= 3, r
+    assert len(r["ablation_seeds"]) >= 3, r
+    shapes = list(r["video_shapes"].values())
+    assert len(shapes) == 2 and shapes[0] == shapes[1] and shapes[0][0] == 9, r  # two nano clips, 9 frames
+
+
 def check_07(r):
     assert r["smoke"] is True and r["preset"] == "humo-nano"
     steps, passes = r["num_steps"], r["passes"]
@@ -144,6 +169,8 @@ CHECKS = {
     "chapter_template": check_template,
     "04_audio_attention": check_04,
     "07_guidance": check_07,
+    "05_focus_by_predicting": check_05,
+    "06_progressive_training": check_06,
     "01_data_triplets": check_01,
     "02_foundation_t2v": check_02,
     "03_subject_injection": check_03,
