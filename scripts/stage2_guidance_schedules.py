@@ -17,8 +17,17 @@ the full run is 43 branch-rows x 48 clips x 3 seeds plus the validation choice.)
 The results file is written after every (row, seed), so a stopped run resumes where it stopped; a row already
 scored for a seed with the same formula is read back, not scored again. Entries of another checkpoint (its
 SHA-256, from its manifest), clip count or step count are dropped. Several processes (give each some ``--rows``
-and its own ``--results``) are joined with ``--merge``. Writes
-``data_samples/ablations/stage2_guidance_schedules.json``.
+and its own ``--results``) are joined with ``--merge``; on two free cores, about 15 minutes::
+
+    python scripts/stage2_guidance_schedules.py --rows "static A"      # the validation choice, the ceiling, one row
+    cp data_samples/ablations/stage2_guidance_schedules.json outputs/half.json
+    python scripts/stage2_guidance_schedules.py --rows "static B" "adaptive (paper)" "released 17B" \
+        "released 1.7B" "T, default guidance" "TI, default guidance" &
+    python scripts/stage2_guidance_schedules.py --results outputs/half.json --rows "TA, default guidance" \
+        "TIA, default guidance" "switch at 0.99" "switch at 0.9" "switch at 0.75"; wait
+    python scripts/stage2_guidance_schedules.py --merge outputs/half.json
+
+Writes ``data_samples/ablations/stage2_guidance_schedules.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from humo_lite.eval.guidance_check import evaluate, schedule_rows, summarise
+from humo_lite.eval.guidance_check import evaluate, schedule_rows, summarise, wall_time
 from humo_lite.io import read_json, sha256_file, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.shipped import default_checkpoint, relative_path
@@ -88,7 +97,7 @@ def merge(paths: list[str], results: dict) -> dict:
             mine = results["rows"].setdefault(name, {**row, "per_seed": {}})
             if mine["formula"] == row["formula"]:
                 mine["per_seed"] |= row["per_seed"]
-        results["wall_time_s"] = round(results["wall_time_s"] + other["wall_time_s"], 1)
+    results["wall_time_s"] = wall_time(results)
     return results
 
 

@@ -97,6 +97,9 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     assert set(joined["rows"]["static A"]["per_seed"]) == {"0", "1"} and "static A" in joined["summary"]
     assert joined["summary"]["static A"]["ratios"]["Sync-C-lite"]["std"] > 0
     assert "TA, default guidance" not in joined["summary"]  # scored for seed 0 only
+    shared = joined["validation"]["wall_s"] + joined["ceilings"]["wall_s"]  # in both files, counted once
+    assert joined["wall_time_s"] == pytest.approx(results["wall_time_s"] + other["rows"]["static A"]["per_seed"]["1"][
+        "wall_s"], abs=0.2) and shared > 0
 
     other["setup"]["checkpoint_sha256"] = "0" * 64
     second.write_text(json.dumps(other))

@@ -121,12 +121,19 @@ def ratio_summary(per_seed: list[dict], mode: str, recon: dict) -> dict[str, dic
     return out
 
 
-def _timed(results: dict, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``, its wall time added to ``results["wall_time_s"]``."""
+def _timed(fn, *args, **kwargs) -> dict:
+    """``fn(*args, **kwargs)`` (a dict) with its wall time added as ``wall_s``."""
     start = time.perf_counter()
     out = fn(*args, **kwargs)
-    results["wall_time_s"] = round(results.get("wall_time_s", 0.0) + time.perf_counter() - start, 1)
-    return out
+    return {**out, "wall_s": round(time.perf_counter() - start, 1)}
+
+
+def wall_time(results: dict) -> float:
+    """Seconds the results took: the validation choice, the ceiling and every (row, seed), each counted once (files
+    merged from several processes share their first pieces)."""
+    pieces = [results.get("validation", {}), results.get("ceilings", {})]
+    pieces += [r for row in results.get("rows", {}).values() for r in row["per_seed"].values()]
+    return round(sum(p.get("wall_s", 0.0) for p in pieces), 1)
 
 
 def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=print) -> dict:
@@ -137,13 +144,13 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
     setup, judge, save = results["setup"], load_judge(judge), save or (lambda r: None)
     steps, preset = setup["num_inference_steps"], setup["preset"]
     if "validation" not in results:
-        results["validation"] = _timed(results, choose_static, pipe, setup["validation_clips"], 0, preset, judge, steps)
+        results["validation"] = _timed(choose_static, pipe, setup["validation_clips"], 0, preset, judge, steps)
         save(results)
     chosen = results["validation"]["chosen"]
     scales = {k: tuple(results["validation"]["candidates"][chosen[k]]["scales"]) for k in "AB"}
     if "ceilings" not in results:
         clips = heldout_voice_clips(setup["num_clips"], preset)
-        results["ceilings"] = _timed(results, ceiling, pipe.vae, clips, judge)
+        results["ceilings"] = _timed(ceiling, pipe.vae, clips, judge)
         save(results)
     table = schedule_rows(scales["A"], scales["B"])
     for name in rows or table:
@@ -153,11 +160,12 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
         if row["formula"] != formula:
             row.update(formula=formula, per_seed={})  # another schedule under this name: score it again
         for seed in (s for s in seeds if str(s) not in row["per_seed"]):
-            start = time.perf_counter()
-            row["per_seed"][str(seed)] = _timed(results, score_row, pipe, mode, schedule, seed, setup["num_clips"],
-                                                results["ceilings"], judge, preset, num_inference_steps=steps)
-            log(f"{name}, seed {seed}: {time.perf_counter() - start:.0f} s")
+            row["per_seed"][str(seed)] = scored = _timed(score_row, pipe, mode, schedule, seed, setup["num_clips"],
+                                                         results["ceilings"], judge, preset, num_inference_steps=steps)
+            log(f"{name}, seed {seed}: {scored['wall_s']:.0f} s")
+            results["wall_time_s"] = wall_time(results)
             save(results)
+    results["wall_time_s"] = wall_time(results)
     return results
 
 
@@ -173,4 +181,5 @@ def summarise(results: dict, seeds) -> dict:
 
 
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP", "adaptive",
-           "ceiling", "choose_static", "evaluate", "ratio_summary", "schedule_rows", "score_row", "static", "summarise"]
+           "ceiling", "choose_static", "evaluate", "ratio_summary", "schedule_rows", "score_row", "static", "summarise",
+           "wall_time"]
