@@ -4,10 +4,10 @@ The held-out identity check (``humo_lite.eval.identity_check``) reports on the f
 ``heldout_identity``; choosing scales on those clips would tune to the test, and choosing them on the ``stage1``
 pool (an earlier version of this script) tunes to the people the model trained on. This script scores each
 setting on the first ``--clips`` clips of the ``validation`` pool — 60 people apart from both
-(``humo_lite.data.pools``) — reading ID-lite and TVA-lite with the judge, and picks by the bar the stage-1 issue
-sets for text control: **the highest ID-lite whose TVA-lite is at least the shipped stage 0's on the same captions
-minus 0.03**. The same with the stricter bar (stage 1's own T mode minus 0.03) is kept as ``stricter_rule``; the
-earlier choice on the ``stage1`` pool as ``previous``.
+(``humo_lite.data.pools``) — reading ID-lite and TVA-lite with the judge, and picks by stage 1's bar for text
+control: **the highest ID-lite whose TVA-lite is at least the shipped stage 0's on the same captions minus 0.03**.
+The same with the stricter bar (stage 1's own T mode minus 0.03) is kept as ``stricter_rule``; the earlier choice
+on the ``stage1`` pool as ``previous``.
 
     python scripts/stage1_guidance_scales.py            # ~6 min on one core; writes the JSON below
 
