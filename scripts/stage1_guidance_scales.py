@@ -9,7 +9,7 @@ control: **the highest ID-lite whose TVA-lite is at least the shipped stage 0's 
 The same with the stricter bar (stage 1's own T mode minus 0.03) is kept as ``stricter_rule``; the earlier choice
 on the ``stage1`` pool as ``previous``.
 
-    python scripts/stage1_guidance_scales.py            # ~6 min on one core; writes the JSON below
+    python scripts/stage1_guidance_scales.py            # 566 s measured, one core shared with other jobs
 
 Writes ``data_samples/ablations/stage1_guidance_scales.json``: every setting's numbers and the choice.
 """
