@@ -424,6 +424,76 @@ def _add_generate_command(sub) -> None:
                      help="a prompt word outside the vocabulary: stop (default) or map it to <unk>")
 
 
+def cmd_demo(args) -> None:
+    from .demo import demo_person, load_stage2, save_talking_clip, talk
+
+    start = time.perf_counter()
+    person = demo_person(args.preset, args.seconds, args.person)
+    pipe = load_stage2(args.preset)
+    print(f"HuMo-lite ({args.preset}, {default_checkpoint(args.preset, 2).name}): text + reference + audio -> video")
+    print(f"  text:      {person.caption!r}\n  reference: the portrait of a person no model trained on\n"
+          f"  audio:     {len(person.audio) / 16_000:.2f} s of a recording no model trained on")
+    clip = talk(pipe, person, seed=args.seed, num_inference_steps=args.steps, progress=True)
+    mp4, png = save_talking_clip(clip, args.out, scale=args.scale)
+    print(f"wrote {mp4} ({len(clip.frames)} frames, {clip.duration:.2f} s, with sound) and {png.name}: "
+          f"{clip.windows} windows of {pipe.config.num_frames} frames joined by motion frames, {clip.seconds:.1f} s "
+          f"to generate; {time.perf_counter() - start:.1f} s in all\n")
+    if args.tour:
+        args.out = str(Path(args.out) / "tour")
+        cmd_tour(args)
+
+
+def _add_demo_command(sub) -> None:
+    from .demo import DEMO_SECONDS
+
+    demo = _add(sub, "demo", cmd_demo, "HuMo in one command: a talking clip from the shipped model, then the tour",
+                out="outputs/demo")
+    demo.add_argument("--seconds", type=finite, default=DEMO_SECONDS,
+                      help=f"the clip's length, rounded to 4k+1 frames at 25 fps (default {DEMO_SECONDS})")
+    demo.add_argument("--person", type=whole(0, 199), default=0,
+                      help="which person of the held-out pool speaks (0..199; default 0)")
+    demo.add_argument("--steps", type=whole(1, 1000), default=20, help="denoising steps (default 20)")
+    demo.add_argument("--seed", type=SEED, default=0)
+    demo.add_argument("--scale", type=whole(1, 64), default=8, help="upscale the MP4 by this factor (nearest)")
+    demo.add_argument("--no-tour", dest="tour", action="store_false", help="the talking clip only")
+
+
+def cmd_reproduce(args) -> None:
+    from .reproduce import Limits, reproduce, ship_results, summary_rows
+
+    limits = Limits(args.max_steps, args.max_clips)
+    if args.ablations:
+        from .reproduce_ablations import run_ablations
+
+        json_path, md_path = run_ablations(args.preset, args.out, range(args.seeds), limits, args.results,
+                                           command=args.command_line)
+        print(f"wrote {json_path} and {md_path}")
+        return
+    state = reproduce(args.preset, args.out, limits, command=args.command_line)
+    print(_table(summary_rows(state)))
+    print(f"{args.out}: every stage done, {state['wall_time_s_this_run']:.0f} s this run; plan and times in "
+          f"{Path(args.out) / 'reproduce.json'}")
+    if args.ship:
+        for line in ship_results(args.out, args.preset, command=args.command_line):
+            print(line)
+
+
+def _add_reproduce_command(sub) -> None:
+    rep = _add(sub, "reproduce", cmd_reproduce, "retrain every shipped checkpoint from scratch, in order (resumes)",
+               out="outputs/reproduce")
+    rep.add_argument("--ship", action="store_true",
+                     help="then ship the results into data_samples/checkpoints (float16, checks run again)")
+    rep.add_argument("--ablations", action="store_true",
+                     help="instead: the ablations of chapters 03, 05-06 and chapter 07's schedules, one results file")
+    rep.add_argument("--seeds", type=whole(2, 100), default=3, help="--ablations: seeds 0..N-1 (default 3)")
+    rep.add_argument("--results", default=None,
+                     help="--ablations: the results file (default data_samples/results/ablations-PRESET.json)")
+    rep.add_argument("--max-steps", type=whole(20), default=None,
+                     help="cap every stage's steps (a quick look, the tests; default: the recorded recipes)")
+    rep.add_argument("--max-clips", type=whole(8), default=None,
+                     help="cap every clip count, training and checks (default: the recorded recipes)")
+
+
 def cmd_site(args) -> None:
     from .site import ChapterFailed, build_site, chapter_notebooks
 
@@ -454,11 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo_command(sub)
     _add(sub, "tour", cmd_tour, "render a few triplets from each pool (the quick start)", out="outputs/tour")
     _add_data_commands(sub)
     _add_train_commands(sub)
     _add_generate_command(sub)
     _add_site_command(sub)
+    _add_reproduce_command(sub)
     return parser
 
 

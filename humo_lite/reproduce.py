@@ -1,0 +1,344 @@
+"""``humo-lite reproduce``: every shipped checkpoint of a preset retrained from scratch, in order, with manifests.
+
+The order (:data:`STAGES`) is the chain the shipped models form, the judge first: every later stage is scored
+with it (the VAE's reconstruction ceiling, stage 0's scene check, the lip-sync checks), so the rebuilt chain
+depends on no shipped file but the speech bank and the shipped manifests it reads its recipes from.
+
+=========  =====================================================================  ==========================
+stage      what trains (recipe)                                                   shipped as
+=========  =====================================================================  ==========================
+judge      :func:`~humo_lite.eval.judge_training.train_judge` (chapter 08)        ``checkpoints/judge``
+vae        :func:`~humo_lite.recipes.train_vae` (chapter 02)                      ``checkpoints/<preset>/vae``
+stage0     :func:`~humo_lite.recipes.train_stage0` from that VAE (chapter 02)     ``checkpoints/<preset>``
+stage1     :func:`~humo_lite.recipes.train_stage1` from that stage 0 (chapter 03)  ``<preset>-stage1``
+stage2     :func:`~humo_lite.recipes.train_stage2` from that stage 1, with the     ``<preset>-stage2``
+           mask head of focus-by-predicting (chapters 04–05)
+=========  =====================================================================  ==========================
+
+Long clips (chapter 09) need no training: they are made by the stage-2 pipeline in windows.
+
+**Each recipe is the one its shipped manifest records** (:func:`recorded_recipe`): the trainer's config, clip
+counts, dropout rates, loss weights and check sizes as the shipped run used them, so a setting whose default
+changed since is still reproduced (``humo-nano``'s recipes are the shipped nano manifests'; ``humo-micro``'s are
+the config dataclasses' defaults). :class:`Limits` caps steps and clip counts for a quick look; the plan and
+every manifest record the caps.
+
+**Resume.** Each stage writes into its own folder under ``out``; a stage whose folder holds its finished
+manifest is done and is not run again; the stage that was running when the run stopped starts again and its
+trainer resumes from its own checkpoint (``<stage>/checkpoint``). ``out/reproduce.json`` records the plan and,
+per stage, its status and time, after every stage.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from .eval.ceilings import write_reconstruction_ceiling
+from .eval.judge import load_judge
+from .eval.judge_training import JudgeTrainConfig, train_judge
+from .io import atomic_dir, check_count, read_json, write_json
+from .presets import get_preset
+from .recipes import Stage0Config, Stage1Config, Stage2Config, train_stage0, train_stage1, train_stage2, train_vae
+from .shipped import data_samples_dir, default_checkpoint
+from .training.trainer import TrainConfig
+from .training.vae_training import VAETrainConfig
+
+STAGES = ("judge", "vae", "stage0", "stage1", "stage2")
+"""The shipped checkpoints in the order they are rebuilt (the module docstring)."""
+STATE_FILE = "reproduce.json"
+MIN_STEPS, MIN_CLIPS = 20, 8  # the smallest caps (:class:`Limits`)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for a quick run (the tests use them): every step count at most ``max_steps``, every clip count (training
+    and checks) at most ``max_clips``; None: the recorded recipe as it is."""
+
+    max_steps: int | None = None
+    max_clips: int | None = None
+
+    def __post_init__(self):
+        if self.max_steps is not None:
+            check_count(self.max_steps, "max_steps", MIN_STEPS, 10**9,
+                        what=f"a cap on every stage's steps; the judge's one-cycle schedule needs {MIN_STEPS}")
+        if self.max_clips is not None:
+            check_count(self.max_clips, "max_clips", MIN_CLIPS, 10**9,
+                        what=f"a cap on every clip count; the checks need {MIN_CLIPS} clips")
+
+    def steps(self, value: int) -> int:
+        return value if self.max_steps is None else min(value, self.max_steps)
+
+    def clips(self, value: int) -> int:
+        return value if self.max_clips is None else min(value, self.max_clips)
+
+
+def shipped_folder(preset: str, stage: str) -> Path:
+    """Where a stage's checkpoint is shipped (the table in the module docstring)."""
+    name = get_preset(preset).name
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+    if stage == "judge":
+        return default_checkpoint("judge")
+    if stage == "vae":
+        return default_checkpoint(name) / "vae"
+    return default_checkpoint(name, int(stage[-1]))
+
+
+def recorded_manifest(preset: str, stage: str) -> dict:
+    """The shipped manifest of a stage, which holds its recipe."""
+    path = shipped_folder(preset, stage) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reproduce reads each stage's recipe from its shipped manifest")
+    return read_json(path)
+
+
+def _train_config(manifest: dict, limits: Limits) -> TrainConfig:
+    """The trainer's config as recorded; capped, it keeps a checkpoint half way, so a stopped quick run resumes
+    mid-stage (checkpoints change no weight)."""
+    recorded = {**manifest["config"], "betas": tuple(manifest["config"]["betas"])}
+    steps = limits.steps(recorded["steps"])
+    every = min(recorded["checkpoint_every"], steps if limits.max_steps is None else max(1, steps // 2))
+    return TrainConfig(**{**recorded, "steps": steps, "warmup_steps": min(recorded["warmup_steps"], steps),
+                          "checkpoint_every": every})
+
+
+def _from_settings(kind: type, settings: dict, limits: Limits):
+    """A stage config from a manifest's ``settings`` (the config recorded whole)."""
+    train = _train_config({"config": settings["train"]}, limits)
+    rest = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items() if k != "train"}
+    return kind(train=train, **rest)
+
+
+def _judge_recipe(m: dict, limits: Limits) -> dict:
+    config = JudgeTrainConfig(**m["config"])
+    config = replace(config, steps=limits.steps(config.steps), motion_steps=limits.steps(config.motion_steps),
+                     num_train_clips=limits.clips(config.num_train_clips),
+                     num_val_clips=limits.clips(config.num_val_clips))
+    return {"preset": m["preset"], "seed": m["seed"], "config": config}
+
+
+def _vae_recipe(m: dict, limits: Limits) -> dict:
+    recorded = {f.name: m[f.name] for f in fields(VAETrainConfig) if f.name in m}
+    config = VAETrainConfig(**recorded)
+    return {"config": replace(config, steps=limits.steps(config.steps), image_steps=limits.steps(config.image_steps),
+                              warmup=min(config.warmup, limits.steps(config.steps)),
+                              num_clips=limits.clips(config.num_clips),
+                              num_eval_clips=limits.clips(config.num_eval_clips),
+                              num_stat_clips=limits.clips(config.num_stat_clips))}
+
+
+def _stage0_recipe(m: dict, limits: Limits) -> dict:
+    if "settings" in m:
+        config = _from_settings(Stage0Config, m["settings"], limits)
+    else:
+        config = Stage0Config(_train_config(m, limits), num_clips=m["num_clips"], text_dropout=m["text_dropout"],
+                              role_weight=m["role_weight"], sigma_shift=m["sigma_shift"],
+                              eval_clips=(m["metrics"] or {}).get("num_clips", 0))
+    return {"config": replace(config, num_clips=limits.clips(config.num_clips),
+                              eval_clips=limits.clips(config.eval_clips))}
+
+
+def _stage1_recipe(m: dict, limits: Limits) -> dict:
+    if "settings" in m:
+        config = _from_settings(Stage1Config, m["settings"], limits)
+    else:
+        task, curve = m["task"], m.get("curve") or []
+        config = Stage1Config(_train_config(m, limits), num_clips=m["num_clips"], text_dropout=task["text_dropout"],
+                              image_dropout=task["image_dropout"], stage=task["stage"],
+                              reference_position=task["reference_position"], sigma_shift=task["shift"],
+                              face_weight=task.get("face_weight", 0.0),
+                              eval_clips=m["metrics"]["TI"]["num_clips"] if m["metrics"] else 0,
+                              curve_every=curve[0]["step"] if curve else 0)
+    return {"config": replace(config, num_clips=limits.clips(config.num_clips),
+                              eval_clips=limits.clips(config.eval_clips),
+                              curve_every=limits.steps(config.curve_every))}
+
+
+def _stage2_recipe(m: dict, limits: Limits) -> dict:
+    if "settings" in m:
+        config = _from_settings(Stage2Config, m["settings"], limits)
+    else:
+        task, tia, curve = m["task"], (m["metrics"] or {}).get("checks", {}).get("TIA"), m.get("curve") or []
+        config = Stage2Config(
+            _train_config(m, limits), num_clips=m["num_clips"]["audio"], num_plain_clips=m["num_clips"]["plain"],
+            share_start=task["share_start"], share_end=task["share_end"], ramp_steps=task["ramp_steps"],
+            text_dropout=task["text_dropout"], image_dropout=task["image_dropout"],
+            audio_dropout=task["audio_dropout"], audio_tokens=m["audio_projector"]["num_tokens"],
+            sigma_shift=task["shift"], face_weight=task.get("face_weight", 0.0),
+            focus_weight=task.get("focus_weight", 0.0), focus_blocks=task.get("focus_blocks"),
+            eval_clips=tia["num_clips"] if tia else 0, eval_seeds=tuple(tia["seeds"]) if tia else (0,),
+            curve=bool(curve), curve_every=curve[0]["step"] if curve else Stage2Config.curve_every)
+    steps = config.train.steps
+    return {"config": replace(config, num_clips=limits.clips(config.num_clips),
+                              num_plain_clips=limits.clips(config.num_plain_clips),
+                              eval_clips=limits.clips(config.eval_clips),
+                              ramp_steps=None if config.ramp_steps is None else min(config.ramp_steps, steps),
+                              curve_every=limits.steps(config.curve_every))}
+
+
+_RECIPES = {"judge": _judge_recipe, "vae": _vae_recipe, "stage0": _stage0_recipe, "stage1": _stage1_recipe,
+            "stage2": _stage2_recipe}
+
+
+def recorded_recipe(preset: str, stage: str, limits: Limits = Limits()) -> dict:
+    """The recipe of a stage as its shipped manifest records it (capped by ``limits``): ``{"config": ...}``, and for
+    the judge its ``preset`` and ``seed`` too."""
+    return _RECIPES[stage](recorded_manifest(preset, stage), limits)
+
+
+def result_folder(out: str | os.PathLike, stage: str) -> Path:
+    """The folder a stage's result is written to under ``out`` (a pipeline folder for stages 0–2)."""
+    return Path(out) / stage / ("pipeline" if stage.startswith("stage") else "")
+
+
+def is_done(out: str | os.PathLike, stage: str) -> bool:
+    """Whether a stage finished: its result folder holds its manifest (written last, atomically)."""
+    return (result_folder(out, stage) / "manifest.json").is_file()
+
+
+def _run_stage(stage: str, preset: str, out: Path, recipe: dict, command: str, progress: bool) -> dict:
+    """Train one stage into ``out/<stage>`` with the judge of ``out/judge``; returns its manifest."""
+    if stage == "judge":
+        return train_judge(recipe["preset"], out / "judge", seed=recipe["seed"], config=recipe["config"],
+                           progress=progress, command=command).manifest
+    judge = load_judge(out / "judge")
+    if stage == "vae":
+        return train_vae(preset, out / "vae", recipe["config"], judge=judge, progress=progress, command=command)
+    if stage == "stage0":
+        return train_stage0(preset, out / "vae", out / "stage0", recipe["config"], command=command,
+                            progress=progress, judge=judge)
+    upstream = result_folder(out, f"stage{int(stage[-1]) - 1}")
+    train = train_stage1 if stage == "stage1" else train_stage2
+    return train(preset, upstream, out / stage, recipe["config"], command=command, progress=progress, judge=judge)
+
+
+def _finish_vae(out: Path) -> None:
+    """A VAE folder written before its ceiling was (the run stopped in between): measure the ceiling now."""
+    manifest = read_json(out / "vae" / "manifest.json")
+    judge = load_judge(out / "judge")
+    same_world = get_preset(judge.manifest.get("preset", "humo-micro")).world == get_preset(manifest["preset"]).world
+    if same_world and "reconstruction_ceiling" not in manifest:
+        write_reconstruction_ceiling(out / "vae", judge)
+
+
+def _describe(recipe: dict) -> dict:
+    return {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in recipe.items()}
+
+
+def plan(preset: str, limits: Limits = Limits()) -> dict:
+    """Every stage's recipe, in order (read before any work, so a missing manifest stops the run at once)."""
+    return {stage: recorded_recipe(preset, stage, limits) for stage in STAGES}
+
+
+def reproduce(preset: str = "humo-micro", out: str | os.PathLike = "outputs/reproduce", limits: Limits = Limits(),
+              command: str | None = None, progress: bool = True, log=print) -> dict:
+    """Rebuild every stage of :data:`STAGES` into ``out`` (resuming where a stopped run was); returns the state
+    written to ``out/reproduce.json``: the plan, and per stage its status, wall time, result folder and the
+    shipped manifest it reproduces."""
+    preset, out = get_preset(preset).name, Path(out)
+    command = command or f"humo_lite.reproduce.reproduce(preset={preset!r}, out={str(out)!r})"
+    recipes = plan(preset, limits)
+    state_path = out / STATE_FILE
+    state = read_json(state_path) if state_path.is_file() else {}
+    if state and (state.get("preset"), state.get("limits")) != (preset, asdict(limits)):
+        raise ValueError(f"{out} holds a reproduction of {state.get('preset')} with limits {state.get('limits')}; "
+                         f"resume it with the same --preset and caps, or choose another --out")
+    state = {"preset": preset, "limits": asdict(limits), "command": command,
+             "plan": {s: _describe(r) for s, r in recipes.items()}, "stages": state.get("stages", {})}
+    start = time.perf_counter()
+    for i, stage in enumerate(STAGES, 1):
+        head = f"[{i}/{len(STAGES)}] {stage}"
+        if is_done(out, stage):
+            if stage == "vae":
+                _finish_vae(out)
+            log(f"{head}: done before, kept ({result_folder(out, stage)})")
+            state["stages"].setdefault(stage, {"status": "done"})
+            continue
+        resuming = (out / stage / "checkpoint").is_dir()
+        log(f"{head}: {'resuming' if resuming else 'training'} -> {out / stage}")
+        state["stages"][stage] = {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        write_json(state_path, state)
+        tick = time.perf_counter()
+        manifest = _run_stage(stage, preset, out, recipes[stage], f"{command}  # stage {stage}", progress)
+        seconds = round(time.perf_counter() - tick, 1)
+        state["stages"][stage] = {"status": "done", "resumed": resuming, "wall_time_s": seconds,
+                                  "result": str(result_folder(out, stage)),
+                                  "manifest_wall_time_s": manifest.get("wall_time_s"),
+                                  "reproduces": str(shipped_folder(preset, stage)),
+                                  "shipped_wall_time_s": recorded_manifest(preset, stage).get("wall_time_s")}
+        write_json(state_path, state)
+        log(f"{head}: done in {seconds:.0f} s")
+    state["wall_time_s_this_run"] = round(time.perf_counter() - start, 1)
+    write_json(state_path, state)
+    return state
+
+
+KEY_NUMBERS = {"judge": ("attribute accuracy", ("validation", "attribute_accuracy_mean")),
+               "vae": ("PSNR dB", ("metrics", "psnr_db")),
+               "stage0": ("TVA-lite", ("metrics", "judge", "tva_lite")),
+               "stage1": ("TI ID-lite", ("metrics", "TI", "id_lite")),
+               "stage2": ("Sync-C-lite / recon", ("metrics", "summary", "sync_c_over_reconstruction"))}
+"""Per stage, the number :func:`summary_rows` sets beside the shipped checkpoint's: (name, where in the manifest)."""
+
+
+def _number(manifest: dict, path: tuple) -> float | None:
+    for key in path:
+        if not isinstance(manifest, dict) or key not in manifest:
+            return None
+        manifest = manifest[key]
+    return round(float(manifest), 3)
+
+
+def summary_rows(state: dict) -> list[dict]:
+    """One row per stage of a reproduction's state: its time this run, its training time beside the shipped one,
+    and its key number (:data:`KEY_NUMBERS`) beside the shipped one's (scored by the shipped judge)."""
+    rows = []
+    for stage in STAGES:
+        record = state["stages"].get(stage, {})
+        name, path = KEY_NUMBERS[stage]
+        folder = Path(record.get("result", "")) if "result" in record else None
+        new = read_json(folder / "manifest.json") if folder and (folder / "manifest.json").is_file() else {}
+        shipped = recorded_manifest(state["preset"], stage)
+        rows.append({"stage": stage, "status": record.get("status", "to do"),
+                     "this run s": record.get("wall_time_s", "—"), "trained s": new.get("wall_time_s", "—"),
+                     "shipped s": shipped.get("wall_time_s", "—"), "number": name,
+                     "reproduced": _number(new, path), "shipped": _number(shipped, path)})
+    return rows
+
+
+def ship_target(dest: str | os.PathLike, preset: str, stage: str) -> Path:
+    """Where :func:`ship_results` writes a stage under ``dest`` (the VAE travels inside stage 0's folder)."""
+    name = get_preset(preset).name
+    return Path(dest) / {"judge": "judge", "stage0": name, "stage1": f"{name}-stage1",
+                         "stage2": f"{name}-stage2"}[stage]
+
+
+def ship_results(out: str | os.PathLike, preset: str, dest: str | os.PathLike | None = None,
+                 command: str | None = None) -> list[str]:
+    """Ship a finished reproduction into ``dest`` (default: the shipped ``checkpoints/``): the judge as it is, then
+    stages 0, 1 and 2 with :func:`humo_lite.ship.ship_checkpoint` (float16 weights, each check run again on them;
+    the checks load the shipped judge, which is the reproduced one once ``dest`` is the shipped folder). Returns one
+    line per folder written."""
+    from .ship import ship_checkpoint
+
+    out, dest = Path(out), Path(dest) if dest is not None else data_samples_dir() / "checkpoints"
+    missing = [stage for stage in STAGES if not is_done(out, stage)]
+    if missing:
+        raise ValueError(f"{out} has not finished {', '.join(missing)}: run humo-lite reproduce with the same --out "
+                         "first (it resumes)")
+    with atomic_dir(ship_target(dest, preset, "judge"), overwrite=True) as tmp:
+        shutil.copytree(out / "judge", tmp, dirs_exist_ok=True)
+    lines = [f"shipped {ship_target(dest, preset, 'judge')} (as trained)"]
+    for stage in STAGES[2:]:
+        target = ship_target(dest, preset, stage)
+        manifest = ship_checkpoint(result_folder(out, stage), target, command)
+        lines.append(f"shipped {target}: {manifest['kind']}, checked again on float16 weights")
+    return lines
+
+
+__all__ = ["KEY_NUMBERS", "STAGES", "STATE_FILE", "Limits", "is_done", "plan", "recorded_manifest", "recorded_recipe",
+           "reproduce", "result_folder", "ship_results", "ship_target", "shipped_folder", "summary_rows"]
