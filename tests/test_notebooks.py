@@ -24,6 +24,21 @@ def check_template(r):
     assert r["mouth_mean"] > 0.1 and r["silent_mouth_mean"] == 0.0, r  # speech opens the mouth, silence does not
 
 
+def check_00(r):
+    assert r["smoke"] is True and r["preset"] == "humo-nano"
+    n = r["num_frames"]
+    assert (n - 1) % 4 == 0 and n == 77 and r["frames_shape"] == [n, 16, 16, 3], r  # 3 s as 4k+1 frames, nano size
+    assert r["audio_samples"] == 640 * n, r  # the sound track covers every frame
+    assert r["windows"] >= 2 and r["window_frames"] == 9 and n > r["window_frames"], r  # longer than one window
+    shapes = r["mode_shapes"]
+    assert set(shapes) == {"T", "TI", "TA", "TIA"} and all(s == [9, 16, 16, 3] for s in shapes.values()), shapes
+    assert min(r["mode_change"].values()) > 1e-3, r["mode_change"]  # the audio and the reference each reach the frames
+    assert r["r_real"] > 0.8, r  # the judge reads the real mouth following its lip law
+    assert r["dit_trained"] == r["trainable_summary"], r  # the figure's counts are the training code's
+    assert r["trained"]["stage 2"] > r["trained"]["stage 1"] > 0 < r["trained"]["VAE"], r  # stage 2 adds the audio
+    assert all(r["chapter_files"].values()) and len(r["chapter_files"]) == 10, r  # the map links chapters that exist
+
+
 def check_01(r):
     assert r["smoke"] is True
     assert r["lip_r_matched"] > 0.7, r  # the lip law reaches the pixels...
@@ -167,6 +182,7 @@ def check_09(r):
 
 CHECKS = {
     "chapter_template": check_template,
+    "00_overview": check_00,
     "04_audio_attention": check_04,
     "07_guidance": check_07,
     "05_focus_by_predicting": check_05,

@@ -27,6 +27,8 @@ DIT_PARTS = {
 """Part of the DiT → the pattern its parameter names match (the first that matches wins)."""
 RUNS = ("VAE", "stage 0", "stage 1", "stage 2")
 """The training runs, in order: the VAE alone first, then the DiT stages (chapters 02, 02, 03, 04–05)."""
+RUN_DATA = {"VAE": "clips", "stage 0": "text → video", "stage 1": "+ reference", "stage 2": "+ audio"}
+"""What each run trains on, under its name in the figure."""
 
 
 def _dit_part(name: str) -> str:
@@ -88,7 +90,7 @@ def plot_stage_parts(table: dict, title: str = "what trains in each run"):
             ax.add_patch(Rectangle((c, r), 1, 1, facecolor=colour, edgecolor="0.6"))
             ax.text(c + 0.5, r + 0.5, "—" if cell is None else _label(cell), ha="center", va="center", fontsize=8)
     ax.set_xlim(0, len(runs)), ax.set_ylim(len(parts), 0)
-    ax.set_xticks([c + 0.5 for c in range(len(runs))], runs, fontsize=9)
+    ax.set_xticks([c + 0.5 for c in range(len(runs))], [f"{run}: {RUN_DATA[run]}" for run in runs], fontsize=9)
     ax.set_yticks([r + 0.5 for r in range(len(parts))], parts, fontsize=9)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
@@ -97,4 +99,4 @@ def plot_stage_parts(table: dict, title: str = "what trains in each run"):
     return fig
 
 
-__all__ = ["DIT_PARTS", "RUNS", "plot_stage_parts", "stage_parts"]
+__all__ = ["DIT_PARTS", "RUNS", "RUN_DATA", "plot_stage_parts", "stage_parts"]
