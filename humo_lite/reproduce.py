@@ -96,98 +96,96 @@ def recorded_manifest(preset: str, stage: str) -> dict:
     return read_json(path)
 
 
-def _train_config(manifest: dict, limits: Limits) -> TrainConfig:
-    """The trainer's config as recorded; capped, it keeps a checkpoint half way, so a stopped quick run resumes
-    mid-stage (checkpoints change no weight)."""
-    recorded = {**manifest["config"], "betas": tuple(manifest["config"]["betas"])}
-    steps = limits.steps(recorded["steps"])
-    every = min(recorded["checkpoint_every"], steps if limits.max_steps is None else max(1, steps // 2))
-    return TrainConfig(**{**recorded, "steps": steps, "warmup_steps": min(recorded["warmup_steps"], steps),
-                          "checkpoint_every": every})
+def _train_config(manifest: dict) -> TrainConfig:
+    return TrainConfig(**{**manifest["config"], "betas": tuple(manifest["config"]["betas"])})
 
 
-def _from_settings(kind: type, settings: dict, limits: Limits):
+def _from_settings(kind: type, settings: dict):
     """A stage config from a manifest's ``settings`` (the config recorded whole)."""
-    train = _train_config({"config": settings["train"]}, limits)
     rest = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items() if k != "train"}
-    return kind(train=train, **rest)
+    return kind(train=_train_config({"config": settings["train"]}), **rest)
 
 
-def _judge_recipe(m: dict, limits: Limits) -> dict:
-    config = JudgeTrainConfig(**m["config"])
-    config = replace(config, steps=limits.steps(config.steps), motion_steps=limits.steps(config.motion_steps),
-                     num_train_clips=limits.clips(config.num_train_clips),
-                     num_val_clips=limits.clips(config.num_val_clips))
-    return {"preset": m["preset"], "seed": m["seed"], "config": config}
+def _judge_config(m: dict) -> JudgeTrainConfig:
+    return JudgeTrainConfig(**m["config"])
 
 
-def _vae_recipe(m: dict, limits: Limits) -> dict:
-    recorded = {f.name: m[f.name] for f in fields(VAETrainConfig) if f.name in m}
-    config = VAETrainConfig(**recorded)
-    return {"config": replace(config, steps=limits.steps(config.steps), image_steps=limits.steps(config.image_steps),
-                              warmup=min(config.warmup, limits.steps(config.steps)),
-                              num_clips=limits.clips(config.num_clips),
-                              num_eval_clips=limits.clips(config.num_eval_clips),
-                              num_stat_clips=limits.clips(config.num_stat_clips))}
+def _vae_config(m: dict) -> VAETrainConfig:
+    return VAETrainConfig(**{f.name: m[f.name] for f in fields(VAETrainConfig) if f.name in m})
 
 
-def _stage0_recipe(m: dict, limits: Limits) -> dict:
+def _stage0_config(m: dict) -> Stage0Config:
     if "settings" in m:
-        config = _from_settings(Stage0Config, m["settings"], limits)
-    else:
-        config = Stage0Config(_train_config(m, limits), num_clips=m["num_clips"], text_dropout=m["text_dropout"],
-                              role_weight=m["role_weight"], sigma_shift=m["sigma_shift"],
-                              eval_clips=(m["metrics"] or {}).get("num_clips", 0))
-    return {"config": replace(config, num_clips=limits.clips(config.num_clips),
-                              eval_clips=limits.clips(config.eval_clips))}
+        return _from_settings(Stage0Config, m["settings"])
+    return Stage0Config(_train_config(m), num_clips=m["num_clips"], text_dropout=m["text_dropout"],
+                        role_weight=m["role_weight"], sigma_shift=m["sigma_shift"],
+                        eval_clips=(m["metrics"] or {}).get("num_clips", 0))
 
 
-def _stage1_recipe(m: dict, limits: Limits) -> dict:
+def _stage1_config(m: dict) -> Stage1Config:
+    """Manifests written before ``settings``: the task's hyper-parameters; a field they predate (the face weight,
+    the curve) is recorded absent, which is off."""
     if "settings" in m:
-        config = _from_settings(Stage1Config, m["settings"], limits)
-    else:
-        task, curve = m["task"], m.get("curve") or []
-        config = Stage1Config(_train_config(m, limits), num_clips=m["num_clips"], text_dropout=task["text_dropout"],
-                              image_dropout=task["image_dropout"], stage=task["stage"],
-                              reference_position=task["reference_position"], sigma_shift=task["shift"],
-                              face_weight=task.get("face_weight", 0.0),
-                              eval_clips=m["metrics"]["TI"]["num_clips"] if m["metrics"] else 0,
-                              curve_every=curve[0]["step"] if curve else 0)
-    return {"config": replace(config, num_clips=limits.clips(config.num_clips),
-                              eval_clips=limits.clips(config.eval_clips),
-                              curve_every=limits.steps(config.curve_every))}
+        return _from_settings(Stage1Config, m["settings"])
+    task, curve = m["task"], m.get("curve") or []
+    return Stage1Config(_train_config(m), num_clips=m["num_clips"], text_dropout=task["text_dropout"],
+                        image_dropout=task["image_dropout"], stage=task["stage"],
+                        reference_position=task["reference_position"], sigma_shift=task["shift"],
+                        face_weight=task.get("face_weight", 0.0),
+                        eval_clips=m["metrics"]["TI"]["num_clips"] if m["metrics"] else 0,
+                        curve_every=curve[0]["step"] if curve else 0)
 
 
-def _stage2_recipe(m: dict, limits: Limits) -> dict:
+def _stage2_config(m: dict) -> Stage2Config:
+    """As :func:`_stage1_config`; a stage 2 shipped before focus-by-predicting records no focus weight: no head."""
     if "settings" in m:
-        config = _from_settings(Stage2Config, m["settings"], limits)
-    else:
-        task, tia, curve = m["task"], (m["metrics"] or {}).get("checks", {}).get("TIA"), m.get("curve") or []
-        config = Stage2Config(
-            _train_config(m, limits), num_clips=m["num_clips"]["audio"], num_plain_clips=m["num_clips"]["plain"],
-            share_start=task["share_start"], share_end=task["share_end"], ramp_steps=task["ramp_steps"],
-            text_dropout=task["text_dropout"], image_dropout=task["image_dropout"],
-            audio_dropout=task["audio_dropout"], audio_tokens=m["audio_projector"]["num_tokens"],
-            sigma_shift=task["shift"], face_weight=task.get("face_weight", 0.0),
-            focus_weight=task.get("focus_weight", 0.0), focus_blocks=task.get("focus_blocks"),
-            eval_clips=tia["num_clips"] if tia else 0, eval_seeds=tuple(tia["seeds"]) if tia else (0,),
-            curve=bool(curve), curve_every=curve[0]["step"] if curve else Stage2Config.curve_every)
-    steps = config.train.steps
-    return {"config": replace(config, num_clips=limits.clips(config.num_clips),
-                              num_plain_clips=limits.clips(config.num_plain_clips),
-                              eval_clips=limits.clips(config.eval_clips),
-                              ramp_steps=None if config.ramp_steps is None else min(config.ramp_steps, steps),
-                              curve_every=limits.steps(config.curve_every))}
+        return _from_settings(Stage2Config, m["settings"])
+    task, tia, curve = m["task"], (m["metrics"] or {}).get("checks", {}).get("TIA"), m.get("curve") or []
+    return Stage2Config(
+        _train_config(m), num_clips=m["num_clips"]["audio"], num_plain_clips=m["num_clips"]["plain"],
+        share_start=task["share_start"], share_end=task["share_end"], ramp_steps=task["ramp_steps"],
+        text_dropout=task["text_dropout"], image_dropout=task["image_dropout"], audio_dropout=task["audio_dropout"],
+        audio_tokens=m["audio_projector"]["num_tokens"], sigma_shift=task["shift"],
+        face_weight=task.get("face_weight", 0.0), focus_weight=task.get("focus_weight", 0.0),
+        focus_blocks=task.get("focus_blocks"), eval_clips=tia["num_clips"] if tia else 0,
+        eval_seeds=tuple(tia["seeds"]) if tia else (0,), curve=bool(curve),
+        curve_every=curve[0]["step"] if curve else Stage2Config.curve_every)
 
 
-_RECIPES = {"judge": _judge_recipe, "vae": _vae_recipe, "stage0": _stage0_recipe, "stage1": _stage1_recipe,
-            "stage2": _stage2_recipe}
+_CONFIGS = {"judge": _judge_config, "vae": _vae_config, "stage0": _stage0_config, "stage1": _stage1_config,
+            "stage2": _stage2_config}
+STEP_FIELDS = ("steps", "image_steps", "motion_steps", "curve_every")
+CLIP_FIELDS = ("num_clips", "num_plain_clips", "eval_clips", "num_train_clips", "num_val_clips", "num_eval_clips",
+               "num_stat_clips")
+
+
+def _capped(config, limits: Limits):
+    """``config`` with every step count (:data:`STEP_FIELDS`, the trainer's steps) and clip count
+    (:data:`CLIP_FIELDS`) capped by ``limits``; warm-ups and the audio ramp no longer than the steps, and with a step
+    cap a checkpoint half way, so a stopped quick run resumes mid-stage (checkpoints change no weight)."""
+    if limits == Limits():
+        return config
+    names = {f.name for f in fields(config)}
+    changes = {f: limits.steps(getattr(config, f)) for f in STEP_FIELDS if f in names}
+    changes |= {f: limits.clips(getattr(config, f)) for f in CLIP_FIELDS if f in names}
+    if "warmup" in names:  # the VAE's
+        changes["warmup"] = min(config.warmup, changes["steps"])
+    if "train" in names:
+        steps = limits.steps(config.train.steps)
+        every = min(config.train.checkpoint_every, steps if limits.max_steps is None else max(1, steps // 2))
+        changes["train"] = replace(config.train, steps=steps, warmup_steps=min(config.train.warmup_steps, steps),
+                                   checkpoint_every=every)
+        if getattr(config, "ramp_steps", None) is not None:
+            changes["ramp_steps"] = min(config.ramp_steps, steps)
+    return replace(config, **changes)
 
 
 def recorded_recipe(preset: str, stage: str, limits: Limits = Limits()) -> dict:
     """The recipe of a stage as its shipped manifest records it (capped by ``limits``): ``{"config": ...}``, and for
-    the judge its ``preset`` and ``seed`` too."""
-    return _RECIPES[stage](recorded_manifest(preset, stage), limits)
+    the judge the ``preset`` and ``seed`` it was trained with too."""
+    manifest = recorded_manifest(preset, stage)
+    recipe = {"config": _capped(_CONFIGS[stage](manifest), limits)}
+    return recipe | ({"preset": manifest["preset"], "seed": manifest["seed"]} if stage == "judge" else {})
 
 
 def result_folder(out: str | os.PathLike, stage: str) -> Path:
@@ -234,21 +232,32 @@ def plan(preset: str, limits: Limits = Limits()) -> dict:
     return {stage: recorded_recipe(preset, stage, limits) for stage in STAGES}
 
 
+def _start_state(out: Path, preset: str, limits: Limits, command: str, recipes: dict) -> dict:
+    """The state of ``out``: an earlier run's stages kept; a folder of another preset or other caps is an error."""
+    path = out / STATE_FILE
+    old = read_json(path) if path.is_file() else {}
+    if old and (old.get("preset"), old.get("limits")) != (preset, asdict(limits)):
+        raise ValueError(f"{out} holds a reproduction of {old.get('preset')} with limits {old.get('limits')}; "
+                         f"resume it with the same --preset and caps, or choose another --out")
+    return {"preset": preset, "out": str(out), "limits": asdict(limits), "command": command,
+            "plan": {s: _describe(r) for s, r in recipes.items()}, "stages": old.get("stages", {})}
+
+
+def _done_record(stage: str, preset: str, out: Path, manifest: dict, seconds: float, resumed: bool) -> dict:
+    return {"status": "done", "resumed": resumed, "wall_time_s": seconds, "result": str(result_folder(out, stage)),
+            "manifest_wall_time_s": manifest.get("wall_time_s"), "reproduces": str(shipped_folder(preset, stage)),
+            "shipped_wall_time_s": recorded_manifest(preset, stage).get("wall_time_s")}
+
+
 def reproduce(preset: str = "humo-micro", out: str | os.PathLike = "outputs/reproduce", limits: Limits = Limits(),
               command: str | None = None, progress: bool = True, log=print) -> dict:
     """Rebuild every stage of :data:`STAGES` into ``out`` (resuming where a stopped run was); returns the state
     written to ``out/reproduce.json``: the plan, and per stage its status, wall time, result folder and the
-    shipped manifest it reproduces."""
+    shipped folder it reproduces."""
     preset, out = get_preset(preset).name, Path(out)
     command = command or f"humo_lite.reproduce.reproduce(preset={preset!r}, out={str(out)!r})"
     recipes = plan(preset, limits)
-    state_path = out / STATE_FILE
-    state = read_json(state_path) if state_path.is_file() else {}
-    if state and (state.get("preset"), state.get("limits")) != (preset, asdict(limits)):
-        raise ValueError(f"{out} holds a reproduction of {state.get('preset')} with limits {state.get('limits')}; "
-                         f"resume it with the same --preset and caps, or choose another --out")
-    state = {"preset": preset, "limits": asdict(limits), "command": command,
-             "plan": {s: _describe(r) for s, r in recipes.items()}, "stages": state.get("stages", {})}
+    state = _start_state(out, preset, limits, command, recipes)
     start = time.perf_counter()
     for i, stage in enumerate(STAGES, 1):
         head = f"[{i}/{len(STAGES)}] {stage}"
@@ -261,19 +270,15 @@ def reproduce(preset: str = "humo-micro", out: str | os.PathLike = "outputs/repr
         resuming = (out / stage / "checkpoint").is_dir()
         log(f"{head}: {'resuming' if resuming else 'training'} -> {out / stage}")
         state["stages"][stage] = {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_json(state_path, state)
+        write_json(out / STATE_FILE, state)
         tick = time.perf_counter()
         manifest = _run_stage(stage, preset, out, recipes[stage], f"{command}  # stage {stage}", progress)
         seconds = round(time.perf_counter() - tick, 1)
-        state["stages"][stage] = {"status": "done", "resumed": resuming, "wall_time_s": seconds,
-                                  "result": str(result_folder(out, stage)),
-                                  "manifest_wall_time_s": manifest.get("wall_time_s"),
-                                  "reproduces": str(shipped_folder(preset, stage)),
-                                  "shipped_wall_time_s": recorded_manifest(preset, stage).get("wall_time_s")}
-        write_json(state_path, state)
+        state["stages"][stage] = _done_record(stage, preset, out, manifest, seconds, resuming)
+        write_json(out / STATE_FILE, state)
         log(f"{head}: done in {seconds:.0f} s")
     state["wall_time_s_this_run"] = round(time.perf_counter() - start, 1)
-    write_json(state_path, state)
+    write_json(out / STATE_FILE, state)
     return state
 
 
@@ -298,10 +303,9 @@ def summary_rows(state: dict) -> list[dict]:
     and its key number (:data:`KEY_NUMBERS`) beside the shipped one's (scored by the shipped judge)."""
     rows = []
     for stage in STAGES:
-        record = state["stages"].get(stage, {})
-        name, path = KEY_NUMBERS[stage]
-        folder = Path(record.get("result", "")) if "result" in record else None
-        new = read_json(folder / "manifest.json") if folder and (folder / "manifest.json").is_file() else {}
+        record, (name, path) = state["stages"].get(stage, {}), KEY_NUMBERS[stage]
+        written = result_folder(state["out"], stage) / "manifest.json"
+        new = read_json(written) if written.is_file() else {}
         shipped = recorded_manifest(state["preset"], stage)
         rows.append({"stage": stage, "status": record.get("status", "to do"),
                      "this run s": record.get("wall_time_s", "—"), "trained s": new.get("wall_time_s", "—"),
@@ -340,5 +344,6 @@ def ship_results(out: str | os.PathLike, preset: str, dest: str | os.PathLike | 
     return lines
 
 
-__all__ = ["KEY_NUMBERS", "STAGES", "STATE_FILE", "Limits", "is_done", "plan", "recorded_manifest", "recorded_recipe",
-           "reproduce", "result_folder", "ship_results", "ship_target", "shipped_folder", "summary_rows"]
+__all__ = ["CLIP_FIELDS", "KEY_NUMBERS", "STAGES", "STATE_FILE", "STEP_FIELDS", "Limits", "is_done", "plan",
+           "recorded_manifest", "recorded_recipe", "reproduce", "result_folder", "ship_results", "ship_target",
+           "shipped_folder", "summary_rows"]

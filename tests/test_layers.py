@@ -21,8 +21,9 @@ LAYERS = [  # bottom to top; a module may import from its own layer and the ones
     ("eval", ("humo_lite.eval",)),
     ("viz", ("humo_lite.viz",)),
     ("top", ("humo_lite.pipeline", "humo_lite.long_video", "humo_lite.recipes", "humo_lite.ablations",
-             "humo_lite.stage2_ablations", "humo_lite.table3",
-             "humo_lite.ship", "humo_lite.site", "humo_lite.cli")),
+             "humo_lite.stage2_ablations", "humo_lite.table3", "humo_lite.demo",
+             "humo_lite.ship", "humo_lite.site", "humo_lite.reproduce", "humo_lite.reproduce_ablations",
+             "humo_lite.cli")),
 ]
 
 

@@ -28,6 +28,7 @@ from humo_lite.reproduce import (
     result_folder,
     ship_results,
     ship_target,
+    summary_rows,
 )
 from humo_lite.shipped import data_samples_dir
 from humo_lite.training.vae_training import VAETrainConfig
@@ -81,6 +82,9 @@ def test_nano_reproduction_rebuilds_the_chain_from_the_recorded_recipes(nano_run
         assert manifests["stage2"]["task"][key] == shipped_task[key], key
     assert manifests["stage2"]["metrics"]["summary"]["sync_c_over_reconstruction"] > 0
     assert manifests["judge"]["preset"] == "humo-micro"  # one judge scores every preset, as shipped
+    rows = summary_rows(state)  # the table printed at the end: each key number beside the shipped one's
+    assert [r["stage"] for r in rows] == list(STAGES) and all(r["reproduced"] is not None for r in rows), rows
+    assert all(r["shipped"] is not None for r in rows), rows
 
 
 @pytest.mark.slow
