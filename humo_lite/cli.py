@@ -461,6 +461,9 @@ def _add_demo_command(sub) -> None:
 def cmd_reproduce(args) -> None:
     from .reproduce import Limits, reproduce, ship_results, summary_rows
 
+    if args.world_seed != 0:
+        raise ValueError(f"--world-seed must be 0 for reproduce (the shipped checkpoints were trained on world 0), "
+                         f"got {args.world_seed}")
     limits = Limits(args.max_steps, args.max_clips)
     if args.ablations:
         from .reproduce_ablations import run_ablations

@@ -210,6 +210,10 @@ def test_the_command_line_rejects_bad_values_before_any_work(tmp_path, cli_statu
     assert "expected a whole number >= 20, got 5" in capsys.readouterr().err
     assert cli_status(["reproduce", "--ablations", "--seeds", "0", "--out", str(tmp_path / "r")]) == 2
     assert "expected a whole number in 2..100, got 0" in capsys.readouterr().err
+    assert cli_status(["reproduce", "--world-seed", "3", "--out", str(tmp_path / "r")]) == 2
+    assert "--world-seed must be 0 for reproduce" in capsys.readouterr().err
+    assert cli_status(["reproduce", "--preset", "humo-mini", "--out", str(tmp_path / "r")]) == 2
+    assert "humo-mini/vae/manifest.json is missing: reproduce reads each stage's recipe" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
