@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from humo_lite.eval.guidance_check import evaluate, schedule_rows, summarise, wall_time
+from humo_lite.eval.guidance_check import evaluate, row_names, summarise, wall_time
 from humo_lite.io import read_json, sha256_file, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.shipped import default_checkpoint, relative_path
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = Path(args.checkpoint or default_checkpoint(args.preset, 2))
     args.checkpoint, path = str(folder), Path(args.results)
-    known = set(schedule_rows((1, 1, 1), (1, 1, 1)))
+    known = set(row_names())
     if args.rows and set(args.rows) - known:
         parser.error(f"unknown rows {sorted(set(args.rows) - known)}; expected some of {sorted(known)}")
     torch.manual_seed(0)

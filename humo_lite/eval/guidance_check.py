@@ -68,6 +68,11 @@ def schedule_rows(a: tuple, b: tuple) -> dict[str, tuple[str, GuidanceSchedule |
     return rows | {f"switch at {s:g}": ("TIA", adaptive(a, b, s)) for s in SWITCH_SWEEP}  # last: the sweep
 
 
+def row_names() -> list[str]:
+    """The names of :func:`schedule_rows`, in order (they do not depend on A's and B's scales)."""
+    return list(schedule_rows((1.0, 1.0, 1.0), (1.0, 1.0, 1.0)))
+
+
 def ceiling(vae, clips: list, judge=None) -> dict:
     """Every number of :func:`~humo_lite.eval.sync_check.score_frames` on the real clips and on the VAE's
     reconstructions of them (the reconstruction ceiling the ratios divide by)."""
@@ -181,5 +186,5 @@ def summarise(results: dict, seeds) -> dict:
 
 
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP", "adaptive",
-           "ceiling", "choose_static", "evaluate", "ratio_summary", "schedule_rows", "score_row", "static", "summarise",
-           "wall_time"]
+           "ceiling", "choose_static", "evaluate", "ratio_summary", "row_names", "schedule_rows", "score_row", "static",
+           "summarise", "wall_time"]
