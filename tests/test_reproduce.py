@@ -170,12 +170,16 @@ def test_the_recipes_are_the_shipped_manifests(monkeypatch):
     assert nano["stage2"]["config"].num_clips == shipped["stage2"]["num_clips"]["audio"]
     assert nano["stage2"]["config"].eval_clips == shipped["stage2"]["metrics"]["checks"]["TIA"]["num_clips"]
     assert nano["judge"]["config"] == JudgeTrainConfig(**shipped["judge"]["config"])
-    # a stage 2 shipped with focus-by-predicting is rebuilt with its mask head
-    focus = json.loads(json.dumps(shipped["stage2"]))
-    focus["task"].update(focus_weight=0.02, focus_blocks=2)
-    monkeypatch.setattr("humo_lite.reproduce.recorded_manifest", lambda preset, stage: focus)
+    assert nano["stage2"]["config"].focus_weight == shipped["stage2"]["task"]["focus_weight"] > 0  # the mask head
+    # a manifest written before ``settings`` (the task's keys), and one written before focus-by-predicting
+    old = json.loads(json.dumps(shipped["stage2"]))
+    del old["settings"]
+    old["task"].update(focus_weight=0.5, focus_blocks=1)
+    monkeypatch.setattr("humo_lite.reproduce.recorded_manifest", lambda preset, stage: old)
     config = recorded_recipe("humo-nano", "stage2")["config"]
-    assert (config.focus_weight, config.focus_blocks) == (0.02, 2)
+    assert (config.focus_weight, config.focus_blocks, config.num_clips) == (0.5, 1, old["num_clips"]["audio"])
+    del old["task"]["focus_weight"], old["task"]["focus_blocks"]
+    assert recorded_recipe("humo-nano", "stage2")["config"].focus_weight == 0.0  # no head to rebuild
 
 
 def test_humo_micro_recipes_are_the_code_defaults():
@@ -186,16 +190,17 @@ def test_humo_micro_recipes_are_the_code_defaults():
     assert micro["vae"]["config"] == VAETrainConfig().for_preset("humo-micro")
     assert micro["stage0"]["config"] == Stage0Config()
     assert micro["stage1"]["config"] == Stage1Config()
-    stage2, default = micro["stage2"]["config"], Stage2Config()
-    default = replace(default, ramp_steps=2 * default.train.steps // 3)  # None: two thirds of the steps
-    if "focus_weight" not in recorded_manifest("humo-micro", "stage2")["task"]:
-        default = replace(default, focus_weight=0.0)  # shipped before focus-by-predicting: no mask head to rebuild
-    assert stage2 == default, stage2
+
+    def ramp(config):  # None: two thirds of the steps (a manifest from before ``settings`` records the number)
+        steps = 2 * config.train.steps // 3 if config.ramp_steps is None else config.ramp_steps
+        return replace(config, ramp_steps=steps)
+
+    assert ramp(micro["stage2"]["config"]) == ramp(Stage2Config()), micro["stage2"]["config"]
 
 
 def test_caps_apply_everywhere_and_bad_caps_say_what_is_expected():
     capped = plan("humo-nano", Limits(max_steps=20, max_clips=16))
-    assert capped["stage2"]["config"].train.steps == 20 and capped["stage2"]["config"].ramp_steps <= 20
+    assert capped["stage2"]["config"].train.steps == 20 and (capped["stage2"]["config"].ramp_steps or 0) <= 20
     assert capped["stage1"]["config"].train.checkpoint_every == 10  # half way: a stopped quick run resumes mid-stage
     assert capped["vae"]["config"].image_steps == 20 and capped["judge"]["config"].motion_steps == 20
     assert capped["stage0"]["config"].num_clips == 16 and capped["judge"]["config"].num_val_clips == 16
