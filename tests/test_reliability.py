@@ -606,7 +606,7 @@ def test_every_shipped_checkpoint_records_its_checksums_and_a_flipped_byte_is_ca
         if (folder / "manifest.json").is_file():
             assert verify_checksums(folder) >= 2, f"{folder.name}: run scripts/record_checksums.py"
     copy = _copy(tmp_path, NANO2)
-    assert verify_checksums(copy) == 3
+    assert verify_checksums(copy) == 4  # transformer, VAE, text encoder, and the mask head saved beside them
     _flip(copy / "vae" / WEIGHTS)
     with pytest.raises(ValueError, match=r"vae/diffusion_pytorch_model.safetensors: its SHA-256 differs"):
         HuMoLitePipeline.from_pretrained(copy)
