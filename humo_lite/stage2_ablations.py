@@ -32,7 +32,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from .eval.audio_focus import audio_face_share
 from .eval.heldout_loss import heldout_data
@@ -52,6 +51,7 @@ from .recipes import (
     train_stage2,
 )
 from .shipped import default_checkpoint
+from .table3 import compare
 
 RUNS = ("stage 1", "progressive, focus (HuMo)", "progressive, no focus", "joint, focus")
 """The runs trained for every seed (see the module docstring)."""
@@ -211,10 +211,10 @@ def _compare(records: dict, ours: str, ablated: str) -> dict:
         b = [_score(records[ablated][s]["check"], keys) for s in seeds]
         if len(seeds) < 2 or None in a or None in b:
             continue
+        paired = compare(a, b)  # the one paired test the toy's Table 3 uses too
         diff = np.array(a) - np.array(b)
-        p = float(stats.ttest_rel(a, b).pvalue) if diff.std() > 0 else None
-        out[name] = {"difference": diff.tolist(), "mean": float(diff.mean()), "std": float(diff.std(ddof=1)),
-                     "p_value": p}
+        out[name] = {"difference": diff.tolist(), "mean": paired["difference"], "std": paired["difference_std"],
+                     "p_value": paired["p_value"]}
     return out
 
 
