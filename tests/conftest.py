@@ -47,3 +47,29 @@ def audio_dit():
             block.cond_attn["audio"].out.weight.normal_(0, 0.5)
         dit.head.weight.normal_(0, 0.02)
     return dit.eval()
+
+
+@pytest.fixture(scope="session")
+def smoke_chapter(tmp_path_factory):
+    """Run a chapter notebook once per test session in SMOKE mode, shared by every pytest-xdist worker.
+
+    ``smoke_chapter(path)`` returns the executed notebook (``humo_lite.site.execute_chapter``: the reader's inline
+    figures, 180 s per cell at most); the chapter's numbers are in ``<its folder>/../results/<stem>.json``. The
+    notebook check (``test_notebooks.py``) and the offline site (``test_browser.py``) read the same run: whichever
+    asks first runs it while a file lock makes the other wait.
+    """
+    from filelock import FileLock
+
+    from humo_lite.site import execute_chapter
+
+    root = tmp_path_factory.getbasetemp()
+    shared = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "smoke_chapters"
+    shared.mkdir(exist_ok=True)
+
+    def run(notebook):
+        with FileLock(shared / f"{notebook.stem}.lock"):
+            done = shared / "notebooks" / notebook.name
+            return done if done.is_file() else execute_chapter(notebook, shared, smoke=True, progress=False,
+                                                               cell_timeout=180)
+
+    return run

@@ -2,9 +2,9 @@
 
 Papermill (``test_notebooks.py``) proves the code runs; this proves the *page* works. In JupyterLab: chapter 01's
 figures load, the video player decodes its MP4 with sound, the audio player loads, and the frame slider — a live
-ipywidget talking to the kernel — changes the picture when moved. On the site (``humo-lite site``, chapters 01
-and 03 built in SMOKE mode, or the folder ``HUMO_LITE_SITE`` names): each page opened from disk with every
-network request refused shows its equations typeset (no raw ``$…$``), a picture in every widget area, every
+ipywidget talking to the kernel — changes the picture when moved. On the site (``humo-lite site``: every
+chapter, from the SMOKE runs the notebook checks make, or the folder ``HUMO_LITE_SITE`` names): each page opened
+from disk with every network request refused shows its equations typeset (no raw ``$…$``), a picture in every widget area, every
 image and player loaded, its navigation, and no absolute path. It starts JupyterLab on 127.0.0.1 with a token,
 drives Debian's ``chromium`` through Playwright (``executable_path``, no downloaded browser), and is skipped with
 the reason when either is missing. ``.ci/run`` installs both when it can.
@@ -263,12 +263,20 @@ def offline_problems(page, refused: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The site's folder: ``HUMO_LITE_SITE`` if set, else chapters 01 and 03 built here in SMOKE mode."""
+def site(tmp_path_factory, smoke_chapter):
+    """The site's folder: ``HUMO_LITE_SITE`` if set, else every chapter built here from the SMOKE runs the notebook
+    checks make (one run per chapter per session, ``conftest.smoke_chapter``)."""
     if os.environ.get("HUMO_LITE_SITE"):
         return Path(os.environ["HUMO_LITE_SITE"])
+
+    def reuse(notebook: Path, out: Path, smoke: bool, progress: bool) -> Path:
+        copy = out / "notebooks" / notebook.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(smoke_chapter(notebook), copy)
+        return copy
+
     out = tmp_path_factory.mktemp("site")
-    build_site(chapter_notebooks(["01", "03"]), out, smoke=True, progress=False)
+    build_site(chapter_notebooks(), out, smoke=True, progress=False, execute=reuse)
     return out
 
 
@@ -300,7 +308,7 @@ def test_offline_checks_catch_what_breaks_a_page(browser, tmp_path):
 @pytest.mark.parametrize("stem", [p.stem for p in chapter_notebooks()])
 def test_site_page_works_offline(site, browser, stem, tmp_path):
     if not (site / f"{stem}.html").is_file():
-        pytest.skip(f"{stem} is not built in {site} (the default build has chapters 01 and 03)")
+        pytest.skip(f"{stem} is not built in {site}")
     page, refused = open_offline(browser, site / f"{stem}.html")
     try:
         problems = offline_problems(page, refused)

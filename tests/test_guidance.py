@@ -325,3 +325,24 @@ def test_looking_at_the_branches_leaves_the_clip_as_the_pipeline_makes_it(audio_
     conditions, _ = audio_pipe.prepare_conditions([PROMPT], None, clip.reference, clip.audio, 16_000, 9, "error")
     timing = time_branches(audio_pipe, conditions, torch.randn(1, 8, 3, 4, 4), torch.tensor(500.0), [TIA], 0, 1)
     assert set(timing) == {"batched", "separate", "speedup"} and timing["batched"] > 0
+
+
+def test_the_guidance_panel_opens_with_a_clip_and_the_button_makes_the_one_set(capsys):
+    """Chapter 07's panel: generated once at the starting values (so the page shows a clip, not an empty box),
+    again with the values set when the button is pressed."""
+    import numpy as np
+
+    from humo_lite.viz.guidance import guidance_slider
+
+    calls = []
+
+    def generate(text, image, audio, switch):
+        calls.append((text, image, audio, switch))
+        return np.full((9, 16, 16, 3), 0.5, np.float32), np.zeros(9 * 640, np.float32)
+
+    panel = guidance_slider(generate, lambda *v: f"formula {v}", scales=(5.0, 4.0, 6.0), switch_sigma=0.98)
+    assert calls == [(5.0, 4.0, 6.0, 0.98)]
+    scales, (switch, button) = panel.children[0].children, panel.children[1].children
+    scales[2].value, switch.value = 3.5, 0.9
+    button.click()
+    assert calls[-1] == (5.0, 4.0, 3.5, 0.9) and len(calls) == 2

@@ -189,6 +189,9 @@ def test_widgets_are_drawn_from_their_saved_state_and_nothing_is_left_empty():
     state["state"]["s"]["model_name"] = "ColorPickerModel"
     with pytest.raises(ValueError, match="no static drawing for widget ColorPickerModel"):
         static_widgets(unknown)
+    state["state"]["s"] = {"model_name": "ButtonModel", "state": {"description": "generate"}}  # chapter 07's
+    button = static_widgets(unknown)["cells"][0]["outputs"][0]["data"]["text/html"]
+    assert '<button class="humo-widget-button" disabled>generate</button>' in button
     state["state"] = {}
     with pytest.raises(ValueError, match="has no saved state"):
         static_widgets(unknown)

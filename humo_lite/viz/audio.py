@@ -89,7 +89,7 @@ def plot_mouth_vs_lips(rows: dict[str, tuple[np.ndarray, np.ndarray]]):
     for ax, (name, (mouth, lips)) in zip(axes[0], rows.items(), strict=True):
         t = np.arange(len(lips)) / FPS
         ax.plot(t, lips, color="C3", lw=2, label="lip law of its audio")
-        ax.plot(t, mouth, color="C0", lw=1.5, marker="o", ms=3, label="judged mouth, generated")
+        ax.plot(t, mouth, color="C0", lw=1.5, marker="o", ms=3, label="judged mouth")
         r = np.corrcoef(mouth, lips)[0, 1] if mouth.std() > 1e-6 and lips.std() > 1e-6 else 0.0
         ax.set_title(f"{name}: r = {r:.2f}", fontsize=9)
         ax.set_xlabel("time (s)", fontsize=8)
@@ -185,5 +185,30 @@ def audio_effect_slider(effect: np.ndarray, video: np.ndarray, face: np.ndarray,
     return panel
 
 
+def plot_sync_by_speech(rows: dict[str, dict], target: float = 0.6):
+    """Lip sync split by what was spoken (:func:`humo_lite.eval.sync_check.sync_by_speech`): ``rows`` maps a label
+    (a model and pool) to its ``by_speech`` dict. Left: the Sync-C-lite margin over chance as a share of the
+    reconstruction's (± std over seeds), the target dashed; right: r between the judged mouth and the lip law."""
+    kinds = sorted({kind for row in rows.values() for kind in row})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 2.9), layout="constrained")
+    width = 0.8 / max(1, len(kinds))
+    x = np.arange(len(rows))
+    for k, kind in enumerate(kinds):
+        parts = [row.get(kind, {}).get("generated", {}) for row in rows.values()]
+        share = [np.nan if p.get("margin_share") is None else p["margin_share"] for p in parts]
+        spread = [0.0 if p.get("margin_share_std") is None else p["margin_share_std"] for p in parts]
+        axes[0].bar(x + k * width, share, width, yerr=spread, capsize=3, label=kind, color=f"C{k}")
+        axes[1].bar(x + k * width, [p.get("r_within_clip", np.nan) for p in parts], width, color=f"C{k}")
+    axes[0].axhline(target, color="k", ls="--", lw=1, label=f"target {target}")
+    axes[0].set_ylabel("margin over chance,\nshare of reconstruction's", fontsize=8)
+    axes[1].set_ylabel("r, mouth vs lip law", fontsize=8)
+    axes[1].set_ylim(top=1)
+    for ax in axes:
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xticks(x + width * (len(kinds) - 1) / 2, list(rows), fontsize=8)
+    axes[0].legend(fontsize=7)
+    return fig
+
+
 __all__ = ["audio_effect_slider", "latent_frame_span", "plot_audio_effect", "plot_audio_tokens", "plot_frame_leak",
-           "plot_mouth_vs_lips", "plot_stage2_curve", "plot_windows_on_waveform"]
+           "plot_mouth_vs_lips", "plot_stage2_curve", "plot_sync_by_speech", "plot_windows_on_waveform"]

@@ -64,10 +64,22 @@ def plot_switch_sweep(points: list[tuple[float, dict]], num_steps: int, metrics=
     return fig
 
 
+def frames_strip(frames: np.ndarray, count: int = 6):
+    """``count`` frames of a clip ``(F, H, W, 3)`` in [0, 1], evenly spaced, in a row (a figure)."""
+    picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    fig, axes = plt.subplots(1, count, figsize=(1.3 * count, 1.5), layout="constrained")
+    for ax, i in zip(axes, picks, strict=True):
+        ax.imshow(np.clip(frames[i], 0, 1), interpolation="nearest")
+        ax.set_title(f"frame {i}", fontsize=8)
+        ax.axis("off")
+    return fig
+
+
 def guidance_slider(generate, formula, scales=(5.0, 5.0, 5.5), switch_sigma: float = 0.98):
     """An ipywidgets panel: text, image and audio scales and the switch σ; *generate* calls
-    ``generate(text, image, audio, switch_sigma)`` (a clip ``(F, H, W, 3)`` and its audio) and plays it with the
-    formula ``formula(text, image, audio, switch_sigma)`` printed above."""
+    ``generate(text, image, audio, switch_sigma)`` (a clip ``(F, H, W, 3)`` and its audio) and shows it — the
+    formula ``formula(text, image, audio, switch_sigma)``, six of its frames, and the clip with its sound. It opens
+    with the clip of the starting values; the button makes the clip of the values set."""
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -83,9 +95,13 @@ def guidance_slider(generate, formula, scales=(5.0, 5.0, 5.5), switch_sigma: flo
             out.clear_output(wait=True)
             print(formula(*values))
             frames, audio = generate(*values)
+            strip = frames_strip(frames)
+            display(strip)
+            plt.close(strip)
             display(video_player(frames, audio))
 
     button.on_click(run)
+    run()
     panel = widgets.VBox([widgets.HBox(sliders), widgets.HBox([switch, button]), out])
     display(panel)
     return panel
@@ -104,4 +120,4 @@ def ratio_table(summary: dict, rows=None, metrics=("TVA-lite", "ID-lite", "Sync-
         lines.append(f"| {name} | {summary[name]['mode']} | " + " | ".join(cells) + " |")
     return Markdown("\n".join(lines))
 
-__all__ = ["TERMS", "clips_player", "guidance_slider", "plot_branch_x0", "plot_switch_sweep", "ratio_table"]
+__all__ = ["TERMS", "clips_player", "frames_strip", "guidance_slider", "plot_branch_x0", "plot_switch_sweep", "ratio_table"]
