@@ -183,7 +183,7 @@ def cmd_train_stage2(args) -> None:
     config = Stage2Config(stage2_config(**given(args, *TRAINER_FLAGS)),  # the rest: Stage2Config's defaults
                           **given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout",
                                   "image_dropout", "audio_dropout", "audio_tokens", "face_weight", "focus_weight",
-                                  "focus_blocks", "curve", "curve_every", clips="num_clips",
+                                  "focus_blocks", "curve", "curve_every", "voice_rates", clips="num_clips",
                                   plain_clips="num_plain_clips"))
     manifest = train_stage2(args.preset, args.stage1, args.out, config, command=args.command_line,
                             override_config=args.override_config)
@@ -373,6 +373,9 @@ def _add_stage2_command(train) -> None:
                         help=f"weight of focus-by-predicting's face-mask loss, 0: no mask head {SHIPPED}")
     stage2.add_argument("--focus-blocks", type=positive_int, default=None,
                         help="last DiT blocks the mask head reads (default: HuMo's 4, or every block if fewer)")
+    stage2.add_argument("--voice-rates", type=finite, default=None,
+                        help="play the pool's bank recordings at rates drawn from [1 - v, 1 + v] (more voices; "
+                             f"chapter 04 measures it) {SHIPPED}")
     stage2.add_argument("--no-curve", dest="curve", action="store_false", default=None,
                         help="skip the held-out curve (loss, Sync-C-lite, ID-lite, TVA-lite) measured during training")
     stage2.add_argument("--curve-every", type=positive_int, default=None, help=f"steps between its points {SHIPPED}")

@@ -395,6 +395,7 @@ class Stage2Config:
     eval_seeds: tuple[int, ...] = (0, 1, 2)
     curve: bool = True  # measure the held-out curve (training_curve) every curve_every steps
     curve_every: int = STAGE2_EVAL_EVERY
+    voice_rates: float = 0.0  # > 0: the pool's bank recordings played at rates in [1 - v, 1 + v] (new voices; ours)
 
 
 def stage2_config(**overrides) -> TrainConfig:
@@ -404,10 +405,11 @@ def stage2_config(**overrides) -> TrainConfig:
 
 @torch.no_grad()
 def stage2_data(pipe: HuMoLitePipeline, preset: Preset, num_clips: int, num_plain_clips: int,
-                progress: bool) -> tuple[dict, dict]:
-    """The stage-2 pool (audio triplets, with windows) and the stage-1 pool (its audio null), cached."""
+                progress: bool, voice_rates: float = 0.0) -> tuple[dict, dict]:
+    """The stage-2 pool (audio triplets, with windows; ``voice_rates``: :class:`Stage2Config`'s) and the stage-1
+    pool (its audio null), cached."""
     audio = cache_latents(pipe.vae, "stage2", preset, size=num_clips, progress=progress, references=True,
-                          audio=True)
+                          audio=True, voice_rates=voice_rates or None)
     audio_data = {"latents": audio["latents"], "ref_latents": audio["ref_latents"],
                   "audio_windows": audio["audio_windows"], "face_share": audio["face_share"],
                   "text_ctx": encode_text(pipe.text_encoder, audio["text_ids"], audio["text_mask"]),
@@ -511,6 +513,8 @@ def _check_stage2_args(out_dir, config: Stage2Config) -> None:
         check_count(config.focus_blocks, "focus_blocks", 1, 64, what="last DiT blocks the mask head reads; HuMo: 4")
     check_count(config.curve_every, "curve_every", 1, 10**6, what="steps between points of the held-out curve")
     check_real(config.share_start, "share_start", 0, 1, what="the audio share at step 0")
+    if config.voice_rates:
+        check_real(config.voice_rates, "voice_rates", 0, 0.49, what="bank recordings' playback rates, 1 ± this")
     check_real(config.share_end, "share_end", 0, 1, what="the audio share after the ramp")
     check_count(config.audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
     if config.ramp_steps is not None:
@@ -568,7 +572,8 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     torch.manual_seed(config.train.seed)
     transformer = add_audio(stage1_pipe.transformer, num_tokens=config.audio_tokens)
     mask_head = _mask_head(transformer, config)
-    audio_data, plain_data = stage2_data(stage1_pipe, preset, config.num_clips, config.num_plain_clips, progress)
+    audio_data, plain_data = stage2_data(stage1_pipe, preset, config.num_clips, config.num_plain_clips, progress,
+                                         config.voice_rates)
     cache_time = time.perf_counter() - start
     task = AudioToVideoTask(transformer, audio_data, plain_data, config.share_start, config.share_end, ramp_steps,
                             config.text_dropout, config.image_dropout, config.audio_dropout,

@@ -114,6 +114,7 @@ def check_04(r):
     assert r["effect_shape"][1] == 4 and r["effect_shape"][0] == 6, r  # 6 steps x 4 guidance rows (TIA)
     assert 0 < r["face_share"] < 1 and 0 < r["face_area"] < 0.5, r
     assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
+    assert r["by_speech"] == {"heldout_voice": ["bank", "synth"], "validation": ["bank", "synth"]}, r  # shipped split
 
 
 def check_05(r):

@@ -93,3 +93,41 @@ def test_unknown_pool_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown pool 'stage3'"):
         make_pool("stage3")
     assert set(POOL_CONFIGS) >= set(TRAINING_POOLS)
+
+
+def test_voice_rates_make_new_voices_from_the_banks_and_change_nothing_else():
+    """Speed perturbation: a bank recording played 1.15x faster has every frequency 1.15x higher (spectral
+    centroid), keeps the bank's peak; a pool drawn with rates differs from the plain pool only in its bank rates."""
+    import dataclasses
+
+    import librosa
+    import numpy as np
+
+    from humo_lite.data.pools import with_voice_rates
+    from humo_lite.data.speech import SpeechSpec, speech_audio
+
+    spec = SpeechSpec("bank", key=bank_keys("train")[0], offset=0.2)
+    plain, fast = (speech_audio(dataclasses.replace(spec, rate=r), 32_000) for r in (1.0, 1.15))
+    assert np.array_equal(plain, speech_audio(spec, 32_000)) and abs(np.abs(fast).max() - 0.5) < 1e-3
+
+    def centroid(audio):
+        frames = librosa.feature.spectral_centroid(y=audio, sr=16_000)[0]
+        return np.median(frames[librosa.feature.rms(y=audio)[0] > 0.02])
+
+    assert 1.08 < centroid(fast) / centroid(plain) < 1.22  # 1.15: the voice moved up; 1.0 would fail
+    for bad in (dict(kind="bank", key=spec.key, rate=0.3), dict(kind="synth", rate=1.1)):
+        with pytest.raises(ValueError, match=r"rate must be in \[0\.5, 2\]"):
+            SpeechSpec(**bad)
+
+    pool = make_pool("stage2")
+    assert all(s.speech.rate == 1.0 for s in pool.specs)  # the shipped pools: no rates
+    rated = with_voice_rates(list(pool.specs), 0.15, np.random.default_rng(0))
+    rates = [s.speech.rate for s in rated if s.speech.kind == "bank"]
+    assert all(0.85 <= r <= 1.15 for r in rates) and np.std(rates) > 0.05
+    assert [dataclasses.replace(s, speech=dataclasses.replace(s.speech, rate=1.0)) for s in rated] == list(pool.specs)
+    assert all(s.speech.rate == 1.0 for s in rated if s.speech.kind == "synth")
+    drawn = make_pool("stage2", size=40, voice_rates=0.15).specs  # the pool drawn with rates: the same clips
+    assert [s.speech.key for s in drawn] == [s.speech.key for s in pool.specs[:40]]
+    assert any(s.speech.rate != 1.0 for s in drawn) and make_pool("stage2", size=40).specs == pool.specs[:40]
+    with pytest.raises(ValueError, match=r"voice_rates must be in \(0, 0\.5\)"):
+        with_voice_rates(list(pool.specs), 0.6, np.random.default_rng(0))

@@ -368,11 +368,11 @@ def test_train_stage2_command_defers_to_the_config_defaults(monkeypatch, tmp_pat
     monkeypatch.setattr(recipes, "train_stage2", lambda *a, **kw: calls.append((a, kw)) or {})
     main(["train", "stage2", "--out", str(tmp_path / "a")])
     main(["train", "stage2", "--out", str(tmp_path / "b"), "--steps", "900", "--clips", "400", "--face-weight", "0",
-          "--no-curve", "--focus-weight", "0", "--curve-every", "100"])
+          "--no-curve", "--focus-weight", "0", "--curve-every", "100", "--voice-rates", "0.15"])
     (args, kwargs), (args2, _) = calls
     assert args[3] == Stage2Config() and set(kwargs) == {"command", "override_config"}  # nothing else passed
     expected = Stage2Config(train=replace(Stage2Config().train, steps=900), num_clips=400, face_weight=0.0, curve=False,
-                            focus_weight=0.0, curve_every=100)
+                            focus_weight=0.0, curve_every=100, voice_rates=0.15)
     assert args2[3] == expected and args2[3].train.lr == TrainConfig(lr=1e-3).lr
     assert Stage2Config().focus_weight > 0  # the shipped recipe is HuMo's: with focus-by-predicting
 
@@ -389,3 +389,35 @@ def test_joint_training_starts_from_stage_0_and_says_so(tmp_path):
     with pytest.raises(ValueError, match="focus_blocks must be at most"):
         train_stage2("humo-nano", None, tmp_path / "bad", Stage2Config(stage2_config(steps=2), eval_clips=0,
                                                                        curve=False, focus_blocks=3), progress=False)
+    with pytest.raises(ValueError, match="voice_rates must be"):
+        train_stage2("humo-nano", None, tmp_path / "bad", Stage2Config(stage2_config(steps=2), eval_clips=0,
+                                                                       curve=False, voice_rates=0.6), progress=False)
+
+
+def test_sync_by_speech_splits_the_check_by_what_was_spoken():
+    """``sync_by_group``: a group whose mouth follows its lip law keeps its margin and r; a group whose mouth is
+    another clip's does not. ``sync_by_speech`` on the shipped nano stage 2: both kinds of speech, each beside its
+    reconstruction."""
+    from humo_lite.eval.sync_check import sync_by_group, sync_by_speech
+    from humo_lite.pipeline import HuMoLitePipeline
+    from humo_lite.shipped import default_checkpoint
+
+    rng = np.random.default_rng(0)
+    lips = np.clip(rng.random((8, 25)) ** 2, 0, 1)
+    mouth = lips.copy()
+    mouth[4:] = lips[rng.permutation(8)][4:][:, ::-1]  # the second group: some other clip's mouth, reversed
+    groups = sync_by_group(mouth, lips, ["follows"] * 4 + ["other"] * 4)
+    follows, other = groups["follows"], groups["other"]
+    assert follows["num_clips"] == other["num_clips"] == 4
+    assert follows["r_within_clip"] > 0.99 and follows["abs_offset"] == 0 and follows["margin"] > 0.1, follows
+    assert other["r_within_clip"] < 0.5 and other["margin"] < follows["margin"] / 2, other
+
+    pipe = HuMoLitePipeline.from_pretrained(default_checkpoint("humo-nano", 2))
+    pipe.set_progress_bar_config(disable=True)
+    out = sync_by_speech(pipe, num_clips=8, seeds=(0,), num_inference_steps=2, batch_size=8, preset="humo-nano")
+    assert set(out["by_speech"]) == {"bank", "synth"} and out["seeds"] == [0]
+    assert sum(part["num_clips"] for part in out["by_speech"].values()) == 8
+    for part in out["by_speech"].values():
+        generated, margin = part["generated"], part["reconstruction"]["margin"]
+        assert {"margin_share", "r_within_clip", "sync_c"} <= set(generated)
+        assert (generated["margin_share"] is None) == (margin <= 1e-6), part  # no share of a margin that is not there

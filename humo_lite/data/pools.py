@@ -32,7 +32,7 @@ and synthetic speech from a third seed stream. A setting chosen on it has seen n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -57,6 +57,7 @@ class PoolConfig:
     scene_pairs: str | int  # "heldout", or how many of the training (background, clothing) pairs
     speech: str  # "synth", "mixed" (half synth, half bank), "heldout", "unseen_voice" (held-out voices only)
     #              or "validation" (held-out sentences in training voices, and a third synth stream)
+    voice_rates: float = 0.0  # > 0: each bank recording played at a rate drawn from [1 - v, 1 + v] (new voices)
 
 
 POOL_CONFIGS = {
@@ -143,11 +144,12 @@ def _speech(kind: str, rng: np.random.Generator) -> SpeechSpec:
 
 
 @lru_cache(maxsize=32)
-def make_pool(name: str, world_seed: int = 0, size: int | None = None) -> Pool:
-    """Draw pool ``name`` (see the module table); ``size`` overrides its number of clips."""
+def make_pool(name: str, world_seed: int = 0, size: int | None = None, voice_rates: float | None = None) -> Pool:
+    """Draw pool ``name`` (see the module table); ``size`` overrides its number of clips, ``voice_rates`` its
+    :class:`PoolConfig` ``voice_rates`` (bank recordings played at rates in [1 − v, 1 + v]; 0: as recorded)."""
     if name not in POOL_CONFIGS:
         raise ValueError(f"unknown pool {name!r}; expected one of {list(POOL_CONFIGS)}")
-    config = POOL_CONFIGS[name]
+    config = POOL_CONFIGS[name] if voice_rates is None else replace(POOL_CONFIGS[name], voice_rates=voice_rates)
     train_ids, heldout_ids = identity_split(world_seed)
     train_pairs, heldout_pairs = scene_pair_split(world_seed)
     identities = {"heldout": heldout_ids, "validation": validation_identities(world_seed)}.get(
@@ -160,7 +162,20 @@ def make_pool(name: str, world_seed: int = 0, size: int | None = None) -> Pool:
         scene = Scene(background, clothing, int(rng.integers(len(POSITIONS))), int(rng.integers(len(MOTIONS))))
         identity = identities[int(rng.integers(len(identities)))]
         specs.append(ClipSpec(identity, scene, _speech(config.speech, rng), int(rng.integers(2**31))))
+    if config.voice_rates:
+        specs = with_voice_rates(specs, config.voice_rates, _rng(world_seed, 0x5EED, list(POOL_CONFIGS).index(name)))
     return Pool(name, tuple(specs), config.modalities)
+
+
+def with_voice_rates(specs: list[ClipSpec], spread: float, rng: np.random.Generator) -> list[ClipSpec]:
+    """``specs`` with each bank recording's playback rate drawn uniformly from [1 − spread, 1 + spread]
+    (:class:`~humo_lite.data.speech.SpeechSpec` ``rate``): more voices from the bank's few. The rates come from
+    their own stream ``rng``, so every other field of the pool is what it is without them."""
+    if not 0.0 < spread < 0.5:
+        raise ValueError(f"voice_rates must be in (0, 0.5), got {spread!r}")
+    rates = rng.uniform(1.0 - spread, 1.0 + spread, size=len(specs))
+    return [replace(s, speech=replace(s.speech, rate=float(r))) if s.speech.kind == "bank" else s
+            for s, r in zip(specs, rates, strict=True)]
 
 
 def pool_summary(world_seed: int = 0) -> list[dict]:

@@ -51,7 +51,7 @@ def encode_text(text_encoder, text_ids: torch.Tensor, text_mask: torch.Tensor, c
 
 def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-micro", size: int | None = None,
                   batch_size: int = 32, progress: bool = True, references: bool = False,
-                  audio: bool = False) -> dict[str, torch.Tensor]:
+                  audio: bool = False, voice_rates: float | None = None) -> dict[str, torch.Tensor]:
     """Render a pool and encode it: ``latents [N, C, F', h, w]``, ``text_ids``, ``text_mask``, labels.
 
     Clips are rendered at the preset's size and encoded with the VAE's posterior mean, normalised. With
@@ -59,10 +59,11 @@ def cache_latents(vae, pool: str = "foundation", preset: Preset | str = "humo-mi
     video): ``ref_latents [N, C, 1, h, w]``, and the face's share of each latent cell
     (:func:`latent_face_share`): ``face_share [N, F', h, w]``. With ``audio`` each clip's HuMo audio windows
     (:func:`humo_lite.data.audio.audio_windows`, one all-zero window per reference frame when ``references``):
-    ``audio_windows [N, F' + R, 8, 80]``, and its lip-law mouth opening ``mouth [N, F]``.
+    ``audio_windows [N, F' + R, 8, 80]``, and its lip-law mouth opening ``mouth [N, F]``. ``voice_rates``: the
+    pool's bank recordings played at other rates (:func:`humo_lite.data.pools.make_pool`).
     """
     world = get_preset(preset).world
-    specs = make_pool(pool, size=size)
+    specs = make_pool(pool, size=size, voice_rates=voice_rates)
     tokenizer = Tokenizer()
     out: dict[str, list] = {"latents": [], "text_ids": [], "text_mask": [], "text_roles": [], "background": [],
                             "clothing": [], "position": [], "ref_latents": [], "face_share": [], "audio_windows": [],
