@@ -25,11 +25,18 @@ occurs in train, so a model evaluated on them has neither heard the words nor th
 
 The output is deterministic: espeak-ng has no randomness, and the same espeak-ng / librosa versions
 give the same bytes on every run.
+
+``--extra-voices DIR`` instead adds 60 more ``"train"`` recordings to the bank copied into ``DIR``: the training
+sentences (each twice) in 12 more voices — other accents and variants, none Scottish and none the held-out
+voice's variant ``f3`` — so that a stage 2 can be trained with more voices (chapter 04; run with
+``HUMO_LITE_DATA_SAMPLES`` naming a copy of ``data_samples/`` whose ``speech_bank/`` is ``DIR``). The shipped
+bank is never rewritten by it, and its 40 recordings stay byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -103,6 +110,9 @@ HELDOUT_SENTENCES = [
 TRAIN_VOICES = ["en-us", "en-gb", "en-us+f2", "en-gb+m3", "en-us+f4", "en-gb-x-rp+m7"]
 HELDOUT_ONLY_VOICE = "en-gb-scotland+f3"  # never used for a train recording
 SPEEDS_WPM = [170, 190]
+EXTRA_TRAIN_VOICES = ["en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m2", "en-029+f5", "en-us-nyc+m4", "en-gb+f1", "en-us+m1",
+                      "en-gb-x-rp+f4", "en-029+m6", "en-us-nyc+f2", "en-gb-x-gbclan+m5", "en-gb-x-gbcwmd+f5", "en-us+m6"]
+SENTENCES_PER_EXTRA_VOICE = 5
 
 
 def plan() -> list[dict]:
@@ -119,6 +129,43 @@ def plan() -> list[dict]:
     for k, row in enumerate(rows):
         row["key"] = f"{row['split']}_{k:02d}_{row['voice'].replace('+', '-')}_{row['speed_wpm']}"
     return rows
+
+
+def extra_plan(start: int) -> list[dict]:
+    """``--extra-voices``: each extra voice speaks 5 training sentences (every sentence twice over the 12 voices);
+    keys numbered from ``start``."""
+    rows = []
+    for v, voice in enumerate(EXTRA_TRAIN_VOICES):
+        for n in range(SENTENCES_PER_EXTRA_VOICE):
+            i = (v * SENTENCES_PER_EXTRA_VOICE + n) % len(TRAIN_SENTENCES)
+            rows.append(dict(text=TRAIN_SENTENCES[i], voice=voice, speed_wpm=SPEEDS_WPM[n % 2], split="train"))
+    for k, row in enumerate(rows, start=start):
+        row["key"] = f"extra_{k:03d}_{row['voice'].replace('+', '-')}_{row['speed_wpm']}"
+    return rows
+
+
+def add_extra_voices(espeak: str, out: Path) -> list[dict]:
+    """Copy the shipped bank into ``out`` (unless it is already there) and add :func:`extra_plan`'s recordings;
+    returns the merged manifest. A recording outside the allowed durations at its speed is tried at the other."""
+    if not (out / "manifest.json").is_file():
+        shutil.copytree(DEFAULT_OUT, out, dirs_exist_ok=True)
+    manifest = [m for m in json.loads((out / "manifest.json").read_text()) if not m["key"].startswith("extra_")]
+    with tempfile.TemporaryDirectory() as workdir:
+        for row in extra_plan(len(manifest)):
+            for speed in (row["speed_wpm"], *[s for s in SPEEDS_WPM if s != row["speed_wpm"]]):
+                audio = synthesise(espeak, row["text"], row["voice"], speed, Path(workdir))
+                if MIN_S <= audio.size / SAMPLE_RATE <= MAX_S:
+                    break
+            else:
+                print(f"skipped {row['key']}: no speed gives {MIN_S}-{MAX_S} s", file=sys.stderr)
+                continue
+            file = f"{row['key']}.wav"
+            write_wav(out / file, audio, SAMPLE_RATE)
+            manifest.append(dict(key=row["key"], file=file, text=row["text"], voice=row["voice"], speed_wpm=speed,
+                                 duration_s=round(audio.size / SAMPLE_RATE, 4), num_samples=int(audio.size),
+                                 split="train"))
+    write_json(out / "manifest.json", manifest)
+    return manifest
 
 
 def synthesise(espeak: str, text: str, voice: str, speed_wpm: int, workdir: Path) -> np.ndarray:
@@ -204,12 +251,23 @@ def report(manifest: list[dict], out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    parser.add_argument("--extra-voices", type=Path, default=None,
+                        help="instead: copy the bank here and add 60 recordings in 12 more training voices")
     args = parser.parse_args(argv)
 
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         print("espeak-ng not found; install it with `sudo apt-get install espeak-ng`", file=sys.stderr)
         return 1
+    if args.extra_voices is not None:
+        if args.extra_voices.resolve() == DEFAULT_OUT.resolve():
+            print("--extra-voices must name a folder other than the shipped bank", file=sys.stderr)
+            return 1
+        manifest = add_extra_voices(espeak, args.extra_voices)
+        assert HELDOUT_ONLY_VOICE not in {m["voice"] for m in manifest if m["split"] == "train"}
+        print(f"{args.extra_voices}: {len(manifest)} recordings, "
+              f"{len({m['voice'] for m in manifest if m['split'] == 'train'})} training voices")
+        return 0
 
     rows = plan()
     train_texts = {r["text"] for r in rows if r["split"] == "train"}

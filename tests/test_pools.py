@@ -131,3 +131,23 @@ def test_voice_rates_make_new_voices_from_the_banks_and_change_nothing_else():
     assert any(s.speech.rate != 1.0 for s in drawn) and make_pool("stage2", size=40).specs == pool.specs[:40]
     with pytest.raises(ValueError, match=r"voice_rates must be in \(0, 0\.5\)"):
         with_voice_rates(list(pool.specs), 0.6, np.random.default_rng(0))
+
+
+def test_the_extra_voices_plan_keeps_every_held_out_voice_and_sentence_unseen():
+    """``scripts/make_speech_bank.py --extra-voices``: 60 training recordings in 12 new voices, each training sentence
+    twice; no held-out sentence, no Scottish accent and not the held-out voice's variant (a leak would fail here)."""
+    import importlib.util
+    from collections import Counter
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_speech_bank.py"
+    spec = importlib.util.spec_from_file_location("make_speech_bank", path)
+    bank = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bank)
+    rows = bank.extra_plan(40)
+    assert len(rows) == 60 and len({r["voice"] for r in rows}) == 12 and all(r["split"] == "train" for r in rows)
+    assert set(Counter(r["text"] for r in rows).values()) == {2} and {r["text"] for r in rows} == set(bank.TRAIN_SENTENCES)
+    heldout_voice = bank.HELDOUT_ONLY_VOICE
+    assert not {r["voice"] for r in rows} & ({heldout_voice} | set(bank.TRAIN_VOICES))
+    assert not any("scotland" in r["voice"] or r["voice"].endswith("+" + heldout_voice.split("+")[1]) for r in rows)
+    assert len({r["key"] for r in rows}) == 60 and rows[0]["key"].startswith("extra_040_")
