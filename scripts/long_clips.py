@@ -8,7 +8,7 @@ over the reconstruction ceiling). Then the same clips ``--long-frames`` long (de
 motion frames against one window at the training length: ID-lite of the last window over the first's, Sync-C-lite
 over the whole clip over one window's. Writes ``data_samples/ablations/long_clips.json``.
 
-Usage: ``python scripts/long_clips.py`` (the shipped humo-micro stage 2, 24 clips x 3 seeds; about 100 min on
+Usage: ``python scripts/long_clips.py`` (the shipped humo-micro stage 2, 24 clips x 3 seeds; 35 min measured on
 one core of a busy 2-core machine); ``--preset humo-nano --clips 4 --seeds 0 --frames 33 --long-frames 49
 --out /tmp/long.json`` checks that it runs (seconds).
 """
