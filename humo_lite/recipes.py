@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.pools import POOL_CONFIGS
+from .data.pools import MAX_VOICE_RATES, POOL_CONFIGS
 from .eval.audio_focus import audio_face_share
 from .eval.ceilings import write_reconstruction_ceiling
 from .eval.heldout_loss import heldout_data, heldout_loss
@@ -514,7 +514,8 @@ def _check_stage2_args(out_dir, config: Stage2Config) -> None:
     check_count(config.curve_every, "curve_every", 1, 10**6, what="steps between points of the held-out curve")
     check_real(config.share_start, "share_start", 0, 1, what="the audio share at step 0")
     if config.voice_rates:
-        check_real(config.voice_rates, "voice_rates", 0, 0.49, what="bank recordings' playback rates, 1 ± this")
+        check_real(config.voice_rates, "voice_rates", 0, MAX_VOICE_RATES, high_open=True,
+                   what="bank recordings' playback rates, 1 ± this")
     check_real(config.share_end, "share_end", 0, 1, what="the audio share after the ramp")
     check_count(config.audio_tokens, "audio_tokens", 1, 256, what="audio tokens per latent frame; HuMo: 16")
     if config.ramp_steps is not None:

@@ -146,7 +146,8 @@ def test_the_extra_voices_plan_keeps_every_held_out_voice_and_sentence_unseen():
     spec.loader.exec_module(bank)
     rows = bank.extra_plan(40)
     assert len(rows) == 60 and len({r["voice"] for r in rows}) == 12 and all(r["split"] == "train" for r in rows)
-    assert set(Counter(r["text"] for r in rows).values()) == {2} and {r["text"] for r in rows} == set(bank.TRAIN_SENTENCES)
+    assert set(Counter(r["text"] for r in rows).values()) == {2}
+    assert {r["text"] for r in rows} == set(bank.TRAIN_SENTENCES)
     heldout_voice = bank.HELDOUT_ONLY_VOICE
     assert not {r["voice"] for r in rows} & ({heldout_voice} | set(bank.TRAIN_VOICES))
     assert not any("scotland" in r["voice"] or r["voice"].endswith("+" + heldout_voice.split("+")[1]) for r in rows)

@@ -45,6 +45,7 @@ MODALITIES = ("text", "reference", "audio")
 NUM_HELDOUT_IDENTITIES = 60
 NUM_TRAIN_IDENTITIES = 240
 NUM_VALIDATION_IDENTITIES = 60
+MAX_VOICE_RATES = 0.5  # voice_rates below this: every playback rate stays in (0.5, 1.5)
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,8 @@ def with_voice_rates(specs: list[ClipSpec], spread: float, rng: np.random.Genera
     """``specs`` with each bank recording's playback rate drawn uniformly from [1 − spread, 1 + spread]
     (:class:`~humo_lite.data.speech.SpeechSpec` ``rate``): more voices from the bank's few. The rates come from
     their own stream ``rng``, so every other field of the pool is what it is without them."""
-    if not 0.0 < spread < 0.5:
-        raise ValueError(f"voice_rates must be in (0, 0.5), got {spread!r}")
+    if not 0.0 < spread < MAX_VOICE_RATES:
+        raise ValueError(f"voice_rates must be in (0, {MAX_VOICE_RATES}), got {spread!r}")
     rates = rng.uniform(1.0 - spread, 1.0 + spread, size=len(specs))
     return [replace(s, speech=replace(s.speech, rate=float(r))) if s.speech.kind == "bank" else s
             for s, r in zip(specs, rates, strict=True)]

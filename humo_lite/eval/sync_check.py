@@ -49,12 +49,18 @@ def shuffled_order(n: int) -> np.ndarray:
     return np.roll(np.arange(n), -1)
 
 
+def own_and_shuffled(mouth: np.ndarray, lips: np.ndarray) -> tuple[dict, dict]:
+    """Per-clip :func:`~humo_lite.eval.metrics.sync_lite` of the judged mouths against their own lip law and
+    against the shuffled one (chance)."""
+    return sync_lite(mouth, lips), sync_lite(mouth, lips[shuffled_order(len(lips))])
+
+
 def lip_sync(judge, frames, lips: np.ndarray) -> dict:
     """Sync of clips ``frames`` (any layout :func:`~humo_lite.layouts.as_video` reads) against their lip law
     ``lips (N, F)`` and against the shuffled lip law; the judged mouth ``(N, F)`` as ``mouth``."""
     out = judge.model.judge_video(as_video(frames))
     mouth = out["mouth"].numpy()
-    own, other = sync_lite(mouth, lips), sync_lite(mouth, lips[shuffled_order(len(lips))])
+    own, other = own_and_shuffled(mouth, lips)
     return {"sync_c": float(own["sync_c"].mean()), "sync_d": float(own["sync_d"].mean()),
             "abs_offset": float(np.abs(own["offset"]).mean()), "within_1": float((np.abs(own["offset"]) <= 1).mean()),
             "sync_c_shuffled": float(other["sync_c"].mean()), "sync_d_shuffled": float(other["sync_d"].mean()),
@@ -141,7 +147,7 @@ def sync_by_group(mouth: np.ndarray, lips: np.ndarray, groups) -> dict[str, dict
     """Per group of clips (``groups[i]`` names clip i's): Sync-C against the clip's own lip law and against the
     shuffled one (the shuffle of the whole set, :func:`shuffled_order`), their margin, r within clip and |offset|."""
     groups = np.asarray(groups)
-    own, other = sync_lite(mouth, lips), sync_lite(mouth, lips[shuffled_order(len(lips))])
+    own, other = own_and_shuffled(mouth, lips)
     out = {}
     for name in sorted(set(groups.tolist())):
         sel = groups == name
@@ -184,4 +190,4 @@ def sync_by_speech(pipe, num_clips: int = 48, seeds=(0, 1), num_inference_steps:
 
 
 __all__ = ["POOL", "heldout_sync_check", "heldout_voice_clips", "lip_sync", "margin_shares", "score_frames",
-           "shuffled_order", "summarise", "sync_by_group", "sync_by_speech", "sync_ceilings"]
+           "own_and_shuffled", "shuffled_order", "summarise", "sync_by_group", "sync_by_speech", "sync_ceilings"]

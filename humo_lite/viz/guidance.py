@@ -120,4 +120,5 @@ def ratio_table(summary: dict, rows=None, metrics=("TVA-lite", "ID-lite", "Sync-
         lines.append(f"| {name} | {summary[name]['mode']} | " + " | ".join(cells) + " |")
     return Markdown("\n".join(lines))
 
-__all__ = ["TERMS", "clips_player", "frames_strip", "guidance_slider", "plot_branch_x0", "plot_switch_sweep", "ratio_table"]
+__all__ = ["TERMS", "clips_player", "frames_strip", "guidance_slider", "plot_branch_x0", "plot_switch_sweep",
+           "ratio_table"]
