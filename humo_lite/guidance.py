@@ -36,6 +36,12 @@ branches — the condition is given, just not amplified.
 
 :data:`PRESETS` holds the paper's forms and the released code's; :func:`get_schedule` looks one up.
 :data:`TOY_SCALES` is the one source of the default scales (the pipeline's arguments read it at call time).
+
+**The default** (:func:`default_schedule`, what a pipeline call without guidance gets): in TIA mode the *talking
+schedule* (:func:`talking_schedule`) — the paper's two phases with the scales chapter 07 chose on its validation
+pool, text/image-dominant (:data:`TALKING_EARLY`) above σ 0.98 and audio/image-dominant (:data:`TALKING_LATE`)
+below; on that pool it beat one text and one image scale throughout (:func:`humo_lite_schedule`), which stays the
+default of the other modes.
 """
 
 from __future__ import annotations
@@ -240,7 +246,8 @@ class GuidanceSchedule:
         return "\n".join(f"{p.interval():<16} {p.chain.formula(MODES[mode])}" for p in reversed(schedule.phases))
 
     def __str__(self) -> str:
-        lines = [f"{self.name}" + (f" — {self.description}" if self.description else ""), self.formula("TIA")]
+        own = "\n".join(f"{p.interval():<16} {p.chain.formula()}" for p in reversed(self.phases))  # by_mode aside
+        lines = [f"{self.name}" + (f" — {self.description}" if self.description else ""), own]
         for mode, _ in self.by_mode:
             lines += [f"in {mode} mode:", self.formula(mode)]
         return "\n".join(lines)
@@ -294,6 +301,40 @@ def humo_lite_schedule(text: float | None = None, image: float | None = None, au
                     "adaptive (Eq. 4)", f"HuMo Eq. 4; audio guided below sigma {switch_sigma:g}")
 
 
+def adaptive(early: tuple[float, float, float], late: tuple[float, float, float],
+             switch_sigma: float = PAPER_SWITCH_SIGMA, name: str | None = None) -> GuidanceSchedule:
+    """The paper's time-adaptive form with its own scales in each phase: Eq. 4 with ``early = (text, image,
+    audio)`` above ``switch_sigma``, ``late`` below (HuMo §3.4: A, text/image-dominant, then B, audio/image)."""
+    return switched(eq4(*early), eq4(*late), switch_sigma, name or f"adaptive, switch at {switch_sigma:g}",
+                    f"Eq. 4: A {tuple(early)} above sigma {switch_sigma:g}, B {tuple(late)} below")
+
+
+TALKING_EARLY = (5.0, 3.0, 1.0)
+"""Phase A of the talking schedule, ``(text, image, audio)`` above σ 0.98: the text-heavy Eq. 4 scales chapter 07
+chose on the validation pool (``data_samples/ablations/stage2_guidance_schedules.json``, ``validation.chosen.A``)."""
+TALKING_LATE = (3.0, 5.0, 5.5)
+"""Phase B below σ 0.98: the audio/image-heavy scales chosen there (``validation.chosen.B``)."""
+
+
+def talking_schedule(audio: float | None = None) -> GuidanceSchedule:
+    """The default guidance in TIA mode: the paper's adaptive Eq. 4 with chapter 07's validation choice,
+    :data:`TALKING_EARLY` above σ 0.98 and :data:`TALKING_LATE` below. ``audio``: another audio scale for phase B
+    (``audio=1``: the same schedule with the audio term not amplified — audio guidance off)."""
+    late = TALKING_LATE if audio is None else (*TALKING_LATE[:2], check_scale(audio, "the audio scale"))
+    name = "talking (A/B)" if audio is None else f"talking (A/B), audio {late[2]:g}"
+    return adaptive(TALKING_EARLY, late, PAPER_SWITCH_SIGMA, name)
+
+
+def default_schedule() -> GuidanceSchedule:
+    """The pipeline's guidance when a call names no schedule and no scale. In TIA mode the talking schedule
+    (:func:`talking_schedule`: text/image-dominant above σ 0.98, audio/image-dominant below, as chosen on the
+    validation pool, where it beat one set of scales throughout: ``validation.default`` of the schedules file);
+    in T, TI and TA mode :func:`humo_lite_schedule` with :data:`TOY_SCALES` (read now)."""
+    base = humo_lite_schedule()
+    return GuidanceSchedule(base.phases, "default", "the talking schedule in TIA mode, else " + base.name,
+                            {"TIA": talking_schedule()})
+
+
 def _released_17b() -> GuidanceSchedule:
     """HuMo-17B's ``generate.py`` (``docs/paper_notes.md`` §7.2–7.3): with an image, text guided against the image
     branch above t = 980 and text + image as one group (scale_t − 2) below; without one, no switch, text 5."""
@@ -308,7 +349,9 @@ def _released_17b() -> GuidanceSchedule:
 def _presets() -> dict[str, GuidanceSchedule]:
     t, i, a = TOY_SCALES["text"], TOY_SCALES["image"], TOY_SCALES["audio"]
     return {
+        "default": default_schedule(),
         "adaptive": humo_lite_schedule(),
+        "talking": talking_schedule(),
         "static-a": single(eq4(t, i, 1.0), "static A (text/image)", "Eq. 4 with the early scales everywhere"),
         "static-b": single(eq4(t, i, a), "static B (audio/image)", "Eq. 4 with the late scales everywhere"),
         "text": single(text_only(t), "text only", "plain CFG on the caption; image and audio in both branches"),
@@ -319,10 +362,12 @@ def _presets() -> dict[str, GuidanceSchedule]:
 
 
 PRESETS = _presets()
-"""Named schedules: ``adaptive`` (the default: the paper's time-adaptive Eq. 4 with our scales),
-``static-a`` / ``static-b`` (its two phases held for the whole run), ``text`` (plain text CFG),
+"""Named schedules: ``default`` (what a call without guidance gets: ``talking`` in TIA mode, else ``adaptive``),
+``adaptive`` (the paper's time-adaptive Eq. 4 with one text and one image scale throughout, :data:`TOY_SCALES`),
+``talking`` (the adaptive Eq. 4 with chapter 07's A and B scales, :func:`talking_schedule`),
+``static-a`` / ``static-b`` (``adaptive``'s two phases held for the whole run), ``text`` (plain text CFG),
 ``humo-17b`` and ``humo-1.7b`` (the released code's forms and scales). ``print(PRESETS[name])`` shows the formula."""
-DEFAULT_GUIDANCE = "adaptive"
+DEFAULT_GUIDANCE = "default"
 
 
 def get_schedule(guidance: str | GuidanceSchedule) -> GuidanceSchedule:
@@ -334,6 +379,7 @@ def get_schedule(guidance: str | GuidanceSchedule) -> GuidanceSchedule:
     raise ValueError(f"unknown guidance {guidance!r}: expected a GuidanceSchedule or one of {sorted(PRESETS)}")
 
 
-__all__ = ["CONDITIONS", "DEFAULT_GUIDANCE", "MODES", "PAPER_SWITCH_SIGMA", "PRESETS", "TOY_SCALES", "Chain",
+__all__ = ["CONDITIONS", "DEFAULT_GUIDANCE", "MODES", "PAPER_SWITCH_SIGMA", "PRESETS", "TALKING_EARLY", "TALKING_LATE",
+           "TOY_SCALES", "Chain", "adaptive", "default_schedule", "talking_schedule",
            "GuidanceSchedule", "Phase", "Term", "branch_name", "check_scale", "default_scales", "eq4", "get_schedule",
            "humo_lite_schedule", "mode_of", "single", "switched", "text_only"]

@@ -304,7 +304,8 @@ def check_output_path(path: str | os.PathLike, kind: str = "folder", suffixes: t
     """
     path = Path(path)
     if kind == "file" and path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder; expected a file name to write, e.g. {path / ('out' + (suffixes or ('',))[0])}")
+        example = path / ("out" + (suffixes or ("",))[0])
+        raise IsADirectoryError(f"{path} is a folder; expected a file name to write, e.g. {example}")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: expected a file name ending in {' or '.join(suffixes)}, got "
                          f"{path.suffix or 'no extension'!r} (the file holds {suffixes[0][1:].upper()} bytes)")

@@ -10,10 +10,13 @@ clean latent frame appended after the video, the audio one 8-frame window per la
 zero reference latents, zero audio windows. A *branch* is the set of conditions one DiT pass keeps
 (:data:`CONDITIONS`); all branches a step needs run as rows of **one batched DiT call**
 (:meth:`HuMoLitePipeline.branch_velocities`), and a guidance schedule (:mod:`humo_lite.guidance`)
-says, at each step's σ, which branches to run and how to combine them. The default is the paper's Eq. 4
-with a time switch (``guidance="adaptive"``): ``v = v(∅) + s_t·[v(T) − v(∅)] + s_i·[v(TI) − v(T)] +
-s_a·[v(TIA) − v(TI)]``, terms for conditions not given dropped, the audio term only below σ = 0.98; its
-scales are ``guidance_scale`` (text), ``image_guidance_scale`` and ``audio_guidance_scale``, each defaulting to
+says, at each step's σ, which branches to run and how to combine them. Every default is the paper's Eq. 4
+with a time switch at σ = 0.98: ``v = v(∅) + s_t·[v(T) − v(∅)] + s_i·[v(TI) − v(T)] + s_a·[v(TIA) − v(TI)]``,
+terms for conditions not given dropped. With text, image and audio (TIA) it is the *talking schedule*
+(``guidance="talking"``): scales (text, image, audio) = (5, 3, 1) above the switch and (3, 5, 5.5) below, the two
+phases chapter 07 chose on the validation pool. In the other modes, and whenever a call gives a scale, it is
+``guidance="adaptive"``: one text scale ``guidance_scale`` and one image scale ``image_guidance_scale``
+throughout, the audio scale ``audio_guidance_scale`` only below the switch, each defaulting to
 :data:`humo_lite.guidance.TOY_SCALES` (read at call time: one source). Any other schedule or preset name goes
 in ``guidance=``.
 
@@ -41,7 +44,7 @@ from diffusers.utils import BaseOutput, deprecate
 
 from .data.audio import audio_features, audio_windows, check_audio, load_wav, resample
 from .data.captions import NULL_CAPTION, Tokenizer
-from .guidance import MODES, GuidanceSchedule, check_scale, get_schedule, humo_lite_schedule
+from .guidance import MODES, GuidanceSchedule, check_scale, default_schedule, get_schedule, humo_lite_schedule
 from .io import check_safetensors, read_image, read_json
 from .layouts import as_images, video_to_numpy
 from .models.dit import HuMoLiteDiT  # noqa: F401  (imported so from_pretrained can find the class)
@@ -192,7 +195,8 @@ def check_checkpoint_preset(folder, preset) -> None:
     if made != (world.height, world.width, world.num_frames) or (named is not None and named != preset.name):
         raise ValueError(f"checkpoint {folder} was made for {'preset ' + repr(named) if named else 'another preset'} "
                          f"({made[0]}x{made[1]}, {made[2]} frames), not {preset.name!r} ({world.height}x{world.width}, "
-                         f"{world.num_frames} frames); pass --preset {named or '<its preset>'} or a {preset.name} checkpoint")
+                         f"{world.num_frames} frames); pass --preset {named or '<its preset>'} or a {preset.name} "
+                         "checkpoint")
 
 
 def _flat(image) -> list:
@@ -417,9 +421,10 @@ class HuMoLitePipeline(DiffusionPipeline):
     @staticmethod
     def guidance_schedule(guidance, guidance_scale: float | None = None, image_guidance_scale: float | None = None,
                           audio_guidance_scale: float | None = None) -> GuidanceSchedule:
-        """The schedule a call uses: ``guidance`` (a schedule or a preset name), or else the default built
-        from the three scales (one left as None: :data:`~humo_lite.guidance.TOY_SCALES`'). Giving both a schedule
-        and a scale is an error (which would win?)."""
+        """The schedule a call uses: ``guidance`` (a schedule or a preset name); with no schedule and no scale the
+        default (:func:`~humo_lite.guidance.default_schedule`: the talking schedule in TIA mode); with a scale, the
+        adaptive Eq. 4 built from the three (one left as None: :data:`~humo_lite.guidance.TOY_SCALES`'). Giving
+        both a schedule and a scale is an error (which would win?)."""
         scales = {"guidance_scale": guidance_scale, "image_guidance_scale": image_guidance_scale,
                   "audio_guidance_scale": audio_guidance_scale}
         for name, value in scales.items():
@@ -431,6 +436,8 @@ class HuMoLitePipeline(DiffusionPipeline):
                 warnings.warn(f"{name}={value:g} is {what}: expect washed-out or flat frames; scales of "
                               f"1..{LARGE_SCALE:g} are the useful range (1 = no guidance on that condition)",
                               stacklevel=stacklevel_to_caller(1))
+        if guidance is None and all(value is None for value in scales.values()):
+            return default_schedule()  # the talking schedule in TIA mode, else humo_lite_schedule()
         if guidance is None:
             return humo_lite_schedule(guidance_scale, image_guidance_scale, audio_guidance_scale)
         changed = [name for name, value in scales.items() if value is not None]
@@ -476,15 +483,18 @@ class HuMoLitePipeline(DiffusionPipeline):
             audio: speech, one for all prompts or one per prompt: a WAV path, or a mono array with its
                 ``sample_rate`` (resampled to 16 kHz). At least the clip's length; longer audio is cut.
             num_inference_steps: scheduler steps (>= 1).
-            guidance_scale, image_guidance_scale, audio_guidance_scale: the weights of the default guidance,
-                HuMo's Eq. 4 with its time switch (:func:`humo_lite.guidance.humo_lite_schedule`): text, image
-                (its term exists in TI / TIA mode) and audio (TA / TIA, below σ = 0.98). None (the default):
-                :data:`humo_lite.guidance.TOY_SCALES` (text 5, image 5, audio 5.5). A scale of 1 means no guidance
+            guidance_scale, image_guidance_scale, audio_guidance_scale: the weights of HuMo's Eq. 4 with its time
+                switch (:func:`humo_lite.guidance.humo_lite_schedule`): text, image (its term exists in TI / TIA
+                mode) and audio (TA / TIA, below σ = 0.98); one left as None: :data:`humo_lite.guidance.TOY_SCALES`'
+                (text 5, image 5, audio 5.5). All three None (the default): the default schedule — the same in T, TI
+                and TA mode, and in TIA the talking schedule (:func:`humo_lite.guidance.talking_schedule`: text 5,
+                image 3 above σ 0.98; text 3, image 5, audio 5.5 below). A scale of 1 means no guidance
                 on that condition — it is still given, not amplified. Only ``guidance_scale=1`` saves a branch
                 (one DiT pass fewer per step: Eq. 4's first term folds into its base); ``image_guidance_scale=1``
                 and ``audio_guidance_scale=1`` keep every branch (their term's two branches still differ).
             guidance: instead, a :class:`~humo_lite.guidance.GuidanceSchedule` or a preset name
-                (:data:`humo_lite.guidance.PRESETS`: ``"adaptive"``, ``"static-a"``, ``"static-b"``,
+                (:data:`humo_lite.guidance.PRESETS`: ``"default"``, ``"talking"``, ``"adaptive"``, ``"static-a"``,
+                ``"static-b"``,
                 ``"text"``, ``"humo-17b"``, ``"humo-1.7b"``), which carries its own scales.
             negative_prompt: the text of the text-off branches (default: the null caption).
             mode: optional check, ``"T"``, ``"TI"``, ``"TA"`` or ``"TIA"``: an error if the conditions

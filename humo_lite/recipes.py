@@ -40,6 +40,7 @@ from .eval.mask_check import heldout_mask_check
 from .eval.scene_check import heldout_scene_check
 from .eval.sync_check import heldout_sync_check, heldout_voice_clips, score_frames, sync_ceilings
 from .flow_matching import make_scheduler
+from .guidance import talking_schedule
 from .io import (
     atomic_dir,
     check_count,
@@ -449,20 +450,21 @@ def training_curve(pipe: HuMoLitePipeline, preset: Preset, num_clips: int = 16, 
 def stage2_checks(pipe, stage1_pipe, num_clips: int = 48, seeds=(0, 1, 2), preset: str = "humo-micro", judge=None,
                   progress: bool = True, num_inference_steps: int = 20, mask_head=None) -> dict:
     """Stage 2's held-out check (:func:`humo_lite.eval.sync_check.heldout_sync_check`) on ``heldout_voice``:
-    TIA at the pipeline's default guidance; the same with audio guidance off (``audio_guidance_scale=1``); TA
-    (no reference); and, for identity and text, the stage-1 pipeline ``stage1_pipe`` in TI mode at the same
-    text and image scales. The held-out flow-matching loss of both models on the same clips, noise and σ; and
-    the share of the audio's effect inside the face (:func:`humo_lite.eval.audio_focus.audio_face_share`, 16
-    clips)."""
+    TIA at the pipeline's default guidance (the talking schedule); the same with audio guidance off (its audio
+    scale 1); TA (no reference); and, for identity and text, the stage-1 pipeline ``stage1_pipe`` in TI mode
+    with the same schedule, so at the same text and image scales. The held-out flow-matching loss of both models
+    on the same clips, noise and σ; and the share of the audio's effect inside the face
+    (:func:`humo_lite.eval.audio_focus.audio_face_share`, 16 clips)."""
     judge = load_judge(judge)
     clips = heldout_voice_clips(num_clips, preset)
     ceilings = sync_ceilings(pipe.vae, clips, judge)
     common = dict(num_clips=num_clips, seeds=seeds, num_inference_steps=num_inference_steps, progress=progress,
                   judge=judge, preset=preset, ceilings=ceilings)
     checks = {"TIA": heldout_sync_check(pipe, mode="TIA", **common),
-              "TIA, audio guidance off": heldout_sync_check(pipe, mode="TIA", audio_guidance_scale=1.0, **common),
+              "TIA, audio guidance off": heldout_sync_check(pipe, mode="TIA", guidance=talking_schedule(audio=1.0),
+                                                            **common),
               "TA": heldout_sync_check(pipe, mode="TA", **common),
-              "stage 1, TI": heldout_sync_check(stage1_pipe, mode="TI", **common)}
+              "stage 1, TI": heldout_sync_check(stage1_pipe, mode="TI", guidance=talking_schedule(), **common)}
     data = heldout_data(pipe, num_clips=num_clips, preset=preset)
     loss = {"stage 2, TIA": heldout_loss(pipe.transformer, data)["loss"],
             "stage 2, TI (audio off)": heldout_loss(pipe.transformer, data, use_audio=False)["loss"],

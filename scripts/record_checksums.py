@@ -11,8 +11,8 @@ this adds them to folders written before manifests carried checksums. Loading ch
 import sys
 from pathlib import Path
 
-from humo_lite.shipped import data_samples_dir
 from humo_lite.io import record_checksums
+from humo_lite.shipped import data_samples_dir
 
 if __name__ == "__main__":
     folders = [Path(a) for a in sys.argv[1:]] or sorted(

@@ -24,6 +24,7 @@ import torch
 
 from humo_lite.eval import load_judge
 from humo_lite.eval.sync_check import sync_by_speech
+from humo_lite.guidance import default_schedule
 from humo_lite.io import machine_info, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.shipped import data_samples_dir, default_checkpoint, relative_path
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.out, {"command": shlex.join(["python", "scripts/sync_by_speech.py",
                                                  *(argv if argv is not None else sys.argv[1:])]),
                           "machine": machine_info(), "wall_time_s": round(time.perf_counter() - started, 1),
+                          "guidance": default_schedule().formula("TIA"),  # the pipeline's default, TIA mode
                           "checkpoints": rows})
     print(f"wrote {args.out}")
 

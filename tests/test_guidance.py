@@ -26,6 +26,7 @@ from humo_lite.guidance import (
     humo_lite_schedule,
     single,
     switched,
+    talking_schedule,
     text_only,
 )
 from humo_lite.models.text_encoder import build_text_encoder
@@ -49,6 +50,8 @@ def _combined(schedule: GuidanceSchedule, sigma: float, given=TIA, seed: int = 0
 EARLY, LATE = 0.99, 0.5  # one σ above the paper's switch (0.98), one below
 EQ4_TI = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
 TEXT_5 = lambda v: v["0"] + 5 * (v["T"] - v["0"])  # noqa: E731
+TALK_A = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 3 * (v["TI"] - v["T"])  # noqa: E731
+TALK_B = lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
 HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7, written out; v keyed by branch
     ("adaptive", "TIA", EARLY): lambda v: EQ4_TI(v) + 1.0 * (v["TIA"] - v["TI"]),
     ("adaptive", "TIA", LATE): lambda v: EQ4_TI(v) + 5.5 * (v["TIA"] - v["TI"]),
@@ -56,6 +59,20 @@ HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7
     ("adaptive", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
     ("adaptive", "TA", LATE): lambda v: TEXT_5(v) + 5.5 * (v["TA"] - v["T"]),
     **{("adaptive", "T", s): TEXT_5 for s in (EARLY, LATE)},
+    # the talking schedule (chapter 07's A then B): (text, image, audio) = (5, 3, 1) above the switch, (3, 5, 5.5) below
+    ("talking", "TIA", EARLY): lambda v: TALK_A(v) + 1.0 * (v["TIA"] - v["TI"]),
+    ("talking", "TIA", LATE): lambda v: TALK_B(v) + 5.5 * (v["TIA"] - v["TI"]),
+    ("talking", "TI", EARLY): TALK_A, ("talking", "TI", LATE): TALK_B,
+    ("talking", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
+    ("talking", "TA", LATE): lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 5.5 * (v["TA"] - v["T"]),
+    ("talking", "T", EARLY): TEXT_5, ("talking", "T", LATE): lambda v: v["0"] + 3 * (v["T"] - v["0"]),
+    # the default: the talking schedule in TIA mode, the adaptive Eq. 4 at one text and image scale otherwise
+    ("default", "TIA", EARLY): lambda v: TALK_A(v) + 1.0 * (v["TIA"] - v["TI"]),
+    ("default", "TIA", LATE): lambda v: TALK_B(v) + 5.5 * (v["TIA"] - v["TI"]),
+    **{("default", "TI", s): EQ4_TI for s in (EARLY, LATE)},
+    ("default", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
+    ("default", "TA", LATE): lambda v: TEXT_5(v) + 5.5 * (v["TA"] - v["T"]),
+    **{("default", "T", s): TEXT_5 for s in (EARLY, LATE)},
     **{("static-a", "TIA", s): lambda v: EQ4_TI(v) + 1 * (v["TIA"] - v["TI"]) for s in (EARLY, LATE)},
     **{("static-a", "TI", s): EQ4_TI for s in (EARLY, LATE)},
     **{("static-a", "TA", s): lambda v: TEXT_5(v) + 1 * (v["TA"] - v["T"]) for s in (EARLY, LATE)},
@@ -225,8 +242,11 @@ def test_the_default_scales_have_one_source(monkeypatch, audio_pipe):
     monkeypatch.setitem(TOY_SCALES, "text", 4.0)
     monkeypatch.setitem(TOY_SCALES, "audio", 6.0)
     assert default_scales() == {"text": 4.0, "image": TOY_SCALES["image"], "audio": 6.0}
-    assert HuMoLitePipeline.guidance_schedule(None) == humo_lite_schedule(4.0, TOY_SCALES["image"], 6.0)
-    assert "4·[v(T) − v(∅)]" in HuMoLitePipeline.guidance_schedule(None).formula("T")
+    default = HuMoLitePipeline.guidance_schedule(None)
+    assert default.phases == humo_lite_schedule(4.0, TOY_SCALES["image"], 6.0).phases  # T, TI, TA: from TOY_SCALES
+    assert "4·[v(T) − v(∅)]" in default.formula("T") and "6·[v(TA) − v(T)]" in default.formula("TA")
+    assert default.for_mode(MODES["TIA"]) == talking_schedule()  # TIA: chapter 07's A and B, not TOY_SCALES
+    assert HuMoLitePipeline.guidance_schedule(None, audio_guidance_scale=2.0) == humo_lite_schedule(4.0, None, 2.0)
     assert HuMoLitePipeline.guidance_schedule("humo-17b") is PRESETS["humo-17b"]  # a preset call still works
     out = audio_pipe(PROMPT, num_inference_steps=1, guidance="humo-1.7b", generator=torch.Generator().manual_seed(0))
     assert out.dit_passes == 2

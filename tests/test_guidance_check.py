@@ -18,7 +18,17 @@ from humo_lite.eval.guidance_check import (
     ratio_summary,
     schedule_rows,
 )
-from humo_lite.guidance import PAPER_SWITCH_SIGMA, PRESETS, eq4
+from humo_lite.guidance import (
+    MODES,
+    PAPER_SWITCH_SIGMA,
+    PRESETS,
+    TALKING_EARLY,
+    TALKING_LATE,
+    default_schedule,
+    eq4,
+    humo_lite_schedule,
+    talking_schedule,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 A, B = (7.5, 3.0, 1.0), (3.0, 5.0, 5.5)
@@ -74,6 +84,13 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     assert validation["chosen"]["A"] == max(a_rows, key=lambda n: (a_rows[n]["tva_lite"], a_rows[n]["id_lite"]))
     b_rows = {n: validation["candidates"][n]["b_score"] for n in STATIC_B_CANDIDATES}
     assert validation["chosen"]["B"] == max(b_rows, key=b_rows.get)
+    default = validation["default"]  # the TIA default, chosen on the same pool by B's rule
+    scores = {n: c["score"] for n, c in default["candidates"].items()}
+    assert set(scores) == {"one scale throughout", "A then B"} and default["chosen"] == max(scores, key=scores.get)
+    recon = default["ceilings"]["reconstruction"]
+    for candidate in default["candidates"].values():
+        assert candidate["score"] == pytest.approx(np.mean([guidance_check._b_score(r, recon)
+                                                            for r in candidate["per_seed"]]))
     assert set(results["summary"]) == {"static A", "TA, default guidance"} and results["wall_time_s"] > 0
     assert "ID-lite" not in results["summary"]["TA, default guidance"]["ratios"]
     assert "σ ∈ [0, 1]" in results["rows"]["static A"]["formula"]
@@ -83,6 +100,7 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
 
     monkeypatch.setattr(guidance_check, "score_row", no_scoring)
     monkeypatch.setattr(guidance_check, "choose_static", no_scoring)
+    monkeypatch.setattr(guidance_check, "choose_default", no_scoring)
     assert script.main(argv) == 0  # resumed: nothing scored again
 
     second = tmp_path / "b.json"
@@ -97,7 +115,8 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     assert set(joined["rows"]["static A"]["per_seed"]) == {"0", "1"} and "static A" in joined["summary"]
     assert joined["summary"]["static A"]["ratios"]["Sync-C-lite"]["std"] > 0
     assert "TA, default guidance" not in joined["summary"]  # scored for seed 0 only
-    shared = joined["validation"]["wall_s"] + joined["ceilings"]["wall_s"]  # in both files, counted once
+    shared = joined["validation"]["wall_s"] + joined["validation"]["default"]["wall_s"] + joined["ceilings"]["wall_s"]
+    assert shared > 0  # in both files, counted once
     assert joined["wall_time_s"] == pytest.approx(results["wall_time_s"] + other["rows"]["static A"]["per_seed"]["1"][
         "wall_s"], abs=0.2) and shared > 0
 
@@ -107,6 +126,22 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
         script.main([*base, "--seeds", "0", "--merge", str(second)])
     fresh = script.load_results(second, json.loads(first.read_text())["setup"])  # another checkpoint: dropped
     assert fresh["rows"] == {} and "validation" not in fresh
+
+
+def test_the_default_in_tia_mode_is_what_the_validation_pool_chose():
+    """The talking schedule's scales are chapter 07's A and B, and on the validation pool it beat one set of scales
+    throughout (the shipped results file; rerunning the script with another outcome fails this)."""
+    results = json.loads((ROOT / "data_samples/ablations/stage2_guidance_schedules.json").read_text())
+    validation = results["validation"]
+    assert tuple(validation["candidates"][validation["chosen"]["A"]]["scales"]) == TALKING_EARLY
+    assert tuple(validation["candidates"][validation["chosen"]["B"]]["scales"]) == TALKING_LATE
+    default = validation["default"]
+    assert default["pool"] == "validation" and len(default["seeds"]) >= 3
+    assert default["chosen"] == "A then B" and default["candidates"]["A then B"]["formula"] == str(talking_schedule())
+    assert default["candidates"]["one scale throughout"]["formula"] == str(humo_lite_schedule())
+    assert default_schedule().for_mode(MODES["TIA"]) == talking_schedule()
+    tia = results["rows"]["TIA, default guidance"]
+    assert tia["formula"].endswith(talking_schedule().formula("TIA"))  # the row was scored with today's default
 
 
 def test_the_script_refuses_unknown_rows(capsys):

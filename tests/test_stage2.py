@@ -1,5 +1,6 @@
 """Stage 2 (chapter 04): audio tokens, frame-local audio cross-attention, the task mix, resume, the audio maps."""
 
+import json
 import time
 from dataclasses import replace
 
@@ -7,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from humo_lite.guidance import default_schedule, talking_schedule
 from humo_lite.models import build_dit
 from humo_lite.models.attention import AllFramesCrossAttention, FrameLocalCrossAttention, register_condition
 from humo_lite.models.attention_maps import AudioAttention, face_effect_share
 from humo_lite.models.audio import AudioProjector, add_audio
 from humo_lite.models.dit import DiTBlock
+from humo_lite.shipped import default_checkpoint
 from humo_lite.training.audio_task import AudioToVideoTask, audio_share
 from humo_lite.training.stages import trainable_summary
 from humo_lite.training.trainer import TrainConfig, Trainer, weights_checksum
@@ -310,6 +313,25 @@ def test_shipped_stage2_manifests_hold_the_recipe_and_the_check():
         for key in ("real", "reconstruction"):  # the ceilings the ratios are taken against
             assert checks["TIA"]["ceilings"][key]["sync_c"] > checks["TIA"]["ceilings"][key]["sync_c_shuffled"]
         assert manifest["curve"] and all("heldout_loss" in point for point in manifest["curve"])
+        assert checks["TIA"]["guidance_formula"] == default_schedule().formula("TIA")  # scored at today's default
+        assert checks["stage 1, TI"]["guidance_formula"] == talking_schedule().formula("TI")  # the same scales
+
+
+def test_the_shipped_stage2_check_and_chapter_07_agree():
+    """The manifest's TIA check and chapter 07's "TIA, default guidance" row score the same weights, clips, seeds and
+    guidance, so they are the same numbers (either one made with another default, or other weights, fails this)."""
+    folder = default_checkpoint("humo-micro", 2)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    schedules = json.loads((folder.parents[1] / "ablations" / "stage2_guidance_schedules.json").read_text())
+    weights = manifest["sha256"]["transformer/diffusion_pytorch_model.safetensors"]
+    assert schedules["setup"]["checkpoint_sha256"] == weights
+    check = manifest["metrics"]["checks"]["TIA"]
+    row = schedules["rows"]["TIA, default guidance"]["per_seed"]
+    assert check["num_clips"] == schedules["setup"]["num_clips"] and [str(s) for s in check["seeds"]] == sorted(row)
+    for scored in check["per_seed"]:
+        other = row[str(scored["seed"])]
+        for key in ("sync_c", "sync_c_shuffled", "sync_d", "r_within_clip", "abs_offset", "id_lite", "tva_lite"):
+            assert scored[key] == pytest.approx(other[key], abs=1e-6), (scored["seed"], key)
 
 
 def test_face_weight_reweights_audio_triplets_only():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..flow_matching import x0_from_velocity
-from ..guidance import MODES, GuidanceSchedule, branch_name, get_schedule
+from ..guidance import DEFAULT_GUIDANCE, MODES, GuidanceSchedule, branch_name, get_schedule
 
 EQ4_BRANCHES = (frozenset(), frozenset({"text"}), frozenset({"text", "image"}), frozenset({"text", "image", "audio"}))
 """Eq. 4's branches in its order: each adds one condition to the one before."""
@@ -25,7 +25,7 @@ EQ4_BRANCHES = (frozenset(), frozenset({"text"}), frozenset({"text", "image"}), 
 
 @torch.no_grad()
 def branch_x0(pipe, prompt: str, image, audio, num_inference_steps: int = 20, at_steps=(0, 5, 10, 15),
-              guidance: str | GuidanceSchedule = "adaptive", seed: int = 0) -> dict:
+              guidance: str | GuidanceSchedule = DEFAULT_GUIDANCE, seed: int = 0) -> dict:
     """Generate ``prompt`` (TIA) with ``guidance``; at steps ``at_steps`` decode the clean estimate of every Eq. 4
     branch and of the guided velocity. Returns ``sigmas`` (one per recorded step), ``branches`` (names),
     ``x0`` ``{name: (S, F, H, W, 3)}``, ``guided`` ``(S, F, H, W, 3)`` and the finished ``frames`` ``(F, H, W, 3)``."""

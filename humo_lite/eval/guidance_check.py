@@ -8,7 +8,9 @@ pictures only. This module measures it on the talking model (stage 2):
    model, speaking recordings of their own (``humo_lite.data.pools``). A is the text-heavy Eq. 4 candidate
    (:data:`STATIC_A_CANDIDATES`, audio not amplified) with the highest TVA-lite; B the audio/image-heavy one
    (:data:`STATIC_B_CANDIDATES`) with the highest mean of its ID-lite and Sync-C-lite ratios to the reconstruction
-   ceiling. The test clips play no part in the choice.
+   ceiling. The test clips play no part in the choice. Then, on the same pool and by B's rule, which of the two
+   is the pipeline's default in TIA mode (:func:`choose_default`): A above σ 0.98 and B below (the talking
+   schedule), or one text and one image scale throughout.
 2. **Score every row on the test clips** (:func:`score_row`, one sampling seed at a time): ``heldout_voice``
    (people and voices no training pool has), through :func:`humo_lite.eval.sync_check.heldout_sync_check`.
    :func:`schedule_rows` names the rows: static A, static B, adaptive (A above the switch, B below), the released
@@ -27,7 +29,7 @@ import time
 
 import numpy as np
 
-from ..guidance import PAPER_SWITCH_SIGMA, PRESETS, GuidanceSchedule, eq4, single, switched
+from ..guidance import PRESETS, GuidanceSchedule, adaptive, default_schedule, eq4, humo_lite_schedule, single
 from .ceilings import reconstruct
 from .judge import load_judge
 from .sync_check import heldout_sync_check, heldout_voice_clips, score_frames
@@ -50,12 +52,6 @@ MODE_METRICS = {"T": ("TVA-lite",), "TI": ("TVA-lite", "ID-lite"), "TA": ("TVA-l
 def static(scales: tuple[float, float, float], name: str) -> GuidanceSchedule:
     """Eq. 4 with ``scales = (text, image, audio)`` for the whole run."""
     return single(eq4(*scales), name, "Eq. 4, scales (text, image, audio) = " + ", ".join(f"{s:g}" for s in scales))
-
-
-def adaptive(a: tuple, b: tuple, switch_sigma: float = PAPER_SWITCH_SIGMA) -> GuidanceSchedule:
-    """The paper's time-adaptive form: Eq. 4 with A's scales above ``switch_sigma``, B's below."""
-    return switched(eq4(*a), eq4(*b), switch_sigma, f"adaptive, switch at {switch_sigma:g}",
-                    f"Eq. 4: A {a} above sigma {switch_sigma:g}, B {b} below")
 
 
 def schedule_rows(a: tuple, b: tuple) -> dict[str, tuple[str, GuidanceSchedule | None]]:
@@ -116,6 +112,29 @@ def choose_static(pipe, num_clips: int = 32, seed: int = 0, preset: str = "humo-
             "chosen": {"A": best_a, "B": best_b}}
 
 
+def choose_default(pipe, a: tuple, b: tuple, num_clips: int = 32, seeds=(0, 1, 2), preset: str = "humo-micro",
+                   judge=None, num_inference_steps: int = 20) -> dict:
+    """The TIA default, chosen on the ``validation`` pool over ``seeds``: one text and one image scale throughout
+    (:func:`~humo_lite.guidance.humo_lite_schedule` at :data:`~humo_lite.guidance.TOY_SCALES`) or A above the switch
+    and B below (the talking schedule). Rule: B's, the higher mean of ID-lite and Sync-C-lite over the reconstruction
+    ceiling. Returns both candidates' per-seed numbers and scores, and ``chosen``."""
+    judge = load_judge(judge)
+    clips = heldout_voice_clips(num_clips, preset, "validation")
+    ceilings = ceiling(pipe.vae, clips, judge)
+    recon = ceilings["reconstruction"]
+    candidates = {"one scale throughout": humo_lite_schedule(), "A then B": adaptive(a, b, name="talking (A/B)")}
+    rows = {}
+    for name, schedule in candidates.items():
+        per_seed = [score_row(pipe, "TIA", schedule, seed, num_clips, ceilings, judge, preset, "validation",
+                              num_inference_steps) for seed in seeds]
+        scores = np.array([_b_score(row, recon) for row in per_seed])
+        rows[name] = {"formula": str(schedule), "per_seed": per_seed, "score": float(scores.mean()),
+                      "score_std": float(scores.std())}
+    return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "candidates": rows,
+            "ceilings": ceilings, "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
+            "chosen": max(rows, key=lambda n: rows[n]["score"])}
+
+
 def ratio_summary(per_seed: list[dict], mode: str, recon: dict) -> dict[str, dict[str, float]]:
     """The metrics of ``mode`` (:data:`MODE_METRICS`) as ratios to the reconstruction ceiling: mean and std over
     the sampling seeds' rows."""
@@ -134,9 +153,10 @@ def _timed(fn, *args, **kwargs) -> dict:
 
 
 def wall_time(results: dict) -> float:
-    """Seconds the results took: the validation choice, the ceiling and every (row, seed), each counted once (files
+    """Seconds the results took: the validation choices, the ceiling and every (row, seed), each counted once (files
     merged from several processes share their first pieces)."""
-    pieces = [results.get("validation", {}), results.get("ceilings", {})]
+    validation = results.get("validation", {})
+    pieces = [validation, validation.get("default", {}), results.get("ceilings", {})]
     pieces += [r for row in results.get("rows", {}).values() for r in row["per_seed"].values()]
     return round(sum(p.get("wall_s", 0.0) for p in pieces), 1)
 
@@ -153,6 +173,10 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
         save(results)
     chosen = results["validation"]["chosen"]
     scales = {k: tuple(results["validation"]["candidates"][chosen[k]]["scales"]) for k in "AB"}
+    if "default" not in results["validation"]:
+        results["validation"]["default"] = _timed(choose_default, pipe, scales["A"], scales["B"],
+                                                  setup["validation_clips"], seeds, preset, judge, steps)
+        save(results)
     if "ceilings" not in results:
         clips = heldout_voice_clips(setup["num_clips"], preset)
         results["ceilings"] = _timed(ceiling, pipe.vae, clips, judge)
@@ -160,7 +184,8 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
     table = schedule_rows(scales["A"], scales["B"])
     for name in rows or table:
         mode, schedule = table[name]
-        formula = str(schedule) if schedule is not None else "the pipeline's default guidance"
+        formula = str(schedule) if schedule is not None else (
+            "the pipeline's default guidance:\n" + default_schedule().formula(mode))
         row = results.setdefault("rows", {}).setdefault(name, {"mode": mode, "formula": formula, "per_seed": {}})
         if row["formula"] != formula:
             row.update(formula=formula, per_seed={})  # another schedule under this name: score it again
@@ -186,5 +211,6 @@ def summarise(results: dict, seeds) -> dict:
 
 
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP", "adaptive",
-           "ceiling", "choose_static", "evaluate", "ratio_summary", "row_names", "schedule_rows", "score_row", "static",
+           "ceiling", "choose_default", "choose_static", "evaluate", "ratio_summary", "row_names", "schedule_rows",
+           "score_row", "static",
            "summarise", "wall_time"]

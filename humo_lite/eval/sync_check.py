@@ -139,7 +139,8 @@ def heldout_sync_check(pipe, num_clips: int = 48, seeds=(0, 1, 2), mode: str = "
     ratios = {"sync_c": mean["sync_c"] / recon["sync_c"], "sync_d": mean["sync_d"] / recon["sync_d"],
               **margin_shares(mean, recon)}
     return {"pool": pool, "mode": mode, "num_clips": len(clips), "seeds": [int(s) for s in seeds],
-            "num_inference_steps": num_inference_steps, "guidance": {k: v for k, v in guidance.items()},
+            "num_inference_steps": num_inference_steps, "guidance": {k: str(v) for k, v in guidance.items()},
+            "guidance_formula": type(pipe).guidance_schedule(**{"guidance": None, **guidance}).formula(mode),
             "per_seed": per_seed, "mean": mean, "std": std, "ceilings": ceilings, "ratios": ratios}
 
 

@@ -126,7 +126,8 @@ def check_component(folder: str | os.PathLike, cls, config_name: str = "config.j
         for key, shape in own.items():
             found = tuple(tensors[key].shape)
             if found != shape:
-                differ = {o for o, f in zip(shape, found, strict=False) if o != f} | ({*shape} if len(shape) != len(found) else set())
+                differ = {o for o, f in zip(shape, found, strict=False) if o != f}
+                differ |= {*shape} if len(shape) != len(found) else set()
                 fields = sorted(n for n, v in config.items() if isinstance(v, int) and not isinstance(v, bool)
                                 and (v in differ or 2 * v in differ) and not n.startswith("_"))
                 raise ValueError(f"{file}: tensor {key!r} has shape {found}, but {config_path.name} describes "

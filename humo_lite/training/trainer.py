@@ -51,8 +51,17 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
-from ..io import (CHECKSUMS_KEY, atomic_dir, check_finite_tensors, check_safetensors, folder_checksums,
-                  output_lock, recover_dir, sha256_file, write_json)
+from ..io import (
+    CHECKSUMS_KEY,
+    atomic_dir,
+    check_finite_tensors,
+    check_safetensors,
+    folder_checksums,
+    output_lock,
+    recover_dir,
+    sha256_file,
+    write_json,
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -416,7 +425,8 @@ def read_trainer_state(folder: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is truncated or corrupted ({exc}); remove the checkpoint to start again") from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(state).__name__}; it was not written by this trainer")
+        raise ValueError(f"{path}: expected a JSON object, got {type(state).__name__}; "
+                         "it was not written by this trainer")
     missing = [k for k in ("step", "ema_optimization_step", "history") if k not in state]
     if missing:
         raise ValueError(f"{path} lacks {missing}; it was not written by this trainer")
@@ -484,5 +494,5 @@ def iterate_minibatches(num_items: int, batch_size: int) -> Iterator[torch.Tenso
         yield torch.arange(start, min(start + batch_size, num_items))
 
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "TrainingTask", "batch_indices", "learning_rate", "load_state_dict_strict",
-           "loss_by_sigma", "weights_checksum"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "TrainingTask", "batch_indices", "learning_rate",
+           "load_state_dict_strict", "loss_by_sigma", "weights_checksum"]
