@@ -26,6 +26,7 @@ import torch
 
 from humo_lite.eval import load_judge
 from humo_lite.eval.long_clips import long_clip_summary, long_heldout_clips
+from humo_lite.guidance import default_schedule
 from humo_lite.io import machine_info, write_json
 from humo_lite.long_video import compare_long_methods, long_vs_single_window
 from humo_lite.pipeline import HuMoLitePipeline
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
               "checkpoint": relative_path(folder), "checkpoint_command": manifest.get("command"),
               "checkpoint_sha256": manifest.get("sha256"), "pool": "heldout_voice", "machine": machine_info(),
               "wall_time_s": round(time.perf_counter() - started, 1), "summary": long_clip_summary(comparison, long),
-              "comparison": comparison, "long_vs_single_window": long}
+              "comparison": comparison, "long_vs_single_window": long,
+              "guidance": default_schedule().formula("TIA")}  # the pipeline's default, TIA mode
     write_json(args.out, result)
     print(json.dumps(result["summary"], indent=1, ensure_ascii=False))
     print(f"wrote {args.out} in {result['wall_time_s'] / 60:.1f} min")
