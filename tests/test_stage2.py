@@ -317,6 +317,20 @@ def test_shipped_stage2_manifests_hold_the_recipe_and_the_check():
         assert checks["stage 1, TI"]["guidance_formula"] == talking_schedule().formula("TI")  # the same scales
 
 
+def test_the_second_training_is_scored_with_the_shipped_check():
+    """``stage2_second_training.json`` (the recipe trained again from scratch) was scored on the shipped check's clips,
+    seeds, judge and guidance — the real clips' ceiling is the same numbers — and its summary is its checks'."""
+    folder = default_checkpoint("humo-micro", 2)
+    shipped = json.loads((folder / "manifest.json").read_text())["metrics"]["checks"]["TIA"]
+    second = json.loads((folder.parents[1] / "ablations" / "stage2_second_training.json").read_text())
+    tia = second["checks"]["TIA"]
+    assert (tia["num_clips"], tia["seeds"], tia["guidance_formula"]) == (
+        shipped["num_clips"], shipped["seeds"], shipped["guidance_formula"])
+    assert tia["ceilings"]["real"] == shipped["ceilings"]["real"]  # its own VAE: only the reconstruction differs
+    assert second["summary"]["sync_c_margin_share"] == round(tia["ratios"]["sync_c_margin_share"], 3)
+    assert second["summary"]["r_within_clip"].startswith(f"{tia['mean']['r_within_clip']:.3f}")
+
+
 def test_the_shipped_stage2_check_and_chapter_07_agree():
     """The manifest's TIA check and chapter 07's "TIA, default guidance" row score the same weights, clips, seeds and
     guidance, so they are the same numbers (either one made with another default, or other weights, fails this)."""
