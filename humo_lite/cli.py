@@ -414,13 +414,17 @@ def _add_generate_command(sub) -> None:
     gen.add_argument("--steps", type=whole(1, 1000), default=None,
                      help="denoising steps, 1..1000 (default: the pipeline's, 20)")
     gen.add_argument("--guidance-scale", "--guidance", dest="guidance_scale", type=finite, default=None,
-                     help="text guidance scale, 1 = off (default: the pipeline's, 5); --guidance is the old name")
+                     help="text guidance scale, 1 = off (default: the pipeline's default guidance, below); "
+                          "--guidance is the old name")
     gen.add_argument("--image-guidance-scale", type=finite, default=None,
-                     help="reference guidance scale (TI/TIA), 1 = off (default: the pipeline's, 5)")
+                     help="reference guidance scale (TI/TIA), 1 = off (any scale given: the adaptive Eq. 4 with "
+                          "it, the others 5, 5, 5.5)")
     gen.add_argument("--audio-guidance-scale", type=finite, default=None,
-                     help="audio guidance scale (TA/TIA), 1 = off (default: the pipeline's, 5.5)")
+                     help="audio guidance scale (TA/TIA), 1 = off (below sigma 0.98)")
     gen.add_argument("--guidance-preset", default=None, choices=sorted(GUIDANCE_PRESETS),
-                     help="a named guidance schedule instead of the scales (chapter 07; default: adaptive Eq. 4)")
+                     help="a named guidance schedule instead of the scales (chapter 07). With neither: 'default', the "
+                          "talking schedule in TIA (text 5, image 3, then text 3, image 5, audio 5.5 below sigma "
+                          "0.98), adaptive Eq. 4 at text 5, image 5, audio 5.5 otherwise")
     gen.add_argument("--seed", type=SEED, default=0)
     gen.add_argument("--scale", type=whole(1, 64), default=8, help="upscale the MP4 by this factor (nearest), 1..64")
     gen.add_argument("--unknown-words", default="error", choices=["error", "unk"],
