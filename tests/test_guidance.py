@@ -285,6 +285,7 @@ def test_the_docstring_names_exactly_the_scales_of_1_that_save_a_branch(audio_pi
     (lambda: humo_lite_schedule(image=math.nan), ValueError, "the image scale must be a finite number, got nan"),
     (lambda: switched(eq4(5, 5, 5), eq4(5, 5, 5), math.nan, "x"), ValueError, "switch_sigma must lie strictly"),
     (lambda: PRESETS["adaptive"].plan(1.5, TIA), ValueError, r"sigma must lie in \[0, 1\], got 1.5"),
+    (lambda: talking_schedule(audio=float("nan")), ValueError, r"the audio scale must be a finite number, got nan"),
     (lambda: PRESETS["adaptive"].formula("IA"), ValueError, r"mode must be one of \['T', 'TI', 'TA', 'TIA'\]"),
     (lambda: PRESETS["adaptive"].plan(0.5, frozenset({I, A})), ValueError, r"are no mode; a mode gives the text"),
     (lambda: single(eq4(5, 5, 5), "x", by_mode={"AI": PRESETS["text"]}), ValueError, "by_mode: unknown mode 'AI'"),
