@@ -494,8 +494,7 @@ class HuMoLitePipeline(DiffusionPipeline):
                 and ``audio_guidance_scale=1`` keep every branch (their term's two branches still differ).
             guidance: instead, a :class:`~humo_lite.guidance.GuidanceSchedule` or a preset name
                 (:data:`humo_lite.guidance.PRESETS`: ``"default"``, ``"talking"``, ``"adaptive"``, ``"static-a"``,
-                ``"static-b"``,
-                ``"text"``, ``"humo-17b"``, ``"humo-1.7b"``), which carries its own scales.
+                ``"static-b"``, ``"text"``, ``"humo-17b"``, ``"humo-1.7b"``), which carries its own scales.
             negative_prompt: the text of the text-off branches (default: the null caption).
             mode: optional check, ``"T"``, ``"TI"``, ``"TA"`` or ``"TIA"``: an error if the conditions
                 given are not exactly those the mode needs.

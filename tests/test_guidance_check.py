@@ -87,7 +87,7 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     default = validation["default"]  # the TIA default, chosen on the same pool by B's rule
     scores = {n: c["score"] for n, c in default["candidates"].items()}
     assert set(scores) == {"one scale throughout", "A then B"} and default["chosen"] == max(scores, key=scores.get)
-    recon = default["ceilings"]["reconstruction"]
+    recon = validation["ceilings"]["reconstruction"]  # the ceilings A and B were chosen against
     for candidate in default["candidates"].values():
         assert candidate["score"] == pytest.approx(np.mean([guidance_check._b_score(r, recon)
                                                             for r in candidate["per_seed"]]))

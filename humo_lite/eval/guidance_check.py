@@ -112,15 +112,14 @@ def choose_static(pipe, num_clips: int = 32, seed: int = 0, preset: str = "humo-
             "chosen": {"A": best_a, "B": best_b}}
 
 
-def choose_default(pipe, a: tuple, b: tuple, num_clips: int = 32, seeds=(0, 1, 2), preset: str = "humo-micro",
-                   judge=None, num_inference_steps: int = 20) -> dict:
+def choose_default(pipe, a: tuple, b: tuple, ceilings: dict, num_clips: int = 32, seeds=(0, 1, 2),
+                   preset: str = "humo-micro", judge=None, num_inference_steps: int = 20) -> dict:
     """The TIA default, chosen on the ``validation`` pool over ``seeds``: one text and one image scale throughout
     (:func:`~humo_lite.guidance.humo_lite_schedule` at :data:`~humo_lite.guidance.TOY_SCALES`) or A above the switch
     and B below (the talking schedule). Rule: B's, the higher mean of ID-lite and Sync-C-lite over the reconstruction
-    ceiling. Returns both candidates' per-seed numbers and scores, and ``chosen``."""
+    ceiling. ``ceilings``: those of the first ``num_clips`` validation clips, as :func:`choose_static` measured them.
+    Returns both candidates' per-seed numbers and scores, and ``chosen``."""
     judge = load_judge(judge)
-    clips = heldout_voice_clips(num_clips, preset, "validation")
-    ceilings = ceiling(pipe.vae, clips, judge)
     recon = ceilings["reconstruction"]
     candidates = {"one scale throughout": humo_lite_schedule(), "A then B": adaptive(a, b, name="talking (A/B)")}
     rows = {}
@@ -131,7 +130,7 @@ def choose_default(pipe, a: tuple, b: tuple, num_clips: int = 32, seeds=(0, 1, 2
         rows[name] = {"formula": str(schedule), "per_seed": per_seed, "score": float(scores.mean()),
                       "score_std": float(scores.std())}
     return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "candidates": rows,
-            "ceilings": ceilings, "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
+            "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
             "chosen": max(rows, key=lambda n: rows[n]["score"])}
 
 
@@ -175,7 +174,8 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
     scales = {k: tuple(results["validation"]["candidates"][chosen[k]]["scales"]) for k in "AB"}
     if "default" not in results["validation"]:
         results["validation"]["default"] = _timed(choose_default, pipe, scales["A"], scales["B"],
-                                                  setup["validation_clips"], seeds, preset, judge, steps)
+                                                  results["validation"]["ceilings"], setup["validation_clips"], seeds,
+                                                  preset, judge, steps)
         save(results)
     if "ceilings" not in results:
         clips = heldout_voice_clips(setup["num_clips"], preset)
@@ -210,7 +210,7 @@ def summarise(results: dict, seeds) -> dict:
     return out
 
 
-__all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP", "adaptive",
+__all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
            "ceiling", "choose_default", "choose_static", "evaluate", "ratio_summary", "row_names", "schedule_rows",
            "score_row", "static",
            "summarise", "wall_time"]
