@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     unexpected error; 130: interrupted. ``--debug`` shows the traceback instead.
     """
     from .io import FolderInUse, check_output_path, output_lock
-    from .training.trainer import TrainingDiverged
+    from .training.trainer import TrainingDiverged, end_distributed
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -592,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
                     if _is_main_rank():  # other processes of a distributed run write nothing themselves
                         stack.enter_context(output_lock(args.out))
                 args.func(args)
+                end_distributed()  # several processes (accelerate launch): leave together
         except KeyboardInterrupt:
             if args.debug:
                 raise

@@ -112,10 +112,11 @@ SCRIPT = textwrap.dedent("""
     import json, sys, torch
     sys.path.insert(0, {tests!r})
     from test_trainer import ToyTask, _config
-    from humo_lite.training.trainer import Trainer
+    from humo_lite.training.trainer import Trainer, end_distributed
     summary = Trainer(ToyTask(), _config(6), {out!r}).train(progress=False)
     if summary["num_processes"] > 1 and torch.distributed.get_rank() == 0:
         print("SUMMARY", json.dumps(summary))
+    end_distributed()
 """)
 
 

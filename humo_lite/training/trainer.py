@@ -15,7 +15,8 @@ model, optimiser and EMA states restored, N/2 + resume + N/2 steps give the same
 Several processes (``accelerate launch --multi_gpu --num_processes 2 ...``, which on a machine without
 GPUs starts CPU processes talking over gloo; NCCL on GPUs): each takes
 its slice of the global batch, gradients are averaged by DDP, so every replica stays identical — the
-trainer checks it at the end (``replica_checksums`` in the returned summary).
+trainer checks it at the end (``replica_checksums`` in the returned summary). A script run that way calls
+:func:`end_distributed` last (the CLI does it for you).
 
 Checkpoint folder (written atomically; the newest replaces the old one)::
 
@@ -488,11 +489,21 @@ def loss_by_sigma(history: list[dict], bins: int = 10) -> tuple[np.ndarray, np.n
     return (edges[:-1] + edges[1:]) / 2, means
 
 
+def end_distributed() -> None:
+    """End a run of several processes cleanly: wait for every process, then close the process group (a no-op in
+    one process). Without it, a process can leave while gloo's threads still run, and the C++ runtime aborts it
+    ("terminate called without an active exception"). The CLI calls it after every command; a script that
+    trains under ``accelerate launch`` calls it last."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def iterate_minibatches(num_items: int, batch_size: int) -> Iterator[torch.Tensor]:
     """Indices ``0..num_items-1`` in order, in chunks (evaluation and latent caching)."""
     for start in range(0, num_items, batch_size):
         yield torch.arange(start, min(start + batch_size, num_items))
 
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "TrainingTask", "batch_indices", "learning_rate",
-           "load_state_dict_strict", "loss_by_sigma", "weights_checksum"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "TrainingTask", "batch_indices", "end_distributed",
+           "learning_rate", "load_state_dict_strict", "loss_by_sigma", "weights_checksum"]
