@@ -2,8 +2,8 @@
 
 The bank is 40 short everyday sentences (1.5-2.5 s each) spoken by the espeak-ng formant synthesiser
 with several voices, voice variants and speeds. It gives the toy world and the notebooks real speech
-to drive lips with, instead of beeps. CI never runs this script: a developer runs it once and commits
-its output (about 2.4 MB).
+to drive lips with, instead of beeps; 59 more recordings in 12 more voices feed stage 2 only. CI never runs this
+script: a developer runs it once and commits its output (about 6 MB).
 
 Needs the espeak-ng binary::
 
@@ -23,14 +23,14 @@ Splits: 30 recordings are ``"train"`` and 10 (25 %) are ``"heldout"``. Held-out 
 sentences that never occur in train, and 6 of them use a voice (``en-gb-scotland+f3``) that never
 occurs in train, so a model evaluated on them has neither heard the words nor the speaker.
 
+``"train_stage2"``: the training sentences again (each twice) in 12 more voices — other accents and variants, none
+Scottish and none the held-out voice's variant ``f3`` — that only the stage-2 pool plays (with the ``"train"``
+recordings: 18 voices). Every other pool and the judge hear the 30 ``"train"`` recordings only, so the earlier
+stages' data is what it was before these were added. A recording outside the allowed durations at its speed is
+tried at the other speed (one of the 60 planned fits neither and is skipped: 59).
+
 The output is deterministic: espeak-ng has no randomness, and the same espeak-ng / librosa versions
 give the same bytes on every run.
-
-``--extra-voices DIR`` instead adds 60 more ``"train"`` recordings to the bank copied into ``DIR``: the training
-sentences (each twice) in 12 more voices — other accents and variants, none Scottish and none the held-out
-voice's variant ``f3`` — so that a stage 2 can be trained with more voices (chapter 04; run with
-``HUMO_LITE_DATA_SAMPLES`` naming a copy of ``data_samples/`` whose ``speech_bank/`` is ``DIR``). The shipped
-bank is never rewritten by it, and its 40 recordings stay byte for byte.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ PAD_S = 0.080  # silence kept before the first and after the last voiced sample
 PEAK = 0.5  # peak amplitude after normalisation
 TRIM_TOP_DB = 40.0  # anything this far below the recording's peak counts as silence
 MIN_S, MAX_S = 1.5, 2.5  # allowed durations, after trimming
-MAX_BYTES = int(2.5 * 1024 * 1024)
+MAX_BYTES = int(6.5 * 1024 * 1024)
 
 TRAIN_SENTENCES = [
     "Hi everyone, thanks for coming.",
@@ -110,10 +110,10 @@ HELDOUT_SENTENCES = [
 TRAIN_VOICES = ["en-us", "en-gb", "en-us+f2", "en-gb+m3", "en-us+f4", "en-gb-x-rp+m7"]
 HELDOUT_ONLY_VOICE = "en-gb-scotland+f3"  # never used for a train recording
 SPEEDS_WPM = [170, 190]
-EXTRA_TRAIN_VOICES = ["en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m2", "en-029+f5", "en-us-nyc+m4", "en-gb+f1",
+STAGE2_VOICES = ["en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m2", "en-029+f5", "en-us-nyc+m4", "en-gb+f1",
                       "en-us+m1", "en-gb-x-rp+f4", "en-029+m6", "en-us-nyc+f2", "en-gb-x-gbclan+m5",
                       "en-gb-x-gbcwmd+f5", "en-us+m6"]
-SENTENCES_PER_EXTRA_VOICE = 5
+SENTENCES_PER_STAGE2_VOICE = 5
 
 
 def plan() -> list[dict]:
@@ -132,27 +132,25 @@ def plan() -> list[dict]:
     return rows
 
 
-def extra_plan(start: int) -> list[dict]:
-    """``--extra-voices``: each extra voice speaks 5 training sentences (every sentence twice over the 12 voices);
-    keys numbered from ``start``."""
+def stage2_plan(start: int) -> list[dict]:
+    """The ``"train_stage2"`` recordings: each of the 12 stage-2 voices speaks 5 training sentences (every sentence
+    twice over the 12 voices); keys numbered from ``start``."""
     rows = []
-    for v, voice in enumerate(EXTRA_TRAIN_VOICES):
-        for n in range(SENTENCES_PER_EXTRA_VOICE):
-            i = (v * SENTENCES_PER_EXTRA_VOICE + n) % len(TRAIN_SENTENCES)
-            rows.append(dict(text=TRAIN_SENTENCES[i], voice=voice, speed_wpm=SPEEDS_WPM[n % 2], split="train"))
+    for v, voice in enumerate(STAGE2_VOICES):
+        for n in range(SENTENCES_PER_STAGE2_VOICE):
+            i = (v * SENTENCES_PER_STAGE2_VOICE + n) % len(TRAIN_SENTENCES)
+            rows.append(dict(text=TRAIN_SENTENCES[i], voice=voice, speed_wpm=SPEEDS_WPM[n % 2], split="train_stage2"))
     for k, row in enumerate(rows, start=start):
-        row["key"] = f"extra_{k:03d}_{row['voice'].replace('+', '-')}_{row['speed_wpm']}"
+        row["key"] = f"{row['split']}_{k:03d}_{row['voice'].replace('+', '-')}_{row['speed_wpm']}"
     return rows
 
 
-def add_extra_voices(espeak: str, out: Path) -> list[dict]:
-    """Copy the shipped bank into ``out`` (unless it is already there) and add :func:`extra_plan`'s recordings;
-    returns the merged manifest. A recording outside the allowed durations at its speed is tried at the other."""
-    if not (out / "manifest.json").is_file():
-        shutil.copytree(DEFAULT_OUT, out, dirs_exist_ok=True)
-    manifest = [m for m in json.loads((out / "manifest.json").read_text()) if not m["key"].startswith("extra_")]
+def add_stage2_voices(espeak: str, out: Path) -> list[dict]:
+    """Add :func:`stage2_plan`'s recordings to the bank in ``out`` (written by :func:`write_bank`); returns the
+    merged manifest. A recording outside the allowed durations at its speed is tried at the other."""
+    manifest = [m for m in json.loads((out / "manifest.json").read_text()) if m["split"] != "train_stage2"]
     with tempfile.TemporaryDirectory() as workdir:
-        for row in extra_plan(len(manifest)):
+        for row in stage2_plan(len(manifest)):
             for speed in (row["speed_wpm"], *[s for s in SPEEDS_WPM if s != row["speed_wpm"]]):
                 audio = synthesise(espeak, row["text"], row["voice"], speed, Path(workdir))
                 if MIN_S <= audio.size / SAMPLE_RATE <= MAX_S:
@@ -164,7 +162,7 @@ def add_extra_voices(espeak: str, out: Path) -> list[dict]:
             write_wav(out / file, audio, SAMPLE_RATE)
             manifest.append(dict(key=row["key"], file=file, text=row["text"], voice=row["voice"], speed_wpm=speed,
                                  duration_s=round(audio.size / SAMPLE_RATE, 4), num_samples=int(audio.size),
-                                 split="train"))
+                                 split=row["split"]))
     write_json(out / "manifest.json", manifest)
     return manifest
 
@@ -230,16 +228,16 @@ def write_bank(espeak: str, rows: list[dict], out: Path) -> list[dict]:
 
 def report(manifest: list[dict], out: Path) -> int:
     """Print the bank's splits, voices, durations and size; 1 if the folder is over the size limit, else 0."""
-    train_voices = {m["voice"] for m in manifest if m["split"] == "train"}
+    train_voices = {m["voice"] for m in manifest if m["split"] != "heldout"}  # every voice a training pool hears
     heldout_voices = {m["voice"] for m in manifest if m["split"] == "heldout"}
     size = folder_bytes(out)
     durations = np.array([m["duration_s"] for m in manifest])
     print(f"wrote {len(manifest)} recordings + manifest.json to {out}")
-    for split in ("train", "heldout"):
+    for split in ("train", "heldout", "train_stage2"):
         sub = [m for m in manifest if m["split"] == split]
         voices = sorted({m["voice"] for m in sub})
         total = sum(m["duration_s"] for m in sub)
-        print(f"  {split:8s} {len(sub):3d} recordings, {total:6.1f} s, voices: {', '.join(voices)}")
+        print(f"  {split:12s} {len(sub):3d} recordings, {total:6.1f} s, voices: {', '.join(voices)}")
     print(f"  unseen held-out voices: {', '.join(sorted(heldout_voices - train_voices))}")
     print(f"  duration min/mean/max: {durations.min():.2f}/{durations.mean():.2f}/{durations.max():.2f} s")
     print(f"  folder size: {size / 1024:.0f} KiB (limit {MAX_BYTES / 1024:.0f} KiB)")
@@ -252,31 +250,22 @@ def report(manifest: list[dict], out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    parser.add_argument("--extra-voices", type=Path, default=None,
-                        help="instead: copy the bank here and add 60 recordings in 12 more training voices")
     args = parser.parse_args(argv)
 
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         print("espeak-ng not found; install it with `sudo apt-get install espeak-ng`", file=sys.stderr)
         return 1
-    if args.extra_voices is not None:
-        if args.extra_voices.resolve() == DEFAULT_OUT.resolve():
-            print("--extra-voices must name a folder other than the shipped bank", file=sys.stderr)
-            return 1
-        manifest = add_extra_voices(espeak, args.extra_voices)
-        assert HELDOUT_ONLY_VOICE not in {m["voice"] for m in manifest if m["split"] == "train"}
-        print(f"{args.extra_voices}: {len(manifest)} recordings, "
-              f"{len({m['voice'] for m in manifest if m['split'] == 'train'})} training voices")
-        return 0
-
     rows = plan()
     train_texts = {r["text"] for r in rows if r["split"] == "train"}
     train_voices = {r["voice"] for r in rows if r["split"] == "train"}
     heldout = [r for r in rows if r["split"] == "heldout"]
     assert not train_texts & {r["text"] for r in heldout}, "a held-out sentence also occurs in train"
     assert {r["voice"] for r in heldout} - train_voices, "no held-out voice is unseen in train"
-    return report(write_bank(espeak, rows, args.out), args.out)
+    write_bank(espeak, rows, args.out)
+    manifest = add_stage2_voices(espeak, args.out)
+    assert HELDOUT_ONLY_VOICE not in {m["voice"] for m in manifest if m["split"] != "heldout"}
+    return report(manifest, args.out)
 
 
 if __name__ == "__main__":

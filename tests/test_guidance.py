@@ -51,7 +51,7 @@ EARLY, LATE = 0.99, 0.5  # one σ above the paper's switch (0.98), one below
 EQ4_TI = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
 TEXT_5 = lambda v: v["0"] + 5 * (v["T"] - v["0"])  # noqa: E731
 TALK_A = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 3 * (v["TI"] - v["T"])  # noqa: E731
-TALK_B = lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
+TALK_B = lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 7.5 * (v["TI"] - v["T"])  # noqa: E731
 HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7, written out; v keyed by branch
     ("adaptive", "TIA", EARLY): lambda v: EQ4_TI(v) + 1.0 * (v["TIA"] - v["TI"]),
     ("adaptive", "TIA", LATE): lambda v: EQ4_TI(v) + 5.5 * (v["TIA"] - v["TI"]),
@@ -59,7 +59,8 @@ HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7
     ("adaptive", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
     ("adaptive", "TA", LATE): lambda v: TEXT_5(v) + 5.5 * (v["TA"] - v["T"]),
     **{("adaptive", "T", s): TEXT_5 for s in (EARLY, LATE)},
-    # the talking schedule (chapter 07's A then B): (text, image, audio) = (5, 3, 1) above the switch, (3, 5, 5.5) below
+    # the talking schedule (chapter 07's A then B): (text, image, audio) = (5, 3, 1) above the switch, (3, 7.5, 5.5)
+    # below
     ("talking", "TIA", EARLY): lambda v: TALK_A(v) + 1.0 * (v["TIA"] - v["TI"]),
     ("talking", "TIA", LATE): lambda v: TALK_B(v) + 5.5 * (v["TIA"] - v["TI"]),
     ("talking", "TI", EARLY): TALK_A, ("talking", "TI", LATE): TALK_B,

@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 A, B = (7.5, 3.0, 1.0), (3.0, 5.0, 5.5)
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("stage2_guidance_schedules",
-                                                  ROOT / "scripts" / "stage2_guidance_schedules.py")
+def _script(name: str = "stage2_guidance_schedules"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -156,3 +155,61 @@ def test_every_ratio_metric_is_a_key_the_scorer_writes():
     row = {"tva_lite": 1.0, "id_lite": 1.0, "sync_c": 1.0, "sync_d": 1.0}
     assert set(RATIO_METRICS.values()) == set(row)
     assert np.isclose(ratio_summary([row], "TIA", row)["Sync-D-lite"]["mean"], 1.0)
+
+
+def test_choose_checkpoint_takes_the_higher_b_score_on_the_validation_pool(monkeypatch):
+    """The rule, apart from the models: each candidate's validation rows at the default guidance, the higher mean
+    of ID-lite and Sync-C-lite over the reconstruction wins, whichever order the candidates come in."""
+    sync_d = {"sync_d": 0.1, "sync_d_shuffled": 0.2}
+    recon = {"id_lite": 0.8, "sync_c": 0.2, "sync_c_shuffled": 0.1, **sync_d}
+    scored = {"weak": {"id_lite": 0.6, "sync_c": 0.12, "sync_c_shuffled": 0.1, **sync_d},
+              "strong": {"id_lite": 0.7, "sync_c": 0.16, "sync_c_shuffled": 0.1, **sync_d}}
+    calls = []
+
+    def fake_row(pipe, mode, schedule, seed, num_clips, ceilings, judge, preset, pool, steps):
+        calls.append((mode, pool, str(schedule)))
+        return {**scored[pipe], "seed": seed}
+
+    monkeypatch.setattr(guidance_check, "score_row", fake_row)
+    monkeypatch.setattr(guidance_check, "ceiling", lambda vae, clips, judge: {"reconstruction": recon})
+    monkeypatch.setattr(guidance_check, "heldout_voice_clips", lambda n, preset, pool: [])
+    monkeypatch.setattr(guidance_check, "load_judge", lambda judge: judge)
+
+    class Pipe(str):
+        vae = None
+
+    for order in (("weak", "strong"), ("strong", "weak")):
+        out = guidance_check.choose_checkpoint({name: Pipe(name) for name in order}, 4, seeds=(0, 1), judge="j")
+        assert out["chosen"] == "strong" and out["pool"] == "validation"
+        row = out["candidates"]["strong"]
+        assert np.isclose(row["score"], (0.7 / 0.8 + 0.16 / 0.2) / 2) and np.isclose(row["sync_c_margin_share"], 0.6)
+    assert {c[:2] for c in calls} == {("TIA", "validation")} and {c[2] for c in calls} == {str(talking_schedule())}
+
+
+def test_the_voices_script_runs_and_refuses_bad_candidates(tmp_path, capsys):
+    """``scripts/choose_stage2_voices.py`` at ``humo-nano``: one model under two names scores the same (the check is
+    seeded) and the file says which was chosen; NAME=PIPELINE is checked, and one candidate is refused."""
+    script, nano = _script("choose_stage2_voices"), str(ROOT / "data_samples/checkpoints/humo-nano-stage2")
+    out = tmp_path / "choice.json"
+    assert script.main(["--preset", "humo-nano", "--clips", "2", "--seeds", "0", "--steps", "2", "--out", str(out),
+                        "--candidate", f"first={nano}", f"again={nano}"]) == 0
+    result = json.loads(out.read_text())
+    first, again = result["candidates"]["first"], result["candidates"]["again"]
+    assert first["per_seed"] == again["per_seed"] and result["chosen"] in ("first", "again")
+    assert first["checkpoint"] == "data_samples/checkpoints/humo-nano-stage2" and result["pool"] == "validation"
+    for bad in (["--candidate", nano], ["--candidate", f"only={nano}"]):
+        with pytest.raises(SystemExit):
+            script.main(bad)
+    err = capsys.readouterr().err
+    assert "expected NAME=PIPELINE" in err and "at least two models" in err
+
+
+def test_the_shipped_stage2_hears_the_voices_the_validation_pool_chose():
+    """The shipped recipe's 18 voices were chosen on the validation pool, apart from the test clips: every 18-voice
+    training seed beat the 6-voice stage 2 there (another outcome of the script fails this)."""
+    choice = json.loads((ROOT / "data_samples/ablations/stage2_voices_choice.json").read_text())
+    assert choice["pool"] == "validation" and len(choice["seeds"]) >= 3 and choice["chosen"].startswith("18 voices")
+    scores = {name: row["score"] for name, row in choice["candidates"].items()}
+    six = [v for k, v in scores.items() if k.startswith("6 voices")]
+    eighteen = [v for k, v in scores.items() if k.startswith("18 voices")]
+    assert len(six) >= 1 and len(eighteen) >= 2 and min(eighteen) > max(six)

@@ -115,6 +115,7 @@ def check_04(r):
     assert 0 < r["face_share"] < 1 and 0 < r["face_area"] < 0.5, r
     assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
     assert r["by_speech"] == {"heldout_voice": ["bank", "synth"], "validation": ["bank", "synth"]}, r  # shipped split
+    assert r["voices_chosen"].startswith("18 voices") and any(c.startswith("6 voices") for c in r["voices_candidates"])
 
 
 def check_05(r):

@@ -133,9 +133,10 @@ def test_voice_rates_make_new_voices_from_the_banks_and_change_nothing_else():
         with_voice_rates(list(pool.specs), 0.6, np.random.default_rng(0))
 
 
-def test_the_extra_voices_plan_keeps_every_held_out_voice_and_sentence_unseen():
-    """``scripts/make_speech_bank.py --extra-voices``: 60 training recordings in 12 new voices, each training sentence
-    twice; no held-out sentence, no Scottish accent and not the held-out voice's variant (a leak would fail here)."""
+def test_the_stage2_voices_plan_keeps_every_held_out_voice_and_sentence_unseen():
+    """``scripts/make_speech_bank.py``'s ``train_stage2`` plan: 60 training recordings in 12 new voices, each training
+    sentence twice; no held-out sentence, no Scottish accent and not the held-out voice's variant (a leak would fail
+    here)."""
     import importlib.util
     from collections import Counter
     from pathlib import Path
@@ -144,11 +145,40 @@ def test_the_extra_voices_plan_keeps_every_held_out_voice_and_sentence_unseen():
     spec = importlib.util.spec_from_file_location("make_speech_bank", path)
     bank = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bank)
-    rows = bank.extra_plan(40)
-    assert len(rows) == 60 and len({r["voice"] for r in rows}) == 12 and all(r["split"] == "train" for r in rows)
+    rows = bank.stage2_plan(40)
+    assert len(rows) == 60 and len({r["voice"] for r in rows}) == 12
+    assert all(r["split"] == "train_stage2" for r in rows)
     assert set(Counter(r["text"] for r in rows).values()) == {2}
     assert {r["text"] for r in rows} == set(bank.TRAIN_SENTENCES)
     heldout_voice = bank.HELDOUT_ONLY_VOICE
     assert not {r["voice"] for r in rows} & ({heldout_voice} | set(bank.TRAIN_VOICES))
     assert not any("scotland" in r["voice"] or r["voice"].endswith("+" + heldout_voice.split("+")[1]) for r in rows)
-    assert len({r["key"] for r in rows}) == 60 and rows[0]["key"].startswith("extra_040_")
+    assert len({r["key"] for r in rows}) == 60 and rows[0]["key"].startswith("train_stage2_040_")
+
+
+def test_only_the_stage2_pool_plays_the_stage2_voices():
+    """The shipped bank: 30 ``train`` recordings in 6 voices, 59 ``train_stage2`` in 12 more, 10 held out. The stage-2
+    pool's bank clips play all 18 voices; every other pool and the judge's clips play none of the 12, so the earlier
+    stages' data is what it was; the held-out voice is in no training split, and the validation pool's bank
+    sentences are the held-out ones in the 6 training voices."""
+    from humo_lite.data.speech import bank_manifest
+    from humo_lite.eval.judge_data import judge_specs
+
+    voice = {m["key"]: m["voice"] for m in bank_manifest()}
+    train, extra = bank_keys("train"), bank_keys("train_stage2")
+    assert (len(train), len(extra), len(bank_keys("heldout"))) == (30, 59, 10)
+    assert bank_keys("stage2") == train + extra and len({voice[k] for k in train + extra}) == 18
+    assert not {voice[k] for k in train} & {voice[k] for k in extra}
+    assert {voice[k] for k in bank_keys("unseen_voice")} == {"en-gb-scotland+f3"}
+    assert {voice[k] for k in bank_keys("heldout_train_voice")} <= {voice[k] for k in train}
+
+    def played(specs):
+        return {s.speech.key for s in specs if s.speech.kind == "bank"}
+
+    stage2 = played(make_pool("stage2").specs)
+    assert stage2 & set(extra) and stage2 & set(train) and len({voice[k] for k in stage2}) == 18
+    for name in ("heldout_identity", "heldout_scene", "heldout_speech", "heldout_voice", "validation"):
+        assert not played(make_pool(name).specs) & set(extra), name
+    assert not played(judge_specs(400, "train")) & set(extra) and played(judge_specs(400, "train"))
+    with pytest.raises(ValueError, match="split must be one of"):
+        bank_keys("extra")

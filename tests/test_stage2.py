@@ -3,6 +3,7 @@
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from humo_lite.shipped import default_checkpoint
 from humo_lite.training.audio_task import AudioToVideoTask, audio_share
 from humo_lite.training.stages import trainable_summary
 from humo_lite.training.trainer import TrainConfig, Trainer, weights_checksum
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _nano_audio_dit(seed=0):
@@ -318,17 +321,32 @@ def test_shipped_stage2_manifests_hold_the_recipe_and_the_check():
 
 
 def test_the_second_training_is_scored_with_the_shipped_check():
-    """``stage2_second_training.json`` (the recipe trained again from scratch) was scored on the shipped check's clips,
-    seeds, judge and guidance — the real clips' ceiling is the same numbers — and its summary is its checks'."""
+    """``stage2_second_training.json`` (the recipe trained again with another training seed) was scored on the shipped
+    check's clips, seeds, judge, VAE and guidance — both ceilings are the same numbers — and its summary is its
+    checks'."""
     folder = default_checkpoint("humo-micro", 2)
-    shipped = json.loads((folder / "manifest.json").read_text())["metrics"]["checks"]["TIA"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shipped = manifest["metrics"]["checks"]["TIA"]
     second = json.loads((folder.parents[1] / "ablations" / "stage2_second_training.json").read_text())
     tia = second["checks"]["TIA"]
     assert (tia["num_clips"], tia["seeds"], tia["guidance_formula"]) == (
         shipped["num_clips"], shipped["seeds"], shipped["guidance_formula"])
-    assert tia["ceilings"]["real"] == shipped["ceilings"]["real"]  # its own VAE: only the reconstruction differs
+    assert tia["ceilings"] == shipped["ceilings"] and second["training_seed"] != manifest["seed"]
     assert second["summary"]["sync_c_margin_share"] == round(tia["ratios"]["sync_c_margin_share"], 3)
     assert second["summary"]["r_within_clip"].startswith(f"{tia['mean']['r_within_clip']:.3f}")
+
+
+def test_the_second_training_script_refuses_what_is_not_a_stage2_of_the_recipe(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("second", ROOT / "scripts" / "stage2_second_training.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for src, message in ((ROOT / "docs", "is not a pipeline folder"),
+                         (default_checkpoint("humo-micro", 1), "is not a stage 2 trained with the shipped recipe")):
+        with pytest.raises(SystemExit):
+            script.main([str(src)])
+        assert message in capsys.readouterr().err
 
 
 def test_the_shipped_stage2_check_and_chapter_07_agree():

@@ -9,7 +9,7 @@ pool                 clips  conditions given            identities  (background,
 ==================  =====  ==========================  ==========  ====================  ===========
 foundation           6000   text                        240         30 pairs               synth
 stage1               1500   text + reference            120         15 pairs               synth
-stage2                400   text + reference + audio     60          8 pairs               synth + bank
+stage2                400   text + reference + audio     60          8 pairs               synth + bank (18 voices)
 heldout_identity      200   all                          60 unseen  30 pairs               synth + bank
 heldout_scene         200   all                         240          6 unseen pairs        synth + bank
 heldout_speech        200   all                         240         30 pairs               unseen
@@ -24,6 +24,11 @@ sentences and voices, and synthetic utterances from a separate seed stream) neve
 training pool. ``heldout_voice`` holds out both at once — unseen people speaking unseen recordings in voices
 no training pool has (the bank's held-out sentences read by its held-out voice, and synthetic speech from the
 held-out seed stream) — and is where the audio chapters measure lip sync (stage 2's check).
+
+The stage-2 pool's bank half plays 18 voices: the 6 of the bank's ``train`` recordings and 12 more that only it
+hears (``train_stage2``, :func:`~humo_lite.data.speech.bank_keys`). With the 6 alone, stage 2 learned the training
+voices more than speech (chapter 04); every other pool keeps the 6, so the earlier stages' data does not depend on
+it.
 
 ``validation`` is for choosing settings (guidance scales, loss weights): 60 more people that neither train nor
 test, speaking the bank's held-out sentences in its training voices (the test pool uses the held-out voice)
@@ -56,15 +61,16 @@ class PoolConfig:
     modalities: tuple[str, ...]
     identities: str | int  # "heldout", "validation", or how many of the training identities
     scene_pairs: str | int  # "heldout", or how many of the training (background, clothing) pairs
-    speech: str  # "synth", "mixed" (half synth, half bank), "heldout", "unseen_voice" (held-out voices only)
-    #              or "validation" (held-out sentences in training voices, and a third synth stream)
+    speech: str  # "synth", "mixed" (half synth, half the bank's 6 training voices), "mixed_stage2" (half synth,
+    #              half the bank's 18 stage-2 voices), "heldout", "unseen_voice" (held-out voices only) or
+    #              "validation" (held-out sentences in training voices, and a third synth stream)
     voice_rates: float = 0.0  # > 0: each bank recording played at a rate drawn from [1 - v, 1 + v] (new voices)
 
 
 POOL_CONFIGS = {
     "foundation": PoolConfig(6000, ("text",), NUM_TRAIN_IDENTITIES, 30, "synth"),
     "stage1": PoolConfig(1500, ("text", "reference"), 120, 15, "synth"),
-    "stage2": PoolConfig(400, MODALITIES, 60, 8, "mixed"),
+    "stage2": PoolConfig(400, MODALITIES, 60, 8, "mixed_stage2"),
     "heldout_identity": PoolConfig(200, MODALITIES, "heldout", 30, "mixed"),
     "heldout_scene": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, "heldout", "mixed"),
     "heldout_speech": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, 30, "heldout"),
@@ -130,6 +136,8 @@ def scene_pair_split(world_seed: int = 0) -> tuple[list[tuple[int, int]], list[t
 def _speech(kind: str, rng: np.random.Generator) -> SpeechSpec:
     if kind == "mixed":
         kind = "synth" if rng.random() < 0.5 else "bank_train"
+    elif kind == "mixed_stage2":
+        kind = "synth" if rng.random() < 0.5 else "bank_stage2"
     elif kind == "heldout":
         kind = "synth_heldout" if rng.random() < 0.5 else "bank_heldout"
     elif kind == "unseen_voice":

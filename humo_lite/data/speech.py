@@ -10,7 +10,8 @@ two sources:
 - :func:`bank_speech` — real English sentences spoken by espeak-ng, shipped in
   ``data_samples/speech_bank/`` (made once by ``scripts/make_speech_bank.py``; CI never needs
   espeak-ng). The manifest marks each recording ``train`` or ``heldout`` (held-out sentences *and*
-  voices), which is the "unseen speech" split.
+  voices), which is the "unseen speech" split, or ``train_stage2``: the training sentences in 12 more voices that
+  only the stage-2 pool plays (:func:`bank_keys`).
 
 :class:`SpeechSpec` names one utterance of either kind; :func:`speech_audio` renders it.
 """
@@ -137,13 +138,20 @@ def bank_manifest() -> tuple[dict, ...]:
 
 
 def bank_keys(split: str) -> list[str]:
-    """Keys of the bank's ``train`` or ``heldout`` recordings; or of the held-out ones split by voice:
-    ``unseen_voice`` (a voice no ``train`` recording uses: the test of stage 2) and ``heldout_train_voice``
-    (unseen sentences in training voices: the validation pool's)."""
-    splits = ("train", "heldout", "unseen_voice", "heldout_train_voice")
+    """Keys of the bank's recordings in one split, in the manifest's order:
+
+    - ``train``: the 30 training recordings (6 voices) every training pool and the judge may hear;
+    - ``train_stage2``: 59 more in 12 more voices that only the stage-2 pool plays; ``stage2``: both, 18 voices;
+    - ``heldout``: the 10 held-out sentences, and those split by voice: ``unseen_voice`` (a voice no training
+      recording uses: the test of stage 2) and ``heldout_train_voice`` (unseen sentences in training voices: the
+      validation pool's).
+    """
+    splits = ("train", "train_stage2", "stage2", "heldout", "unseen_voice", "heldout_train_voice")
     if split not in splits:
         raise ValueError(f"split must be one of {splits}, got {split!r}")
-    train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] == "train"}
+    if split == "stage2":
+        return bank_keys("train") + bank_keys("train_stage2")
+    train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] != "heldout"}
     heldout = [entry for entry in bank_manifest() if entry["split"] == "heldout"]
     if split == "unseen_voice":
         return [entry["key"] for entry in heldout if entry["voice"] not in train_voices]

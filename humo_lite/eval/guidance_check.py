@@ -19,7 +19,8 @@ pictures only. This module measures it on the talking model (stage 2):
    Sync-D-lite of the generated clips over the same numbers on the VAE's reconstructions of the real clips,
    mean ± std over sampling seeds. TA has no ID-lite (no reference); T and TI get no Sync (no audio).
 
-:func:`evaluate` runs all three into a results dict that can resume; :func:`summarise` tabulates it.
+:func:`evaluate` runs all three into a results dict that can resume; :func:`summarise` tabulates it. The same rule
+on the same pool also chooses between trained models (:func:`choose_checkpoint`: the stage-2 recipe's voices).
 ``scripts/stage2_guidance_schedules.py`` is the command line and keeps the results file.
 """
 
@@ -29,10 +30,10 @@ import time
 
 import numpy as np
 
-from ..guidance import PRESETS, GuidanceSchedule, adaptive, default_schedule, eq4, humo_lite_schedule, single
+from ..guidance import MODES, PRESETS, GuidanceSchedule, adaptive, default_schedule, eq4, humo_lite_schedule, single
 from .ceilings import reconstruct
 from .judge import load_judge
-from .sync_check import heldout_sync_check, heldout_voice_clips, score_frames
+from .sync_check import heldout_sync_check, heldout_voice_clips, margin_shares, score_frames
 
 STATIC_A_CANDIDATES = {"A: text 5, image 3": (5.0, 3.0, 1.0), "A: text 7.5, image 3": (7.5, 3.0, 1.0),
                        "A: text 7.5, image 5": (7.5, 5.0, 1.0)}
@@ -112,6 +113,20 @@ def choose_static(pipe, num_clips: int = 32, seed: int = 0, preset: str = "humo-
             "chosen": {"A": best_a, "B": best_b}}
 
 
+def validation_rows(pipe, schedule: GuidanceSchedule, ceilings: dict, num_clips: int = 32, seeds=(0, 1, 2),
+                    preset: str = "humo-micro", judge=None, num_inference_steps: int = 20) -> dict:
+    """TIA with ``schedule`` on the first ``num_clips`` ``validation`` clips, per sampling seed: the scored rows, B's
+    score (mean ± std over ``seeds``) and the Sync-C margin share over the ``ceilings``' reconstruction."""
+    recon = ceilings["reconstruction"]
+    per_seed = [score_row(pipe, "TIA", schedule, seed, num_clips, ceilings, judge, preset, "validation",
+                          num_inference_steps) for seed in seeds]
+    scores = np.array([_b_score(row, recon) for row in per_seed])
+    shares = np.array([margin_shares(row, recon)["sync_c_margin_share"] for row in per_seed])
+    return {"formula": str(schedule), "per_seed": per_seed, "score": float(scores.mean()),
+            "score_std": float(scores.std()), "sync_c_margin_share": float(shares.mean()),
+            "sync_c_margin_share_std": float(shares.std())}
+
+
 def choose_default(pipe, a: tuple, b: tuple, ceilings: dict, num_clips: int = 32, seeds=(0, 1, 2),
                    preset: str = "humo-micro", judge=None, num_inference_steps: int = 20) -> dict:
     """The TIA default, chosen on the ``validation`` pool over ``seeds``: one text and one image scale throughout
@@ -120,17 +135,27 @@ def choose_default(pipe, a: tuple, b: tuple, ceilings: dict, num_clips: int = 32
     ceiling. ``ceilings``: those of the first ``num_clips`` validation clips, as :func:`choose_static` measured them.
     Returns both candidates' per-seed numbers and scores, and ``chosen``."""
     judge = load_judge(judge)
-    recon = ceilings["reconstruction"]
     candidates = {"one scale throughout": humo_lite_schedule(), "A then B": adaptive(a, b, name="talking (A/B)")}
-    rows = {}
-    for name, schedule in candidates.items():
-        per_seed = [score_row(pipe, "TIA", schedule, seed, num_clips, ceilings, judge, preset, "validation",
-                              num_inference_steps) for seed in seeds]
-        scores = np.array([_b_score(row, recon) for row in per_seed])
-        rows[name] = {"formula": str(schedule), "per_seed": per_seed, "score": float(scores.mean()),
-                      "score_std": float(scores.std())}
+    rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps)
+            for name, schedule in candidates.items()}
     return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "candidates": rows,
             "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
+            "chosen": max(rows, key=lambda n: rows[n]["score"])}
+
+
+def choose_checkpoint(pipes: dict, num_clips: int = 32, seeds=(0, 1, 2), preset: str = "humo-micro", judge=None,
+                      num_inference_steps: int = 20) -> dict:
+    """Which of several trained models (``{name: pipeline}``, one VAE between them) talks best on the ``validation``
+    pool, each at the library's default guidance: B's rule, over ``seeds``. Returns each one's
+    :func:`validation_rows`, the ceilings there, and ``chosen``."""
+    judge = load_judge(judge)
+    first = next(iter(pipes.values()))
+    ceilings = ceiling(first.vae, heldout_voice_clips(num_clips, preset, "validation"), judge)
+    schedule = default_schedule().for_mode(MODES["TIA"])  # what a TIA call without guidance gets
+    rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps)
+            for name, pipe in pipes.items()}
+    return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "ceilings": ceilings,
+            "candidates": rows, "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
             "chosen": max(rows, key=lambda n: rows[n]["score"])}
 
 
@@ -211,6 +236,5 @@ def summarise(results: dict, seeds) -> dict:
 
 
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
-           "ceiling", "choose_default", "choose_static", "evaluate", "ratio_summary", "row_names", "schedule_rows",
-           "score_row", "static",
-           "summarise", "wall_time"]
+           "ceiling", "choose_checkpoint", "choose_default", "choose_static", "evaluate", "ratio_summary", "row_names",
+           "schedule_rows", "score_row", "static", "summarise", "validation_rows", "wall_time"]

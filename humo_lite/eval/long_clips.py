@@ -40,7 +40,7 @@ from .judge import load_judge
 from .metrics import id_lite, sync_lite
 
 PAUSE_S = 0.25  # the silence between two bank sentences of a long recording
-BANK_GROUPS = ("unseen_voice", "heldout_train_voice", "train")  # a bank key's group: its split and voice kind
+BANK_GROUPS = ("unseen_voice", "heldout_train_voice", "train", "train_stage2")  # a bank key's group: split, voice kind
 
 
 def long_speech(spec, num_samples: int) -> np.ndarray:

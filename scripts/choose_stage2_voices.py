@@ -1,0 +1,74 @@
+"""How many voices should stage 2 hear? Trained stage-2 models compared on the validation pool (chapter 04).
+
+Each ``--candidate NAME=PIPELINE`` is a stage 2 trained by the same command but for the voices of its pool's bank
+half: the 6 of the bank's ``train`` recordings, or those and the 12 ``train_stage2`` voices (18). Each is scored in
+TIA mode at the library's default guidance on the first ``--clips`` clips of the ``validation`` pool (people and
+recordings that neither train nor test) over ``--seeds`` sampling seeds, and chosen by chapter 07's rule for B:
+the highest mean of ID-lite and Sync-C-lite over the reconstruction ceiling
+(``humo_lite.eval.guidance_check.choose_checkpoint``). The test clips play no part. Writes one JSON (default
+``data_samples/ablations/stage2_voices_choice.json``).
+
+Usage (about 100 s per candidate on one core)::
+
+    python scripts/choose_stage2_voices.py --candidate "6 voices, seed 0=PIPELINE" "18 voices, seed 0=PIPELINE" ...
+
+``--preset humo-nano --clips 4 --seeds 0 --steps 2 --out /tmp/v.json`` checks that it runs (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+import torch
+
+from humo_lite.eval import load_judge
+from humo_lite.eval.guidance_check import choose_checkpoint
+from humo_lite.io import machine_info, write_json
+from humo_lite.pipeline import HuMoLitePipeline
+from humo_lite.shipped import data_samples_dir, relative_path
+
+
+def candidate(text: str) -> tuple[str, str]:
+    """``NAME=PIPELINE`` → ``(name, pipeline folder)``."""
+    name, sep, folder = text.rpartition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=PIPELINE (a name, '=', a pipeline folder), got {text!r}")
+    return name, folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--candidate", type=candidate, nargs="+", required=True, metavar="NAME=PIPELINE")
+    parser.add_argument("--preset", default="humo-micro")
+    parser.add_argument("--clips", type=int, default=32, help="validation clips")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--out", default=str(data_samples_dir() / "ablations" / "stage2_voices_choice.json"))
+    args = parser.parse_args(argv)
+    if len(args.candidate) < 2:
+        parser.error("--candidate needs at least two models to choose between")
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    pipes = {}
+    for name, folder in args.candidate:
+        pipes[name] = HuMoLitePipeline.from_pretrained(folder)
+        pipes[name].set_progress_bar_config(disable=True)
+    result = choose_checkpoint(pipes, args.clips, args.seeds, args.preset, load_judge(), args.steps)
+    for name, folder in args.candidate:
+        result["candidates"][name]["checkpoint"] = relative_path(folder)
+        row = result["candidates"][name]
+        print(f"{name}: score {row['score']:.3f} ± {row['score_std']:.3f}, Sync-C margin share "
+              f"{row['sync_c_margin_share']:.2f} ± {row['sync_c_margin_share_std']:.2f}", flush=True)
+    print(f"chosen: {result['chosen']}")
+    write_json(args.out, {"question": "Which stage 2 talks best on the validation pool: 6 or 18 training voices?",
+                          "command": "python scripts/choose_stage2_voices.py " + shlex.join(sys.argv[1:]),
+                          "preset": args.preset, "num_inference_steps": args.steps, **result,
+                          "wall_time_s": round(time.perf_counter() - start, 1), "machine": machine_info()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
