@@ -110,9 +110,8 @@ HELDOUT_SENTENCES = [
 TRAIN_VOICES = ["en-us", "en-gb", "en-us+f2", "en-gb+m3", "en-us+f4", "en-gb-x-rp+m7"]
 HELDOUT_ONLY_VOICE = "en-gb-scotland+f3"  # never used for a train recording
 SPEEDS_WPM = [170, 190]
-STAGE2_VOICES = ["en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m2", "en-029+f5", "en-us-nyc+m4", "en-gb+f1",
-                      "en-us+m1", "en-gb-x-rp+f4", "en-029+m6", "en-us-nyc+f2", "en-gb-x-gbclan+m5",
-                      "en-gb-x-gbcwmd+f5", "en-us+m6"]
+STAGE2_VOICES = ["en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m2", "en-029+f5", "en-us-nyc+m4", "en-gb+f1", "en-us+m1",
+                 "en-gb-x-rp+f4", "en-029+m6", "en-us-nyc+f2", "en-gb-x-gbclan+m5", "en-gb-x-gbcwmd+f5", "en-us+m6"]
 SENTENCES_PER_STAGE2_VOICE = 5
 
 

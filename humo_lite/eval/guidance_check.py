@@ -92,13 +92,17 @@ def _b_score(row: dict, recon: dict) -> float:
     return (row["id_lite"] / recon["id_lite"] + row["sync_c"] / recon["sync_c"]) / 2
 
 
+def validation_ceilings(vae, num_clips: int = 32, preset: str = "humo-micro", judge=None) -> dict:
+    """:func:`ceiling` of the first ``num_clips`` clips of the ``validation`` pool: what every choice divides by."""
+    return ceiling(vae, heldout_voice_clips(num_clips, preset, "validation"), judge)
+
+
 def choose_static(pipe, num_clips: int = 32, seed: int = 0, preset: str = "humo-micro", judge=None,
                   num_inference_steps: int = 20) -> dict:
     """Score every A and B candidate on the ``validation`` pool (TIA, one seed) and choose by the module's rules.
     Returns the candidates' numbers, the ceiling there, and ``chosen`` ``{"A": name, "B": name}``."""
     judge = load_judge(judge)
-    clips = heldout_voice_clips(num_clips, preset, "validation")
-    ceilings = ceiling(pipe.vae, clips, judge)
+    ceilings = validation_ceilings(pipe.vae, num_clips, preset, judge)
     recon = ceilings["reconstruction"]
     rows = {}
     for name, scales in {**STATIC_A_CANDIDATES, **STATIC_B_CANDIDATES}.items():
@@ -149,8 +153,7 @@ def choose_checkpoint(pipes: dict, num_clips: int = 32, seeds=(0, 1, 2), preset:
     pool, each at the library's default guidance: B's rule, over ``seeds``. Returns each one's
     :func:`validation_rows`, the ceilings there, and ``chosen``."""
     judge = load_judge(judge)
-    first = next(iter(pipes.values()))
-    ceilings = ceiling(first.vae, heldout_voice_clips(num_clips, preset, "validation"), judge)
+    ceilings = validation_ceilings(next(iter(pipes.values())).vae, num_clips, preset, judge)
     schedule = default_schedule().for_mode(MODES["TIA"])  # what a TIA call without guidance gets
     rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps)
             for name, pipe in pipes.items()}
@@ -237,4 +240,4 @@ def summarise(results: dict, seeds) -> dict:
 
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
            "ceiling", "choose_checkpoint", "choose_default", "choose_static", "evaluate", "ratio_summary", "row_names",
-           "schedule_rows", "score_row", "static", "summarise", "validation_rows", "wall_time"]
+           "schedule_rows", "score_row", "static", "summarise", "validation_ceilings", "validation_rows", "wall_time"]
