@@ -182,9 +182,9 @@ def cmd_train_stage2(args) -> None:
 
     config = Stage2Config(stage2_config(**given(args, *TRAINER_FLAGS)),  # the rest: Stage2Config's defaults
                           **given(args, "eval_clips", "share_start", "share_end", "ramp_steps", "text_dropout",
-                                  "image_dropout", "audio_dropout", "audio_tokens", "face_weight", "focus_weight",
-                                  "focus_blocks", "curve", "curve_every", "voice_rates", clips="num_clips",
-                                  plain_clips="num_plain_clips"))
+                                  "image_dropout", "audio_dropout", "audio_tokens", "audio_band_norm", "face_weight",
+                                  "focus_weight", "focus_blocks", "curve", "curve_every", "voice_rates",
+                                  clips="num_clips", plain_clips="num_plain_clips"))
     manifest = train_stage2(args.preset, args.stage1, args.out, config, command=args.command_line,
                             override_config=args.override_config)
     if "wall_time_s" in manifest:
@@ -367,6 +367,9 @@ def _add_stage2_command(train) -> None:
     stage2.add_argument("--audio-dropout", type=finite, default=None, help=f"audio drop rate {SHIPPED}")
     stage2.add_argument("--audio-tokens", type=positive_int, default=None,
                         help=f"audio tokens per latent frame (HuMo: 16) {SHIPPED}")
+    stage2.add_argument("--audio-band-norm", action=argparse.BooleanOptionalAction, default=None,
+                        help="remove each clip's average spectral shape before the audio projector (chapter 04 "
+                             f"measures it) {SHIPPED}")
     stage2.add_argument("--face-weight", type=float, default=None,
                         help=f"extra loss weight on the face of audio triplets, 0: HuMo's plain loss {SHIPPED}")
     stage2.add_argument("--focus-weight", type=finite, default=None,
@@ -423,7 +426,7 @@ def _add_generate_command(sub) -> None:
                      help="audio guidance scale (TA/TIA), 1 = off (below sigma 0.98)")
     gen.add_argument("--guidance-preset", default=None, choices=sorted(GUIDANCE_PRESETS),
                      help="a named guidance schedule instead of the scales (chapter 07). With neither: 'default', the "
-                          "talking schedule in TIA (text 5, image 3, then text 3, image 7.5, audio 5.5 below sigma "
+                          "talking schedule in TIA (text 7.5, image 5, then text 3, image 5, audio 5.5 below sigma "
                           "0.98), adaptive Eq. 4 at text 5, image 5, audio 5.5 otherwise")
     gen.add_argument("--seed", type=SEED, default=0)
     gen.add_argument("--scale", type=whole(1, 64), default=8, help="upscale the MP4 by this factor (nearest), 1..64")

@@ -388,6 +388,7 @@ class Stage2Config:
     image_dropout: float = 0.15
     audio_dropout: float = 0.1  # (audio triplets only)
     audio_tokens: int = 16  # per latent frame (HuMo)
+    audio_band_norm: bool = True  # the projector removes each clip's average spectral shape (ours; validation pool)
     sigma_shift: float = 3.0  # shift of the training σ towards noise, as stages 0 and 1
     face_weight: float = 4.0  # extra loss weight on the face of audio triplets (ours); 0: HuMo's plain loss
     focus_weight: float = 0.02  # focus-by-predicting's mask-loss weight (HuMo §3.3; validation pool); 0: no head
@@ -573,7 +574,7 @@ def train_stage2(preset: Preset | str = "humo-micro", stage1_path: str | os.Path
     check_checkpoint_preset(stage1_path, preset)
     stage1_pipe = HuMoLitePipeline.from_pretrained(stage1_path)
     torch.manual_seed(config.train.seed)
-    transformer = add_audio(stage1_pipe.transformer, num_tokens=config.audio_tokens)
+    transformer = add_audio(stage1_pipe.transformer, num_tokens=config.audio_tokens, band_norm=config.audio_band_norm)
     mask_head = _mask_head(transformer, config)
     audio_data, plain_data = stage2_data(stage1_pipe, preset, config.num_clips, config.num_plain_clips, progress,
                                          config.voice_rates)

@@ -1,12 +1,14 @@
-"""How many voices should stage 2 hear? Trained stage-2 models compared on the validation pool (chapter 04).
+"""Which stage 2 talks best: trained stage-2 models compared on the validation pool (chapter 04).
 
-Each ``--candidate NAME=PIPELINE`` is a stage 2 trained by the same command but for the voices of its pool's bank
-half: the 6 of the bank's ``train`` recordings, or those and the 12 ``train_stage2`` voices (18). Each is scored in
+Each ``--candidate NAME=PIPELINE`` is a stage 2 trained by the same command but for one setting: how many voices its
+pool's bank half plays (the 6 of the bank's ``train`` recordings, or those and the 12 ``train_stage2`` voices: 18), or
+whether its audio projector removes each clip's average spectrum (``--audio-band-norm``). Each is scored in
 TIA mode at the library's default guidance on the first ``--clips`` clips of the ``validation`` pool (people and
 recordings that neither train nor test) over ``--seeds`` sampling seeds, and chosen by chapter 07's rule for B:
 the highest mean of ID-lite and Sync-C-lite over the reconstruction ceiling
-(``humo_lite.eval.guidance_check.choose_checkpoint``). The test clips play no part. Writes one JSON (default
-``data_samples/ablations/stage2_voices_choice.json``).
+(``humo_lite.eval.guidance_check.choose_checkpoint``). Candidates named ``"<recipe>, seed <n>"`` are also averaged
+per recipe over their training seeds (``recipes``, ``chosen_recipe``). The test clips play no part. Writes one JSON
+(default ``data_samples/ablations/stage2_voices_choice.json``).
 
 Usage (about 100 s per candidate on one core)::
 
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=32, help="validation clips")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--question", help="what the comparison asks, written into the file",
+                        default="Which stage 2 talks best on the validation pool: 6 or 18 training voices?")
     parser.add_argument("--out", default=str(data_samples_dir() / "ablations" / "stage2_voices_choice.json"))
     args = parser.parse_args(argv)
     if len(args.candidate) < 2:
@@ -62,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         row = result["candidates"][name]
         print(f"{name}: score {row['score']:.3f} ± {row['score_std']:.3f}, Sync-C margin share "
               f"{row['sync_c_margin_share']:.2f} ± {row['sync_c_margin_share_std']:.2f}", flush=True)
-    print(f"chosen: {result['chosen']}")
-    write_json(args.out, {"question": "Which stage 2 talks best on the validation pool: 6 or 18 training voices?",
+    for recipe, row in result["recipes"].items():
+        print(f"recipe {recipe}: score {row['score']:.3f} ± {row['score_std']:.3f} over {len(row['candidates'])} "
+              "training seed(s)", flush=True)
+    print(f"chosen: {result['chosen']}; recipe: {result['chosen_recipe']}")
+    write_json(args.out, {"question": args.question,
                           "command": "python scripts/choose_stage2_voices.py " + shlex.join(sys.argv[1:]),
                           "preset": args.preset, "num_inference_steps": args.steps, **result,
                           "wall_time_s": round(time.perf_counter() - start, 1), "machine": machine_info()})

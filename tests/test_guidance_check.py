@@ -186,16 +186,28 @@ def test_choose_checkpoint_takes_the_higher_b_score_on_the_validation_pool(monke
     assert {c[:2] for c in calls} == {("TIA", "validation")} and {c[2] for c in calls} == {str(talking_schedule())}
 
 
+def test_recipes_are_scored_over_their_training_seeds():
+    from humo_lite.eval.guidance_check import recipe_scores
+
+    scores = recipe_scores({"18 voices, seed 0": 0.90, "18 voices, seed 1": 0.88, "band norm, seed 0": 0.95,
+                            "band norm, seed 1": 0.80, "6 voices": 0.87, "odd, seed x": 0.5})
+    assert set(scores) == {"18 voices", "band norm", "6 voices", "odd, seed x"}
+    assert np.isclose(scores["18 voices"]["score"], 0.89) and np.isclose(scores["18 voices"]["score_std"], 0.01)
+    assert np.isclose(scores["band norm"]["score"], 0.875)  # its best seed alone (0.95) would have won
+    assert scores["band norm"]["candidates"] == ["band norm, seed 0", "band norm, seed 1"]
+
+
 def test_the_voices_script_runs_and_refuses_bad_candidates(tmp_path, capsys):
     """``scripts/choose_stage2_voices.py`` at ``humo-nano``: one model under two names scores the same (the check is
     seeded) and the file says which was chosen; NAME=PIPELINE is checked, and one candidate is refused."""
     script, nano = _script("choose_stage2_voices"), str(ROOT / "data_samples/checkpoints/humo-nano-stage2")
     out = tmp_path / "choice.json"
     assert script.main(["--preset", "humo-nano", "--clips", "2", "--seeds", "0", "--steps", "2", "--out", str(out),
-                        "--candidate", f"first={nano}", f"again={nano}"]) == 0
+                        "--candidate", f"first={nano}", f"again={nano}", "--question", "which?"]) == 0
     result = json.loads(out.read_text())
     first, again = result["candidates"]["first"], result["candidates"]["again"]
     assert first["per_seed"] == again["per_seed"] and result["chosen"] in ("first", "again")
+    assert result["chosen_recipe"] in ("first", "again") and result["question"] == "which?"
     assert first["checkpoint"] == "data_samples/checkpoints/humo-nano-stage2" and result["pool"] == "validation"
     for bad in (["--candidate", nano], ["--candidate", f"only={nano}"]):
         with pytest.raises(SystemExit):

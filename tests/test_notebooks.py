@@ -116,6 +116,8 @@ def check_04(r):
     assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
     assert r["by_speech"] == {"heldout_voice": ["bank", "synth"], "validation": ["bank", "synth"]}, r  # shipped split
     assert r["voices_chosen"].startswith("18 voices") and any(c.startswith("6 voices") for c in r["voices_candidates"])
+    assert r["band_norm_recipe"] == "18 voices + band norm" and r["band_norm_shipped"], r  # chosen, and shipped
+    assert r["band_norm_leak_outside"] > 0, r  # the clip's average spectrum reaches every frame (the attention: 0)
 
 
 def check_05(r):

@@ -13,7 +13,7 @@ from humo_lite.guidance import default_schedule, talking_schedule
 from humo_lite.models import build_dit
 from humo_lite.models.attention import AllFramesCrossAttention, FrameLocalCrossAttention, register_condition
 from humo_lite.models.attention_maps import AudioAttention, face_effect_share
-from humo_lite.models.audio import AudioProjector, add_audio
+from humo_lite.models.audio import AudioProjector, add_audio, normalise_bands
 from humo_lite.models.dit import DiTBlock
 from humo_lite.shipped import default_checkpoint
 from humo_lite.training.audio_task import AudioToVideoTask, audio_share
@@ -52,6 +52,32 @@ def test_projector_makes_k_tokens_per_frame_and_names_a_wrong_shape():
         proj(torch.randn(2, 5, 80))
     with pytest.raises(ValueError, match="num_tokens"):
         AudioProjector(num_tokens=0)
+
+
+def test_band_norm_removes_a_voices_average_spectrum_and_keeps_loudness_and_nulls():
+    g = torch.Generator().manual_seed(0)
+    speech = torch.randn(1, 5, 8, 80, generator=g)
+    speech[:, 0, :3] = 0  # latent 0's padding
+    speech[:, 4] = 0  # a reference frame
+    timbre = torch.linspace(-1.0, 1.0, 80)  # another voice: the same speech through another spectral tilt
+    other = torch.where(speech != 0, speech + timbre, speech)
+    a, b = normalise_bands(speech), normalise_bands(other)
+    assert torch.allclose(a, b, atol=1e-5)  # the tilt is gone
+    assert not torch.allclose(speech, other)  # (the inputs did differ)
+    louder = torch.where(speech != 0, speech + 0.5, speech)  # the same clip 0.5 higher in every band
+    assert torch.allclose(normalise_bands(louder), a + 0.5 * (speech != 0), atol=1e-5)  # loudness kept
+    assert torch.equal(a[0, 4], torch.zeros(8, 80)) and torch.equal(a[0, 0, :3], torch.zeros(3, 80))
+    assert torch.equal(normalise_bands(torch.zeros(2, 3, 8, 80)), torch.zeros(2, 3, 8, 80))  # audio off stays off
+    torch.manual_seed(0)
+    plain, normed = AudioProjector(hidden=32, width=24), AudioProjector(hidden=32, width=24, band_norm=True)
+    normed.load_state_dict(plain.state_dict())
+    assert torch.allclose(normed(speech), normed(other), atol=1e-5)
+    assert not torch.allclose(plain(speech), plain(other), atol=1e-3)
+    assert torch.equal(normed(torch.zeros(1, 2, 8, 80)), plain(torch.zeros(1, 2, 8, 80)))  # the same nulls
+    dit = add_audio(build_dit("humo-nano"), band_norm=True)
+    assert dit.config.audio_projector["band_norm"] and dit.audio_proj.band_norm
+    with pytest.raises(ValueError, match="band_norm"):
+        AudioProjector(band_norm="yes")
 
 
 def test_add_audio_keeps_the_output_until_trained():
@@ -422,13 +448,14 @@ def test_train_stage2_command_defers_to_the_config_defaults(monkeypatch, tmp_pat
     monkeypatch.setattr(recipes, "train_stage2", lambda *a, **kw: calls.append((a, kw)) or {})
     main(["train", "stage2", "--out", str(tmp_path / "a")])
     main(["train", "stage2", "--out", str(tmp_path / "b"), "--steps", "900", "--clips", "400", "--face-weight", "0",
-          "--no-curve", "--focus-weight", "0", "--curve-every", "100", "--voice-rates", "0.15"])
+          "--no-curve", "--focus-weight", "0", "--curve-every", "100", "--voice-rates", "0.15", "--no-audio-band-norm"])
     (args, kwargs), (args2, _) = calls
     assert args[3] == Stage2Config() and set(kwargs) == {"command", "override_config"}  # nothing else passed
     expected = Stage2Config(train=replace(Stage2Config().train, steps=900), num_clips=400, face_weight=0.0, curve=False,
-                            focus_weight=0.0, curve_every=100, voice_rates=0.15)
+                            focus_weight=0.0, curve_every=100, voice_rates=0.15, audio_band_norm=False)
     assert args2[3] == expected and args2[3].train.lr == TrainConfig(lr=1e-3).lr
     assert Stage2Config().focus_weight > 0  # the shipped recipe is HuMo's: with focus-by-predicting
+    assert Stage2Config().audio_band_norm  # ...and ours: band normalisation (chosen on the validation pool)
 
 
 def test_joint_training_starts_from_stage_0_and_says_so(tmp_path):

@@ -157,9 +157,23 @@ def choose_checkpoint(pipes: dict, num_clips: int = 32, seeds=(0, 1, 2), preset:
     schedule = default_schedule().for_mode(MODES["TIA"])  # what a TIA call without guidance gets
     rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps)
             for name, pipe in pipes.items()}
+    recipes = recipe_scores({name: row["score"] for name, row in rows.items()})
     return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "ceilings": ceilings,
             "candidates": rows, "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
-            "chosen": max(rows, key=lambda n: rows[n]["score"])}
+            "chosen": max(rows, key=lambda n: rows[n]["score"]), "recipes": recipes,
+            "chosen_recipe": max(recipes, key=lambda n: recipes[n]["score"])}
+
+
+def recipe_scores(scores: dict[str, float]) -> dict[str, dict]:
+    """Candidates named ``"<recipe>, seed <n>"`` grouped by recipe: the mean and std of their scores over the training
+    seeds (a name without ``", seed"`` is a recipe of its own)."""
+    groups: dict[str, list[str]] = {}
+    for name in scores:
+        recipe, sep, seed = name.rpartition(", seed ")
+        groups.setdefault(recipe if sep and seed.split()[0].isdigit() else name, []).append(name)
+    return {recipe: {"score": float(np.mean([scores[n] for n in names])),
+                     "score_std": float(np.std([scores[n] for n in names])), "candidates": names}
+            for recipe, names in groups.items()}
 
 
 def ratio_summary(per_seed: list[dict], mode: str, recon: dict) -> dict[str, dict[str, float]]:
@@ -239,5 +253,6 @@ def summarise(results: dict, seeds) -> dict:
 
 
 __all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
-           "ceiling", "choose_checkpoint", "choose_default", "choose_static", "evaluate", "ratio_summary", "row_names",
-           "schedule_rows", "score_row", "static", "summarise", "validation_ceilings", "validation_rows", "wall_time"]
+           "ceiling", "choose_checkpoint", "choose_default", "choose_static", "evaluate", "ratio_summary",
+           "recipe_scores", "row_names", "schedule_rows", "score_row", "static", "summarise", "validation_ceilings",
+           "validation_rows", "wall_time"]

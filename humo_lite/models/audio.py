@@ -15,6 +15,16 @@ computed **once per forward pass** and shared by every block's frame-local cross
 (:class:`humo_lite.models.attention.FrameLocalCrossAttention`), where latent frame ``f`` sees only its own
 ``K`` tokens.
 
+**Band normalisation** (ours, off in HuMo's recipe; ``band_norm=True``). A voice the model never heard differs
+from the training voices first in its average spectrum (its timbre, and the channel it was recorded through),
+which HuMo's Whisper encoder has learned to look past and a small MLP over log-mels has not. With ``band_norm``
+the projector first moves each band's mean over the clip's audible window frames to the clip's mean level over
+all bands: the clip's average spectral *shape* is removed, its loudness and every change over time are kept
+(the lip law reads loudness). All-zero frames (padding, reference frames, audio off) are left at zero, so the
+nulls below are unchanged. Statistics are per clip, so a long clip generated window by window normalises each
+window on its own audio, and one frame's tokens also depend on the clip's average spectrum (as HuMo's Whisper
+features depend on the whole recording); the cross-attention itself stays frame-local.
+
 **Nulls.** Reference frames get all-zero windows, and "audio off" (a guidance branch, or a sample trained
 without audio) is all-zero windows for every frame. Because the MLP has biases and ends in a LayerNorm,
 zeros become a fixed, learned set of "silent" tokens, not nothing — exactly as in HuMo's code.
@@ -40,13 +50,16 @@ class AudioProjector(nn.Module):
     """Windows ``[B, F, window, features]`` → tokens ``[B, F, num_tokens, width]`` (HuMo's ``AudioProjModel``)."""
 
     def __init__(self, features: int = N_MELS, window: int = WINDOW, hidden: int = 256,
-                 num_tokens: int = AUDIO_TOKENS, width: int = 64):
+                 num_tokens: int = AUDIO_TOKENS, width: int = 64, band_norm: bool = False):
         super().__init__()
         for name, value in (("features", features), ("window", window), ("hidden", hidden),
                             ("num_tokens", num_tokens), ("width", width)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"AudioProjector: {name} must be a whole number >= 1, got {value!r}")
+        if not isinstance(band_norm, bool):
+            raise ValueError(f"AudioProjector: band_norm must be True or False, got {band_norm!r}")
         self.features, self.window, self.num_tokens, self.width = features, window, num_tokens, width
+        self.band_norm = band_norm
         self.mlp = nn.Sequential(
             nn.Linear(window * features, hidden), nn.ReLU(),
             nn.Linear(hidden, hidden), nn.ReLU(),
@@ -62,13 +75,28 @@ class AudioProjector(nn.Module):
                 f"window of {self.features} features per latent frame, humo_lite.data.audio.audio_windows); "
                 f"got {tuple(windows.shape)}"
             )
+        if self.band_norm:
+            windows = normalise_bands(windows)
         flat = rearrange(windows, "b f w c -> b f (w c)")  # (B, F, window*features)
         tokens = rearrange(self.mlp(flat), "b f (k d) -> b f k d", k=self.num_tokens)  # (B, F, K, width)
         return self.norm(tokens)
 
 
+def normalise_bands(windows: torch.Tensor) -> torch.Tensor:
+    """Per clip, move each band's mean over the audible window frames to the clip's mean over all bands.
+
+    ``windows``: ``[B, F, window, C]``. A window frame is audible unless all its ``C`` features are zero
+    (padding, reference frames, audio off); those stay zero, and a clip with none is returned as it is.
+    """
+    audible = (windows != 0).any(dim=-1, keepdim=True).to(windows.dtype)  # (B, F, W, 1)
+    count = audible.sum(dim=(1, 2)).clamp(min=1.0)  # (B, 1)
+    band_mean = (windows * audible).sum(dim=(1, 2)) / count  # (B, C): the clip's average spectrum
+    shift = band_mean - band_mean.mean(dim=-1, keepdim=True)  # its shape: the level over all bands kept
+    return windows - shift[:, None, None, :] * audible
+
+
 def audio_config(dim: int, num_tokens: int = AUDIO_TOKENS, hidden: int | None = None,
-                 width: int | None = None) -> dict:
+                 width: int | None = None, band_norm: bool = False) -> dict:
     """The DiT config entries that give it audio: ``conditions={"audio": width}`` and ``audio_projector``.
 
     Defaults scale with the DiT's width ``dim``: hidden ``max(64, dim)`` capped at 256, token width
@@ -77,10 +105,11 @@ def audio_config(dim: int, num_tokens: int = AUDIO_TOKENS, hidden: int | None = 
     width = width or max(16, dim // 3)
     return {"conditions": {"audio": width},
             "audio_projector": {"features": N_MELS, "window": WINDOW, "hidden": hidden,
-                                "num_tokens": num_tokens, "width": width}}
+                                "num_tokens": num_tokens, "width": width, "band_norm": band_norm}}
 
 
-def add_audio(transformer, num_tokens: int = AUDIO_TOKENS, hidden: int | None = None, width: int | None = None):
+def add_audio(transformer, num_tokens: int = AUDIO_TOKENS, hidden: int | None = None, width: int | None = None,
+              band_norm: bool = False):
     """A copy of ``transformer`` (a :class:`~humo_lite.models.dit.HuMoLiteDiT` without audio) with HuMo's audio
     modules: the projector and, in every block, a frame-local cross-attention with its LayerNorm.
 
@@ -91,7 +120,7 @@ def add_audio(transformer, num_tokens: int = AUDIO_TOKENS, hidden: int | None = 
     if (config.get("conditions") or {}).get("audio") is not None:
         raise ValueError("this DiT already has audio modules (config conditions['audio'])")
     config = {k: v for k, v in config.items() if not k.startswith("_")}
-    config.update(audio_config(config["dim"], num_tokens, hidden, width))
+    config.update(audio_config(config["dim"], num_tokens, hidden, width, band_norm))
     new = type(transformer)(**config)
     missing, unexpected = new.load_state_dict(transformer.state_dict(), strict=False)
     new_keys = [k for k in missing if not (k.startswith("audio_proj.") or ".cond_" in k)]
@@ -100,4 +129,4 @@ def add_audio(transformer, num_tokens: int = AUDIO_TOKENS, hidden: int | None = 
     return new.to(next(transformer.parameters()).device)
 
 
-__all__ = ["AUDIO_TOKENS", "AudioProjector", "add_audio", "audio_config"]
+__all__ = ["AUDIO_TOKENS", "AudioProjector", "add_audio", "audio_config", "normalise_bands"]

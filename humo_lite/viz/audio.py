@@ -65,6 +65,22 @@ def plot_audio_tokens(tokens: np.ndarray, silent: np.ndarray):
     return fig
 
 
+def plot_band_norm(raw: dict[str, np.ndarray], normalised: dict[str, np.ndarray]):
+    """Each recording's average spectrum over its frames (``{label: [frames, bands]}``), as the log-mel front end
+    gives it (left) and after band normalisation (right, :func:`humo_lite.models.audio.normalise_bands`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.8), sharey=True)
+    for ax, spectra, title in ((axes[0], raw, "log-mel, averaged over the clip"),
+                               (axes[1], normalised, "after band normalisation")):
+        for i, (label, frames) in enumerate(spectra.items()):
+            ax.plot(frames.mean(axis=0), color=f"C{i}", lw=1.5, label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("mel band (low → high)", fontsize=8)
+    axes[0].set_ylabel("mean value", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def plot_frame_leak(changes: dict[str, np.ndarray], changed_frame: int):
     """Per latent frame, how much one block's output moved when only ``changed_frame``'s audio changed, for each
     attention in ``changes`` (name → ``(F',)``)."""
@@ -210,5 +226,6 @@ def plot_sync_by_speech(rows: dict[str, dict], target: float = 0.6):
     return fig
 
 
-__all__ = ["audio_effect_slider", "latent_frame_span", "plot_audio_effect", "plot_audio_tokens", "plot_frame_leak",
-           "plot_mouth_vs_lips", "plot_stage2_curve", "plot_sync_by_speech", "plot_windows_on_waveform"]
+__all__ = ["audio_effect_slider", "latent_frame_span", "plot_audio_effect", "plot_audio_tokens", "plot_band_norm",
+           "plot_frame_leak", "plot_mouth_vs_lips", "plot_stage2_curve", "plot_sync_by_speech",
+           "plot_windows_on_waveform"]
