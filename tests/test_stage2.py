@@ -373,6 +373,13 @@ def test_the_second_training_script_refuses_what_is_not_a_stage2_of_the_recipe(c
         with pytest.raises(SystemExit):
             script.main([str(src)])
         assert message in capsys.readouterr().err
+    shipped = json.loads((default_checkpoint("humo-micro", 2) / "manifest.json").read_text())
+    other_seed = json.loads(json.dumps(shipped))
+    other_seed["settings"]["train"]["seed"] = 1
+    assert script.recipe(other_seed) == script.recipe(shipped)  # another training seed is the same recipe...
+    plain = json.loads(json.dumps(shipped))
+    plain["settings"]["audio_band_norm"] = False
+    assert script.recipe(plain) != script.recipe(shipped)  # ...a stage 2 without band normalisation is not
 
 
 def test_the_shipped_stage2_check_and_chapter_07_agree():
