@@ -426,7 +426,7 @@ def _add_generate_command(sub) -> None:
                      help="audio guidance scale (TA/TIA), 1 = off (below sigma 0.98)")
     gen.add_argument("--guidance-preset", default=None, choices=sorted(GUIDANCE_PRESETS),
                      help="a named guidance schedule instead of the scales (chapter 07). With neither: 'default', the "
-                          "talking schedule in TIA (text 7.5, image 5, then text 3, image 5, audio 5.5 below sigma "
+                          "talking schedule in TIA (text 5, image 3, then text 3, image 7.5, audio 5.5 below sigma "
                           "0.98), adaptive Eq. 4 at text 5, image 5, audio 5.5 otherwise")
     gen.add_argument("--seed", type=SEED, default=0)
     gen.add_argument("--scale", type=whole(1, 64), default=8, help="upscale the MP4 by this factor (nearest), 1..64")

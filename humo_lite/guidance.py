@@ -309,10 +309,11 @@ def adaptive(early: tuple[float, float, float], late: tuple[float, float, float]
                     f"Eq. 4: A {tuple(early)} above sigma {switch_sigma:g}, B {tuple(late)} below")
 
 
-TALKING_EARLY = (7.5, 5.0, 1.0)
+TALKING_EARLY = (5.0, 3.0, 1.0)
 """Phase A of the talking schedule, ``(text, image, audio)`` above σ 0.98: the text-heavy Eq. 4 scales chapter 07
-chose on the validation pool (``data_samples/ablations/stage2_guidance_schedules.json``, ``validation.chosen.A``)."""
-TALKING_LATE = (3.0, 5.0, 5.5)
+chose on the ``validation_voice`` pool (``data_samples/ablations/stage2_guidance_schedules.json``,
+``validation.chosen.A``)."""
+TALKING_LATE = (3.0, 7.5, 5.5)
 """Phase B below σ 0.98: the audio/image-heavy scales chosen there (``validation.chosen.B``)."""
 
 

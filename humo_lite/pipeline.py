@@ -13,8 +13,8 @@ zero reference latents, zero audio windows. A *branch* is the set of conditions 
 says, at each step's σ, which branches to run and how to combine them. Every default is the paper's Eq. 4
 with a time switch at σ = 0.98: ``v = v(∅) + s_t·[v(T) − v(∅)] + s_i·[v(TI) − v(T)] + s_a·[v(TIA) − v(TI)]``,
 terms for conditions not given dropped. With text, image and audio (TIA) it is the *talking schedule*
-(``guidance="talking"``): scales (text, image, audio) = (7.5, 5, 1) above the switch and (3, 5, 5.5) below, the two
-phases chapter 07 chose on the validation pool. In the other modes, and whenever a call gives a scale, it is
+(``guidance="talking"``): scales (text, image, audio) = (5, 3, 1) above the switch and (3, 7.5, 5.5) below, the two
+phases chapter 07 chose on the ``validation_voice`` pool. In the other modes, and whenever a call gives a scale, it is
 ``guidance="adaptive"``: one text scale ``guidance_scale`` and one image scale ``image_guidance_scale``
 throughout, the audio scale ``audio_guidance_scale`` only below the switch, each defaulting to
 :data:`humo_lite.guidance.TOY_SCALES` (read at call time: one source). Any other schedule or preset name goes
@@ -487,8 +487,8 @@ class HuMoLitePipeline(DiffusionPipeline):
                 switch (:func:`humo_lite.guidance.humo_lite_schedule`): text, image (its term exists in TI / TIA
                 mode) and audio (TA / TIA, below σ = 0.98); one left as None: :data:`humo_lite.guidance.TOY_SCALES`'
                 (text 5, image 5, audio 5.5). All three None (the default): the default schedule — the same in T, TI
-                and TA mode, and in TIA the talking schedule (:func:`humo_lite.guidance.talking_schedule`: text 7.5,
-                image 5 above σ 0.98; text 3, image 5, audio 5.5 below). A scale of 1 means no guidance
+                and TA mode, and in TIA the talking schedule (:func:`humo_lite.guidance.talking_schedule`: text 5,
+                image 3 above σ 0.98; text 3, image 7.5, audio 5.5 below). A scale of 1 means no guidance
                 on that condition — it is still given, not amplified. Only ``guidance_scale=1`` saves a branch
                 (one DiT pass fewer per step: Eq. 4's first term folds into its base); ``image_guidance_scale=1``
                 and ``audio_guidance_scale=1`` keep every branch (their term's two branches still differ).

@@ -8,7 +8,7 @@ Each part is the library the chapter's script runs, with the script's defaults (
 - chapters 05–06 (:mod:`humo_lite.stage2_ablations`, ``scripts/stage2_ablations.py``): per seed a stage 1, then
   stage 2 with and without focus-by-predicting, and one joint stage, at the shipped recipe's focus weight;
 - chapter 07 (:mod:`humo_lite.eval.guidance_check`, ``scripts/stage2_guidance_schedules.py``): the shipped stage 2
-  under every guidance schedule, static A and B chosen on the validation pool, sampling seeds 0..N-1.
+  under every guidance schedule, static A and B chosen on the ``validation_voice`` pool, sampling seeds 0..N-1.
 
 Every run resumes from its folder under ``out/ablations`` (a finished run is read back), so a stopped command
 continues with the same arguments. The results file records each run's manifest path beside its numbers, the
@@ -27,7 +27,7 @@ import torch
 
 from .ablations import SCORES as STAGE1_SCORES
 from .ablations import VARIANTS, train_variants, write_results
-from .eval.guidance_check import evaluate, summarise
+from .eval.guidance_check import CHOICE_POOL, evaluate, summarise
 from .io import atomic_path, machine_info, read_json, sha256_file, write_json
 from .pipeline import HuMoLitePipeline
 from .presets import get_preset
@@ -97,7 +97,7 @@ def _chapter07(preset: str, out: Path, seeds: list[int], s: AblationSettings) ->
     setup = {"preset": get_preset(preset).name, "checkpoint": relative_path(checkpoint),
              "checkpoint_sha256": sha256_file(checkpoint / "transformer" / "diffusion_pytorch_model.safetensors"),
              "num_clips": s.guidance_clips, "validation_clips": s.guidance_val_clips,
-             "num_inference_steps": s.guidance_steps, "pool": "heldout_voice"}
+             "num_inference_steps": s.guidance_steps, "pool": "heldout_voice", "validation_pool": CHOICE_POOL}
     path = out / "guidance_schedules.json"
     results = read_json(path) if path.is_file() else {}
     if results.get("setup") != setup:  # another checkpoint or size: start afresh

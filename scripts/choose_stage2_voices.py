@@ -4,7 +4,8 @@ Each ``--candidate NAME=PIPELINE`` is a stage 2 trained by the same command but 
 pool's bank half plays (the 6 of the bank's ``train`` recordings, or those and the 12 ``train_stage2`` voices: 18), or
 whether its audio projector removes each clip's average spectrum (``--audio-band-norm``). Each is scored in
 TIA mode at the library's default guidance on the first ``--clips`` clips of the ``validation`` pool (people and
-recordings that neither train nor test) over ``--seeds`` sampling seeds, and chosen by chapter 07's rule for B:
+recordings that neither train nor test; ``--pool validation_voice``: those people speaking in voices no other pool
+has, as the test's speaker is) over ``--seeds`` sampling seeds, and chosen by chapter 07's rule for B:
 the highest mean of ID-lite and Sync-C-lite over the reconstruction ceiling
 (``humo_lite.eval.guidance_check.choose_checkpoint``). Candidates named ``"<recipe>, seed <n>"`` are also averaged
 per recipe over their training seeds (``recipes``, ``chosen_recipe``). The test clips play no part. Writes one JSON
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidate", type=candidate, nargs="+", required=True, metavar="NAME=PIPELINE")
     parser.add_argument("--preset", default="humo-micro")
     parser.add_argument("--clips", type=int, default=32, help="validation clips")
+    parser.add_argument("--pool", default="validation", choices=("validation", "validation_voice"),
+                        help="the validation pool to choose on (validation_voice: speakers no other pool has)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--question", help="what the comparison asks, written into the file",
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, folder in args.candidate:
         pipes[name] = HuMoLitePipeline.from_pretrained(folder)
         pipes[name].set_progress_bar_config(disable=True)
-    result = choose_checkpoint(pipes, args.clips, args.seeds, args.preset, load_judge(), args.steps)
+    result = choose_checkpoint(pipes, args.clips, args.seeds, args.preset, load_judge(), args.steps, args.pool)
     for name, folder in args.candidate:
         result["candidates"][name]["checkpoint"] = relative_path(folder)
         row = result["candidates"][name]

@@ -13,6 +13,7 @@ Run from the repository root::
 
     .venv/bin/python scripts/make_speech_bank.py            # writes data_samples/speech_bank/
     .venv/bin/python scripts/make_speech_bank.py --out DIR  # somewhere else
+    .venv/bin/python scripts/make_speech_bank.py --add-split validation_voice  # one added split, the rest kept
 
 Each recording is synthesised with ``espeak-ng -w``, loaded, resampled to 16 kHz mono with librosa,
 trimmed so ~80 ms of silence is left at each end, peak-normalised to 0.5 and written as 16-bit PCM.
@@ -28,6 +29,11 @@ Scottish and none the held-out voice's variant ``f3`` — that only the stage-2 
 recordings: 18 voices). Every other pool and the judge hear the 30 ``"train"`` recordings only, so the earlier
 stages' data is what it was before these were added. A recording outside the allowed durations at its speed is
 tried at the other speed (one of the 60 planned fits neither and is skipped: 59).
+
+``"validation_voice"``: the 4 held-out sentences the validation pool hears in training voices, read again by 2 voices
+that no other recording uses (:data:`VALIDATION_VOICES`: named espeak-ng variants, neither Scottish nor ``f3``):
+8 recordings. The ``validation_voice`` pool plays them, so a setting can be chosen on speakers no training pool has,
+as the test's speaker is, without hearing the test's voice.
 
 The output is deterministic: espeak-ng has no randomness, and the same espeak-ng / librosa versions
 give the same bytes on every run.
@@ -113,6 +119,7 @@ SPEEDS_WPM = [170, 190]
 STAGE2_VOICES = ["en-gb-x-gbclan+f1", "en-gb-x-gbcwmd+m2", "en-029+f5", "en-us-nyc+m4", "en-gb+f1", "en-us+m1",
                  "en-gb-x-rp+f4", "en-029+m6", "en-us-nyc+f2", "en-gb-x-gbclan+m5", "en-gb-x-gbcwmd+f5", "en-us+m6"]
 SENTENCES_PER_STAGE2_VOICE = 5
+VALIDATION_VOICES = ["en-us+Annie", "en-gb-x-gbcwmd+Andrea"]  # no other recording uses them
 
 
 def plan() -> list[dict]:
@@ -144,12 +151,24 @@ def stage2_plan(start: int) -> list[dict]:
     return rows
 
 
-def add_stage2_voices(espeak: str, out: Path) -> list[dict]:
-    """Add :func:`stage2_plan`'s recordings to the bank in ``out`` (written by :func:`write_bank`); returns the
-    merged manifest. A recording outside the allowed durations at its speed is tried at the other."""
-    manifest = [m for m in json.loads((out / "manifest.json").read_text()) if m["split"] != "train_stage2"]
+def validation_plan(start: int) -> list[dict]:
+    """The ``"validation_voice"`` recordings: each validation voice reads the 4 held-out sentences that the
+    validation pool hears in training voices; keys numbered from ``start``."""
+    texts = [row["text"] for row in plan() if row["split"] == "heldout" and row["voice"] != HELDOUT_ONLY_VOICE]
+    rows = [dict(text=text, voice=voice, speed_wpm=SPEEDS_WPM[n % 2], split="validation_voice")
+            for voice in VALIDATION_VOICES for n, text in enumerate(texts)]
+    for k, row in enumerate(rows, start=start):
+        row["key"] = f"{row['split']}_{k:03d}_{row['voice'].replace('+', '-')}_{row['speed_wpm']}"
+    return rows
+
+
+def add_recordings(espeak: str, out: Path, split: str, make_plan) -> list[dict]:
+    """Add ``make_plan(start)``'s recordings of ``split`` to the bank in ``out`` (written by :func:`write_bank`),
+    replacing any of that split already there; returns the merged manifest. A recording outside the allowed
+    durations at its speed is tried at the other."""
+    manifest = [m for m in json.loads((out / "manifest.json").read_text()) if m["split"] != split]
     with tempfile.TemporaryDirectory() as workdir:
-        for row in stage2_plan(len(manifest)):
+        for row in make_plan(len(manifest)):
             for speed in (row["speed_wpm"], *[s for s in SPEEDS_WPM if s != row["speed_wpm"]]):
                 audio = synthesise(espeak, row["text"], row["voice"], speed, Path(workdir))
                 if MIN_S <= audio.size / SAMPLE_RATE <= MAX_S:
@@ -164,6 +183,10 @@ def add_stage2_voices(espeak: str, out: Path) -> list[dict]:
                                  split=row["split"]))
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+ADDED_SPLITS = {"train_stage2": stage2_plan, "validation_voice": validation_plan}
+"""The splits added after the 40 recordings of :func:`plan`, in order, with the plan that makes each."""
 
 
 def synthesise(espeak: str, text: str, voice: str, speed_wpm: int, workdir: Path) -> np.ndarray:
@@ -227,12 +250,12 @@ def write_bank(espeak: str, rows: list[dict], out: Path) -> list[dict]:
 
 def report(manifest: list[dict], out: Path) -> int:
     """Print the bank's splits, voices, durations and size; 1 if the folder is over the size limit, else 0."""
-    train_voices = {m["voice"] for m in manifest if m["split"] != "heldout"}  # every voice a training pool hears
+    train_voices = {m["voice"] for m in manifest if m["split"] in ("train", "train_stage2")}  # what training hears
     heldout_voices = {m["voice"] for m in manifest if m["split"] == "heldout"}
     size = folder_bytes(out)
     durations = np.array([m["duration_s"] for m in manifest])
     print(f"wrote {len(manifest)} recordings + manifest.json to {out}")
-    for split in ("train", "heldout", "train_stage2"):
+    for split in ("train", "heldout", "train_stage2", "validation_voice"):
         sub = [m for m in manifest if m["split"] == split]
         voices = sorted({m["voice"] for m in sub})
         total = sum(m["duration_s"] for m in sub)
@@ -249,12 +272,17 @@ def report(manifest: list[dict], out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    parser.add_argument("--add-split", choices=sorted(ADDED_SPLITS),
+                        help="only (re)make this split's recordings in the bank already in --out")
     args = parser.parse_args(argv)
 
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         print("espeak-ng not found; install it with `sudo apt-get install espeak-ng`", file=sys.stderr)
         return 1
+    if args.add_split:
+        manifest = add_recordings(espeak, args.out, args.add_split, ADDED_SPLITS[args.add_split])
+        return report(manifest, args.out)
     rows = plan()
     train_texts = {r["text"] for r in rows if r["split"] == "train"}
     train_voices = {r["voice"] for r in rows if r["split"] == "train"}
@@ -262,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     assert not train_texts & {r["text"] for r in heldout}, "a held-out sentence also occurs in train"
     assert {r["voice"] for r in heldout} - train_voices, "no held-out voice is unseen in train"
     write_bank(espeak, rows, args.out)
-    manifest = add_stage2_voices(espeak, args.out)
+    for split, make_plan in ADDED_SPLITS.items():
+        manifest = add_recordings(espeak, args.out, split, make_plan)
     assert HELDOUT_ONLY_VOICE not in {m["voice"] for m in manifest if m["split"] != "heldout"}
+    others = {m["voice"] for m in manifest if m["split"] != "validation_voice"}
+    assert not others & set(VALIDATION_VOICES), "a validation voice is heard outside the validation_voice split"
     return report(manifest, args.out)
 
 

@@ -1,7 +1,9 @@
 """Chapter 07's numbers: guidance schedules on the shipped stage 2, as ratios to the reconstruction ceiling.
 
-Static A (text-heavy) and static B (audio/image-heavy) are chosen on the ``validation`` pool — people and
-recordings that neither train nor test the model — never on the test clips; then every row of
+Static A (text-heavy) and static B (audio/image-heavy) are chosen on the ``validation_voice`` pool — people that
+neither train nor test the model, speaking in voices no other pool has, as the test's speakers do — never on the
+test clips (``--val-pool validation``: the same people speaking in training voices; ``--choose-only`` stops after
+the choice); then every row of
 :func:`humo_lite.eval.guidance_check.schedule_rows` (static A, static B, adaptive as the paper writes it, the
 released 17B and 1.7B forms, a sweep of the switch σ, and the default guidance in T, TI, TA and TIA) is scored on
 the first ``--clips`` clips of ``heldout_voice`` for each sampling seed. The logic is
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from humo_lite.eval.guidance_check import evaluate, row_names, summarise, wall_time
+from humo_lite.eval.guidance_check import CHOICE_POOL, evaluate, row_names, summarise, wall_time
 from humo_lite.io import read_json, sha256_file, write_json
 from humo_lite.pipeline import HuMoLitePipeline
 from humo_lite.shipped import default_checkpoint, relative_path
@@ -57,7 +59,7 @@ def checkpoint_sha256(folder: Path) -> str:
 def setup_of(args, folder: Path) -> dict:
     return {"preset": args.preset, "checkpoint": relative_path(folder), "checkpoint_sha256": checkpoint_sha256(folder),
             "num_clips": args.clips, "validation_clips": args.val_clips, "num_inference_steps": args.steps,
-            "pool": "heldout_voice"}
+            "pool": "heldout_voice", "validation_pool": args.val_pool}
 
 
 def load_results(path: Path, setup: dict) -> dict:
@@ -81,7 +83,7 @@ def run(args, path: Path, results: dict) -> dict:
     pipe = HuMoLitePipeline.from_pretrained(args.checkpoint)
     pipe.set_progress_bar_config(disable=True)
     return evaluate(pipe, results, args.seeds, args.rows, save=lambda r: write_json(path, r),
-                    log=lambda line: print(line, flush=True))
+                    log=lambda line: print(line, flush=True), choose_only=args.choose_only)
 
 
 def merge(paths: list[str], results: dict) -> dict:
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=48, help="test clips of heldout_voice")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="sampling seeds")
     parser.add_argument("--val-clips", type=int, default=32, help="validation clips that choose A and B")
+    parser.add_argument("--val-pool", default=CHOICE_POOL, choices=("validation", "validation_voice"),
+                        help="the pool that chooses A, B and the default (%(default)s: speakers no other pool has; "
+                             "validation: training voices)")
+    parser.add_argument("--choose-only", action="store_true",
+                        help="stop after the validation choice: no test clip is generated")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rows", nargs="+", default=None, help="score only these rows (default: all)")
     parser.add_argument("--results", default="data_samples/ablations/stage2_guidance_schedules.json")
@@ -127,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     results["summary"] = summarise(results, args.seeds)
     write_json(path, results)
     if results.get("validation"):
-        print("chosen on the validation pool: " + "; ".join(results["validation"]["chosen"].values()))
+        validation = results["validation"]
+        print(f"chosen on the {validation['pool']} pool: " + "; ".join(validation["chosen"].values())
+              + (f"; TIA default: {validation['default']['chosen']}" if "default" in validation else ""))
     print_table(results["summary"])
     return 0
 

@@ -4,7 +4,8 @@ For each ``--checkpoint`` (default: the shipped humo-micro stage 2) and each ``-
 clips in TIA mode over ``--seeds`` sampling seeds (``humo_lite.eval.sync_check.sync_by_speech``): synthetic speech
 and speech-bank recordings apart, each group's Sync-C-lite margin over chance as a share of its reconstruction's,
 r within clip and |offset|. ``heldout_voice`` is the test (its recordings are the bank's held-out voice);
-``validation`` has held-out sentences in the training voices. Writes one JSON
+``validation`` has held-out sentences in the training voices, ``validation_voice`` the same sentences in 2 voices no
+other pool has (``--pools heldout_voice validation validation_voice``). Writes one JSON
 (default ``data_samples/ablations/stage2_sync_by_speech.json``).
 
 Usage: ``python scripts/sync_by_speech.py`` (about 4 min per checkpoint and pool on one core);

@@ -50,8 +50,8 @@ def _combined(schedule: GuidanceSchedule, sigma: float, given=TIA, seed: int = 0
 EARLY, LATE = 0.99, 0.5  # one σ above the paper's switch (0.98), one below
 EQ4_TI = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
 TEXT_5 = lambda v: v["0"] + 5 * (v["T"] - v["0"])  # noqa: E731
-TALK_A = lambda v: v["0"] + 7.5 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
-TALK_B = lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 5 * (v["TI"] - v["T"])  # noqa: E731
+TALK_A = lambda v: v["0"] + 5 * (v["T"] - v["0"]) + 3 * (v["TI"] - v["T"])  # noqa: E731
+TALK_B = lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 7.5 * (v["TI"] - v["T"])  # noqa: E731
 HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7, written out; v keyed by branch
     ("adaptive", "TIA", EARLY): lambda v: EQ4_TI(v) + 1.0 * (v["TIA"] - v["TI"]),
     ("adaptive", "TIA", LATE): lambda v: EQ4_TI(v) + 5.5 * (v["TIA"] - v["TI"]),
@@ -59,14 +59,14 @@ HAND_WRITTEN = {  # (preset, mode, σ) -> the formula of docs/paper_notes.md §7
     ("adaptive", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
     ("adaptive", "TA", LATE): lambda v: TEXT_5(v) + 5.5 * (v["TA"] - v["T"]),
     **{("adaptive", "T", s): TEXT_5 for s in (EARLY, LATE)},
-    # the talking schedule (chapter 07's A then B): (text, image, audio) = (7.5, 5, 1) above the switch, (3, 5, 5.5)
+    # the talking schedule (chapter 07's A then B): (text, image, audio) = (5, 3, 1) above the switch, (3, 7.5, 5.5)
     # below
     ("talking", "TIA", EARLY): lambda v: TALK_A(v) + 1.0 * (v["TIA"] - v["TI"]),
     ("talking", "TIA", LATE): lambda v: TALK_B(v) + 5.5 * (v["TIA"] - v["TI"]),
     ("talking", "TI", EARLY): TALK_A, ("talking", "TI", LATE): TALK_B,
-    ("talking", "TA", EARLY): lambda v: v["0"] + 7.5 * (v["T"] - v["0"]) + 1.0 * (v["TA"] - v["T"]),
+    ("talking", "TA", EARLY): lambda v: TEXT_5(v) + 1.0 * (v["TA"] - v["T"]),
     ("talking", "TA", LATE): lambda v: v["0"] + 3 * (v["T"] - v["0"]) + 5.5 * (v["TA"] - v["T"]),
-    ("talking", "T", EARLY): lambda v: v["0"] + 7.5 * (v["T"] - v["0"]),
+    ("talking", "T", EARLY): TEXT_5,
     ("talking", "T", LATE): lambda v: v["0"] + 3 * (v["T"] - v["0"]),
     # the default: the talking schedule in TIA mode, the adaptive Eq. 4 at one text and image scale otherwise
     ("default", "TIA", EARLY): lambda v: TALK_A(v) + 1.0 * (v["TIA"] - v["TI"]),

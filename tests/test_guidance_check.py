@@ -78,7 +78,7 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     weights = "transformer/diffusion_pytorch_model.safetensors"
     assert results["setup"]["checkpoint_sha256"] == manifest["sha256"][weights]
     validation = results["validation"]
-    assert validation["pool"] == "validation" and results["setup"]["pool"] == "heldout_voice"
+    assert validation["pool"] == "validation_voice" and results["setup"]["pool"] == "heldout_voice"  # the default
     a_rows = {n: validation["candidates"][n] for n in STATIC_A_CANDIDATES}
     assert validation["chosen"]["A"] == max(a_rows, key=lambda n: (a_rows[n]["tva_lite"], a_rows[n]["id_lite"]))
     b_rows = {n: validation["candidates"][n]["b_score"] for n in STATIC_B_CANDIDATES}
@@ -127,6 +127,21 @@ def test_the_script_chooses_on_validation_resumes_and_merges(tmp_path, monkeypat
     assert fresh["rows"] == {} and "validation" not in fresh
 
 
+def test_the_script_can_choose_on_the_plain_validation_pool_alone(tmp_path, monkeypatch):
+    """``--val-pool validation --choose-only``: A, B and the default are chosen on that pool's clips (their ceiling,
+    their rows), and no test clip is generated or measured."""
+    script, out, pools = _script(), tmp_path / "v.json", []
+    real = guidance_check.heldout_voice_clips
+    monkeypatch.setattr(guidance_check, "heldout_voice_clips", lambda n, preset, pool="heldout_voice": pools.append(
+        pool) or real(n, preset, pool))
+    assert script.main(["--preset", "humo-nano", "--seeds", "0", "--val-clips", "2", "--steps", "2", "--results",
+                        str(out), "--val-pool", "validation", "--choose-only"]) == 0
+    results = json.loads(out.read_text())
+    assert results["setup"]["validation_pool"] == "validation" and pools == ["validation"]
+    assert results["validation"]["pool"] == results["validation"]["default"]["pool"] == "validation"
+    assert "ceilings" not in results and results["rows"] == {} and results["wall_time_s"] > 0
+
+
 def test_the_default_in_tia_mode_is_what_the_validation_pool_chose():
     """The talking schedule's scales are chapter 07's A and B, and on the validation pool it beat one set of scales
     throughout (the shipped results file; rerunning the script with another outcome fails this)."""
@@ -135,7 +150,7 @@ def test_the_default_in_tia_mode_is_what_the_validation_pool_chose():
     assert tuple(validation["candidates"][validation["chosen"]["A"]]["scales"]) == TALKING_EARLY
     assert tuple(validation["candidates"][validation["chosen"]["B"]]["scales"]) == TALKING_LATE
     default = validation["default"]
-    assert default["pool"] == "validation" and len(default["seeds"]) >= 3
+    assert default["pool"] == "validation_voice" and len(default["seeds"]) >= 3  # unfamiliar voices, as the test
     assert default["chosen"] == "A then B" and default["candidates"]["A then B"]["formula"] == str(talking_schedule())
     assert default["candidates"]["one scale throughout"]["formula"] == str(humo_lite_schedule())
     assert default_schedule().for_mode(MODES["TIA"]) == talking_schedule()
@@ -184,6 +199,11 @@ def test_choose_checkpoint_takes_the_higher_b_score_on_the_validation_pool(monke
         row = out["candidates"]["strong"]
         assert np.isclose(row["score"], (0.7 / 0.8 + 0.16 / 0.2) / 2) and np.isclose(row["sync_c_margin_share"], 0.6)
     assert {c[:2] for c in calls} == {("TIA", "validation")} and {c[2] for c in calls} == {str(talking_schedule())}
+    pools = []  # questions about voices are asked of the validation_voice pool: its clips, its ceiling
+    monkeypatch.setattr(guidance_check, "heldout_voice_clips", lambda n, preset, pool: pools.append(pool) or [])
+    calls.clear()
+    out = guidance_check.choose_checkpoint({"weak": Pipe("weak")}, 4, seeds=(0,), judge="j", pool="validation_voice")
+    assert out["pool"] == "validation_voice" and pools == ["validation_voice"] and calls[0][1] == "validation_voice"
 
 
 def test_recipes_are_scored_over_their_training_seeds():

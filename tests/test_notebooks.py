@@ -114,9 +114,10 @@ def check_04(r):
     assert r["effect_shape"][1] == 4 and r["effect_shape"][0] == 6, r  # 6 steps x 4 guidance rows (TIA)
     assert 0 < r["face_share"] < 1 and 0 < r["face_area"] < 0.5, r
     assert set(r["manifest_modes"]) == {"TIA", "TA", "TIA, audio guidance off", "stage 1, TI"}, r
-    assert r["by_speech"] == {"heldout_voice": ["bank", "synth"], "validation": ["bank", "synth"]}, r  # shipped split
+    assert r["by_speech"] == {p: ["bank", "synth"] for p in ("heldout_voice", "validation", "validation_voice")}, r
     assert r["voices_chosen"].startswith("18 voices") and any(c.startswith("6 voices") for c in r["voices_candidates"])
     assert r["band_norm_recipe"] == "18 voices + band norm" and r["band_norm_shipped"], r  # chosen, and shipped
+    assert r["band_norm_recipe_voices"] == "18 voices + band norm", r  # and again on unfamiliar voices
     assert r["band_norm_leak_outside"] > 0, r  # the clip's average spectrum reaches every frame (the attention: 0)
 
 
@@ -153,7 +154,7 @@ def check_07(r):
     for term in ("text", "image", "audio"):  # every term adds something, most at the first (noisiest) step
         assert r["term_size_first"][term] > 1e-4, r["term_size_first"]
     assert sum(r["term_size_first"].values()) > sum(r["term_size_last"].values()), r
-    assert r["validation_pool"] == "validation" and r["test_pool"] == "heldout_voice", r  # chosen apart from the test
+    assert r["validation_pool"] == "validation_voice" and r["test_pool"] == "heldout_voice", r  # apart from the test
     assert r["chosen"]["A"] in r["a_candidates"] and r["chosen"]["B"] in r["b_candidates"], r
     summary = r["summary"]
     assert {"static A", "static B", "adaptive (paper)", "released 17B", "released 1.7B"} <= set(summary), summary

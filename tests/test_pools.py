@@ -3,7 +3,7 @@
 import pytest
 
 from humo_lite.data import make_pool
-from humo_lite.data.pools import POOL_CONFIGS, TRAINING_POOLS, identity_split, scene_pair_split
+from humo_lite.data.pools import POOL_CONFIGS, TRAINING_POOLS, identity_split, scene_pair_split, validation_identities
 from humo_lite.data.speech import bank_keys, bank_manifest
 
 
@@ -78,6 +78,25 @@ def test_validation_pool_shares_nothing_with_training_or_testing():
     seeds = [s.speech.seed for s in specs if s.speech.kind == "synth"]
     assert seeds and min(seeds) >= 2**32  # a third synthetic stream, apart from training and held-out
     assert set(bank_keys("heldout")) == set(bank_keys("unseen_voice")) | set(bank_keys("heldout_train_voice"))
+
+
+def test_validation_voice_pool_speaks_in_voices_no_other_pool_plays():
+    """The ``validation_voice`` pool: the validation pool's people, its sentences read by 2 voices that no training
+    pool, no test pool and no other recording has; the pools before it are drawn as they were."""
+    voice_of = {e["key"]: e["voice"] for e in bank_manifest()}
+    specs = make_pool("validation_voice").specs
+    assert {s.identity.index for s in specs} <= {i.index for i in validation_identities()}
+    keys = {s.speech.key for s in specs if s.speech.kind == "bank"}
+    assert keys == set(bank_keys("validation_voice")) and len({voice_of[k] for k in keys}) == 2
+    elsewhere = {voice_of[k] for k in voice_of if k not in keys}
+    assert not {voice_of[k] for k in keys} & elsewhere  # new speakers, the test's among the others
+    text_of = {e["key"]: e["text"] for e in bank_manifest()}
+    assert {text_of[k] for k in keys} == {text_of[k] for k in bank_keys("heldout_train_voice")}  # validation's words
+    assert all(s.speech.seed >= 2**32 for s in specs if s.speech.kind == "synth")  # the third synthetic stream
+    for name in POOL_CONFIGS:
+        if name != "validation_voice":
+            assert not {s.speech.key for s in make_pool(name).specs} & keys, name
+    assert set(bank_keys("unseen_voice")) == {k for k in bank_keys("heldout") if voice_of[k] == "en-gb-scotland+f3"}
 
 
 def test_pools_are_deterministic_and_seeded():

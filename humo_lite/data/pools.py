@@ -15,6 +15,7 @@ heldout_scene         200   all                         240          6 unseen pa
 heldout_speech        200   all                         240         30 pairs               unseen
 heldout_voice         200   all                          60 unseen  30 pairs               unseen voices
 validation            200   all                          60 others  30 pairs               validation
+validation_voice      200   all                          60 others  30 pairs               validation voices
 ==================  =====  ==========================  ==========  ====================  ===========
 
 Every clip still *has* a face that talks (the foundation pool's mouths move with speech the model
@@ -33,6 +34,10 @@ it.
 ``validation`` is for choosing settings (guidance scales, loss weights): 60 more people that neither train nor
 test, speaking the bank's held-out sentences in its training voices (the test pool uses the held-out voice)
 and synthetic speech from a third seed stream. A setting chosen on it has seen no clip it is judged on.
+``validation_voice`` is the same 60 people with the test's kind of speech: the bank half is those validation
+sentences read by 2 voices that no other pool plays (the bank's ``validation_voice`` recordings), the synthetic half
+the third seed stream. Stage 2's choices about *voices* are made on it: a speaker no training pool has is the test's
+condition, and ``validation``'s bank half hears only training voices.
 """
 
 from __future__ import annotations
@@ -62,8 +67,9 @@ class PoolConfig:
     identities: str | int  # "heldout", "validation", or how many of the training identities
     scene_pairs: str | int  # "heldout", or how many of the training (background, clothing) pairs
     speech: str  # "synth", "mixed" (half synth, half the bank's 6 training voices), "mixed_stage2" (half synth,
-    #              half the bank's 18 stage-2 voices), "heldout", "unseen_voice" (held-out voices only) or
-    #              "validation" (held-out sentences in training voices, and a third synth stream)
+    #              half the bank's 18 stage-2 voices), "heldout", "unseen_voice" (held-out voices only),
+    #              "validation" (held-out sentences in training voices, and a third synth stream) or
+    #              "validation_voice" (those sentences in the 2 validation voices, and the third synth stream)
     voice_rates: float = 0.0  # > 0: each bank recording played at a rate drawn from [1 - v, 1 + v] (new voices)
 
 
@@ -76,6 +82,8 @@ POOL_CONFIGS = {
     "heldout_speech": PoolConfig(200, MODALITIES, NUM_TRAIN_IDENTITIES, 30, "heldout"),
     "heldout_voice": PoolConfig(200, MODALITIES, "heldout", 30, "unseen_voice"),
     "validation": PoolConfig(200, MODALITIES, "validation", 30, "validation"),
+    "validation_voice": PoolConfig(200, MODALITIES, "validation", 30, "validation_voice"),  # appended: the
+    #                  pools above draw from streams numbered by their place, so they are unchanged
 }
 TRAINING_POOLS = ("foundation", "stage1", "stage2")
 
@@ -144,6 +152,8 @@ def _speech(kind: str, rng: np.random.Generator) -> SpeechSpec:
         kind = "synth_heldout" if rng.random() < 0.5 else "bank_unseen_voice"
     elif kind == "validation":
         kind = "synth_validation" if rng.random() < 0.5 else "bank_heldout_train_voice"
+    elif kind == "validation_voice":
+        kind = "synth_validation" if rng.random() < 0.5 else "bank_validation_voice"
     if kind.startswith("bank"):
         keys = bank_keys(kind[len("bank_"):])
         return SpeechSpec("bank", key=keys[int(rng.integers(len(keys)))], offset=float(rng.random()))

@@ -11,7 +11,8 @@ two sources:
   ``data_samples/speech_bank/`` (made once by ``scripts/make_speech_bank.py``; CI never needs
   espeak-ng). The manifest marks each recording ``train`` or ``heldout`` (held-out sentences *and*
   voices), which is the "unseen speech" split, or ``train_stage2``: the training sentences in 12 more voices that
-  only the stage-2 pool plays (:func:`bank_keys`).
+  only the stage-2 pool plays, or ``validation_voice``: the validation pool's sentences in 2 voices that only the
+  ``validation_voice`` pool plays (:func:`bank_keys`).
 
 :class:`SpeechSpec` names one utterance of either kind; :func:`speech_audio` renders it.
 """
@@ -144,14 +145,16 @@ def bank_keys(split: str) -> list[str]:
     - ``train_stage2``: 59 more in 12 more voices that only the stage-2 pool plays; ``stage2``: both, 18 voices;
     - ``heldout``: the 10 held-out sentences, and those split by voice: ``unseen_voice`` (a voice no training
       recording uses: the test of stage 2) and ``heldout_train_voice`` (unseen sentences in training voices: the
-      validation pool's).
+      validation pool's);
+    - ``validation_voice``: those 4 validation sentences read by 2 voices no other recording uses (the
+      ``validation_voice`` pool's: settings chosen on speakers as new as the test's).
     """
-    splits = ("train", "train_stage2", "stage2", "heldout", "unseen_voice", "heldout_train_voice")
+    splits = ("train", "train_stage2", "stage2", "heldout", "unseen_voice", "heldout_train_voice", "validation_voice")
     if split not in splits:
         raise ValueError(f"split must be one of {splits}, got {split!r}")
     if split == "stage2":
         return bank_keys("train") + bank_keys("train_stage2")
-    train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] != "heldout"}
+    train_voices = {entry["voice"] for entry in bank_manifest() if entry["split"] in ("train", "train_stage2")}
     heldout = [entry for entry in bank_manifest() if entry["split"] == "heldout"]
     if split == "unseen_voice":
         return [entry["key"] for entry in heldout if entry["voice"] not in train_voices]

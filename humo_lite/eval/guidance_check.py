@@ -41,6 +41,9 @@ STATIC_A_CANDIDATES = {"A: text 5, image 3": (5.0, 3.0, 1.0), "A: text 7.5, imag
 STATIC_B_CANDIDATES = {"B: text 3, image 5, audio 5.5": (3.0, 5.0, 5.5), "B: text 3, image 7.5, audio 5.5":
                        (3.0, 7.5, 5.5), "B: text 3, image 5, audio 7.5": (3.0, 5.0, 7.5)}
 """Audio/image-heavy Eq. 4 scales ``(text, image, audio)``: less text, more image and audio (the late phase)."""
+CHOICE_POOL = "validation_voice"
+"""The pool chapter 07 chooses A, B and the TIA default on: the validation people speaking in voices no other pool
+has, as the test's (``heldout_voice``) speakers do. ``"validation"`` (training voices) is the other option."""
 SWITCH_SWEEP = (0.99, 0.9, 0.75)
 """Switch σ of the sweep besides the paper's 0.98; static B is a switch at σ = 1, static A one at σ = 0."""
 RATIO_METRICS = {"TVA-lite": "tva_lite", "ID-lite": "id_lite", "Sync-C-lite": "sync_c", "Sync-D-lite": "sync_d"}
@@ -92,37 +95,42 @@ def _b_score(row: dict, recon: dict) -> float:
     return (row["id_lite"] / recon["id_lite"] + row["sync_c"] / recon["sync_c"]) / 2
 
 
-def validation_ceilings(vae, num_clips: int = 32, preset: str = "humo-micro", judge=None) -> dict:
-    """:func:`ceiling` of the first ``num_clips`` clips of the ``validation`` pool: what every choice divides by."""
-    return ceiling(vae, heldout_voice_clips(num_clips, preset, "validation"), judge)
+def validation_ceilings(vae, num_clips: int = 32, preset: str = "humo-micro", judge=None,
+                        pool: str = "validation") -> dict:
+    """:func:`ceiling` of the first ``num_clips`` clips of the ``validation`` pool (or ``pool``, e.g.
+    ``"validation_voice"``): what every choice divides by."""
+    return ceiling(vae, heldout_voice_clips(num_clips, preset, pool), judge)
 
 
 def choose_static(pipe, num_clips: int = 32, seed: int = 0, preset: str = "humo-micro", judge=None,
-                  num_inference_steps: int = 20) -> dict:
-    """Score every A and B candidate on the ``validation`` pool (TIA, one seed) and choose by the module's rules.
-    Returns the candidates' numbers, the ceiling there, and ``chosen`` ``{"A": name, "B": name}``."""
+                  num_inference_steps: int = 20, pool: str = "validation") -> dict:
+    """Score every A and B candidate on the ``validation`` pool (or ``pool``: ``"validation_voice"``, speakers no
+    other pool has) in TIA, one seed, and choose by the module's rules. Returns the candidates' numbers, the ceiling
+    there, and ``chosen`` ``{"A": name, "B": name}``."""
     judge = load_judge(judge)
-    ceilings = validation_ceilings(pipe.vae, num_clips, preset, judge)
+    ceilings = validation_ceilings(pipe.vae, num_clips, preset, judge, pool)
     recon = ceilings["reconstruction"]
     rows = {}
     for name, scales in {**STATIC_A_CANDIDATES, **STATIC_B_CANDIDATES}.items():
-        row = score_row(pipe, "TIA", static(scales, name), seed, num_clips, ceilings, judge, preset, "validation",
+        row = score_row(pipe, "TIA", static(scales, name), seed, num_clips, ceilings, judge, preset, pool,
                         num_inference_steps)
         rows[name] = {"scales": list(scales), **row, "b_score": _b_score(row, recon)}
     best_a = max(STATIC_A_CANDIDATES, key=lambda n: (rows[n]["tva_lite"], rows[n]["id_lite"]))
     best_b = max(STATIC_B_CANDIDATES, key=lambda n: rows[n]["b_score"])
-    return {"pool": "validation", "num_clips": num_clips, "seed": seed, "candidates": rows, "ceilings": ceilings,
+    return {"pool": pool, "num_clips": num_clips, "seed": seed, "candidates": rows, "ceilings": ceilings,
             "rules": {"A": "highest TVA-lite (ties: higher ID-lite)",
                       "B": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction"},
             "chosen": {"A": best_a, "B": best_b}}
 
 
 def validation_rows(pipe, schedule: GuidanceSchedule, ceilings: dict, num_clips: int = 32, seeds=(0, 1, 2),
-                    preset: str = "humo-micro", judge=None, num_inference_steps: int = 20) -> dict:
-    """TIA with ``schedule`` on the first ``num_clips`` ``validation`` clips, per sampling seed: the scored rows, B's
-    score (mean ± std over ``seeds``) and the Sync-C margin share over the ``ceilings``' reconstruction."""
+                    preset: str = "humo-micro", judge=None, num_inference_steps: int = 20,
+                    pool: str = "validation") -> dict:
+    """TIA with ``schedule`` on the first ``num_clips`` clips of ``pool`` (a validation pool), per sampling seed: the
+    scored rows, B's score (mean ± std over ``seeds``) and the Sync-C margin share over the ``ceilings``'
+    reconstruction (``ceilings``: those of the same clips)."""
     recon = ceilings["reconstruction"]
-    per_seed = [score_row(pipe, "TIA", schedule, seed, num_clips, ceilings, judge, preset, "validation",
+    per_seed = [score_row(pipe, "TIA", schedule, seed, num_clips, ceilings, judge, preset, pool,
                           num_inference_steps) for seed in seeds]
     scores = np.array([_b_score(row, recon) for row in per_seed])
     shares = np.array([margin_shares(row, recon)["sync_c_margin_share"] for row in per_seed])
@@ -132,33 +140,35 @@ def validation_rows(pipe, schedule: GuidanceSchedule, ceilings: dict, num_clips:
 
 
 def choose_default(pipe, a: tuple, b: tuple, ceilings: dict, num_clips: int = 32, seeds=(0, 1, 2),
-                   preset: str = "humo-micro", judge=None, num_inference_steps: int = 20) -> dict:
-    """The TIA default, chosen on the ``validation`` pool over ``seeds``: one text and one image scale throughout
+                   preset: str = "humo-micro", judge=None, num_inference_steps: int = 20,
+                   pool: str = "validation") -> dict:
+    """The TIA default, chosen on the ``validation`` pool (or ``pool``) over ``seeds``: one text and one image scale
+    throughout
     (:func:`~humo_lite.guidance.humo_lite_schedule` at :data:`~humo_lite.guidance.TOY_SCALES`) or A above the switch
     and B below (the talking schedule). Rule: B's, the higher mean of ID-lite and Sync-C-lite over the reconstruction
-    ceiling. ``ceilings``: those of the first ``num_clips`` validation clips, as :func:`choose_static` measured them.
+    ceiling. ``ceilings``: those of the first ``num_clips`` clips of ``pool``, as :func:`choose_static` measured them.
     Returns both candidates' per-seed numbers and scores, and ``chosen``."""
     judge = load_judge(judge)
     candidates = {"one scale throughout": humo_lite_schedule(), "A then B": adaptive(a, b, name="talking (A/B)")}
-    rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps)
-            for name, schedule in candidates.items()}
-    return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "candidates": rows,
+    rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps,
+                                  pool) for name, schedule in candidates.items()}
+    return {"pool": pool, "num_clips": num_clips, "seeds": [int(s) for s in seeds], "candidates": rows,
             "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
             "chosen": max(rows, key=lambda n: rows[n]["score"])}
 
 
 def choose_checkpoint(pipes: dict, num_clips: int = 32, seeds=(0, 1, 2), preset: str = "humo-micro", judge=None,
-                      num_inference_steps: int = 20) -> dict:
+                      num_inference_steps: int = 20, pool: str = "validation") -> dict:
     """Which of several trained models (``{name: pipeline}``, one VAE between them) talks best on the ``validation``
-    pool, each at the library's default guidance: B's rule, over ``seeds``. Returns each one's
-    :func:`validation_rows`, the ceilings there, and ``chosen``."""
+    pool (or ``pool``: ``"validation_voice"`` for questions about voices), each at the library's default guidance:
+    B's rule, over ``seeds``. Returns each one's :func:`validation_rows`, the ceilings there, and ``chosen``."""
     judge = load_judge(judge)
-    ceilings = validation_ceilings(next(iter(pipes.values())).vae, num_clips, preset, judge)
+    ceilings = validation_ceilings(next(iter(pipes.values())).vae, num_clips, preset, judge, pool)
     schedule = default_schedule().for_mode(MODES["TIA"])  # what a TIA call without guidance gets
-    rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps)
-            for name, pipe in pipes.items()}
+    rows = {name: validation_rows(pipe, schedule, ceilings, num_clips, seeds, preset, judge, num_inference_steps,
+                                  pool) for name, pipe in pipes.items()}
     recipes = recipe_scores({name: row["score"] for name, row in rows.items()})
-    return {"pool": "validation", "num_clips": num_clips, "seeds": [int(s) for s in seeds], "ceilings": ceilings,
+    return {"pool": pool, "num_clips": num_clips, "seeds": [int(s) for s in seeds], "ceilings": ceilings,
             "candidates": rows, "rule": "highest mean of ID-lite / reconstruction and Sync-C-lite / reconstruction",
             "chosen": max(rows, key=lambda n: rows[n]["score"]), "recipes": recipes,
             "chosen_recipe": max(recipes, key=lambda n: recipes[n]["score"])}
@@ -202,23 +212,27 @@ def wall_time(results: dict) -> float:
     return round(sum(p.get("wall_s", 0.0) for p in pieces), 1)
 
 
-def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=print) -> dict:
-    """Fill ``results`` (``setup``: ``preset``, ``num_clips``, ``validation_clips``, ``num_inference_steps``): choose A
-    and B on the validation pool, measure the test clips' ceiling, and score every (row, seed) not yet there (a row
-    whose formula changed is scored again). ``rows``: names of :func:`schedule_rows` (default all). ``save(results)``
-    after each piece of work, so a stopped run resumes. Returns ``results``."""
+def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=print, choose_only=False) -> dict:
+    """Fill ``results`` (``setup``: ``preset``, ``num_clips``, ``validation_clips``, ``num_inference_steps`` and
+    optionally ``validation_pool``, default :data:`CHOICE_POOL`): choose A and B on that validation pool, measure the
+    test clips' ceiling, and score every (row, seed) not yet there (a row whose formula changed is scored again).
+    ``rows``: names of :func:`schedule_rows` (default all). ``save(results)`` after each piece of work, so a stopped
+    run resumes. ``choose_only``: stop after the validation choice (no test clip is generated). Returns ``results``."""
     setup, judge, save = results["setup"], load_judge(judge), save or (lambda r: None)
-    steps, preset = setup["num_inference_steps"], setup["preset"]
+    steps, preset, pool = setup["num_inference_steps"], setup["preset"], setup.get("validation_pool", CHOICE_POOL)
     if "validation" not in results:
-        results["validation"] = _timed(choose_static, pipe, setup["validation_clips"], 0, preset, judge, steps)
+        results["validation"] = _timed(choose_static, pipe, setup["validation_clips"], 0, preset, judge, steps, pool)
         save(results)
     chosen = results["validation"]["chosen"]
     scales = {k: tuple(results["validation"]["candidates"][chosen[k]]["scales"]) for k in "AB"}
     if "default" not in results["validation"]:
         results["validation"]["default"] = _timed(choose_default, pipe, scales["A"], scales["B"],
                                                   results["validation"]["ceilings"], setup["validation_clips"], seeds,
-                                                  preset, judge, steps)
+                                                  preset, judge, steps, pool)
         save(results)
+    if choose_only:
+        results["wall_time_s"] = wall_time(results)
+        return results
     if "ceilings" not in results:
         clips = heldout_voice_clips(setup["num_clips"], preset)
         results["ceilings"] = _timed(ceiling, pipe.vae, clips, judge)
@@ -242,7 +256,10 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
 
 
 def summarise(results: dict, seeds) -> dict:
-    """Each row scored for every seed: its mode and ratios to the reconstruction ceiling (mean ± std)."""
+    """Each row scored for every seed: its mode and ratios to the reconstruction ceiling (mean ± std); ``{}`` before
+    any test clip is scored (a ``choose_only`` run)."""
+    if not results.get("rows"):
+        return {}
     recon = results["ceilings"]["reconstruction"]
     out = {}
     for name, row in results["rows"].items():
@@ -252,7 +269,7 @@ def summarise(results: dict, seeds) -> dict:
     return out
 
 
-__all__ = ["MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
+__all__ = ["CHOICE_POOL", "MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
            "ceiling", "choose_checkpoint", "choose_default", "choose_static", "evaluate", "ratio_summary",
            "recipe_scores", "row_names", "schedule_rows", "score_row", "static", "summarise", "validation_ceilings",
            "validation_rows", "wall_time"]

@@ -74,7 +74,16 @@ from tqdm.auto import tqdm
 from humo_lite.data import make_clip, make_pool
 from humo_lite.data.pools import POOL_CONFIGS
 from humo_lite.data.render import mouth_darkness
-from humo_lite.io import atomic_dir, check_count, check_finite_tensors, check_output_path, check_real, machine_info, record_checksums, write_json
+from humo_lite.io import (
+    atomic_dir,
+    check_count,
+    check_finite_tensors,
+    check_output_path,
+    check_real,
+    machine_info,
+    record_checksums,
+    write_json,
+)
 from humo_lite.models.vae import build_vae, decode_latents, encode_video
 from humo_lite.presets import Preset, check_num_frames, get_preset
 
