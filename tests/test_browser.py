@@ -4,10 +4,10 @@ Papermill (``test_notebooks.py``) proves the code runs; this proves the *page* w
 figures load, the video player decodes its MP4 with sound, the audio player loads, and the frame slider — a live
 ipywidget talking to the kernel — changes the picture when moved. On the site (``humo-lite site``: every
 chapter, from the SMOKE runs the notebook checks make, or the folder ``HUMO_LITE_SITE`` names): each page opened
-from disk with every network request refused shows its equations typeset (no raw ``$…$``), a picture in every widget area, every
-image and player loaded, its navigation, and no absolute path. It starts JupyterLab on 127.0.0.1 with a token,
-drives Debian's ``chromium`` through Playwright (``executable_path``, no downloaded browser), and is skipped with
-the reason when either is missing. ``.ci/run`` installs both when it can.
+from disk with every network request refused shows its equations typeset (no raw ``$…$``), a picture in every
+widget area, every image and player loaded, its navigation, and no absolute path. It starts JupyterLab on 127.0.0.1
+with a token, drives Debian's ``chromium`` through Playwright (``executable_path``, no downloaded browser), and is
+skipped with the reason when either is missing. ``.ci/run`` installs both when it can.
 
 Set ``HUMO_LITE_SCREENSHOTS=<folder>`` to keep the screenshots (JupyterLab's page and the scrubber before and
 after the slider moved; each site page whole, its first equations, its widgets and its first video).

@@ -246,7 +246,8 @@ def _judge(tmp, pipe):
 # id: (what the user does, given a temporary folder and a pipeline; the exception; the message it must carry)
 ROWS = {
     # generation: sizes, seeds, generators, scales, audio, images
-    "steps-too-many": (_call(steps=1_000_000_000), ValueError, r"num_inference_steps must be a whole number in 1\.\.1000"),
+    "steps-too-many": (_call(steps=1_000_000_000), ValueError,
+                       r"num_inference_steps must be a whole number in 1\.\.1000"),
     "steps-bool": (_call(steps=True), ValueError, "num_inference_steps must be a whole number >= 1, got True"),
     "steps-float": (_call(steps=2.5), ValueError, "num_inference_steps must be a whole number >= 1, got 2.5"),
     "frames-zero": (_call(num_frames=0), ValueError, r"num_frames must be a whole number 4k\+1 in 1\.\.257, got 0"),
@@ -345,15 +346,20 @@ ROWS = {
     "preset-disagrees-api": (lambda tmp, pipe: check_checkpoint_preset(NANO, "humo-micro"), ValueError,
                              "was made for preset 'humo-nano' .*not 'humo-micro'"),
     # training arguments: checked before any work, with the range
-    "stage0-sigma-shift-nan": (_stage0(sigma_shift=math.nan), ValueError, r"sigma_shift must be a finite number in \(0"),
+    "stage0-sigma-shift-nan": (_stage0(sigma_shift=math.nan), ValueError,
+                               r"sigma_shift must be a finite number in \(0"),
     "stage0-sigma-shift-zero": (_stage0(sigma_shift=0.0), ValueError, r"sigma_shift must be a finite number in \(0"),
-    "stage0-role-weight-nan": (_stage0(role_weight=math.nan), ValueError, r"role_weight must be a finite number in \[0"),
+    "stage0-role-weight-nan": (_stage0(role_weight=math.nan), ValueError,
+                               r"role_weight must be a finite number in \[0"),
     "stage0-role-weight-negative": (_stage0(role_weight=-1.0), ValueError, "role_weight must be a finite number"),
     "stage0-clips-too-many": (_stage0(num_clips=100_000), ValueError,
                               r"num_clips must be a whole number in 1\.\.6000 \(clips of the foundation pool"),
-    "stage0-eval-clips-negative": (_stage0(eval_clips=-3), ValueError, r"eval_clips must be a whole number in 0\.\.200"),
-    "stage0-text-dropout-one": (_stage0(text_dropout=1.0), ValueError, r"text_dropout must be a finite number in \[0, 1\)"),
-    "stage0-config-a-dict": (_stage0(config={"steps": 1}), TypeError, "config must be a humo_lite.recipes.Stage0Config"),
+    "stage0-eval-clips-negative": (_stage0(eval_clips=-3), ValueError,
+                                   r"eval_clips must be a whole number in 0\.\.200"),
+    "stage0-text-dropout-one": (_stage0(text_dropout=1.0), ValueError,
+                                r"text_dropout must be a finite number in \[0, 1\)"),
+    "stage0-config-a-dict": (_stage0(config={"steps": 1}), TypeError,
+                             "config must be a humo_lite.recipes.Stage0Config"),
     "stage0-config-a-train-config": (_stage0(config=TrainConfig(steps=1)), TypeError,
                                      r"config must be a humo_lite.recipes.Stage0Config \(the optimiser's TrainConfig "
                                      r"is its train= field\), got TrainConfig"),
@@ -366,13 +372,16 @@ ROWS = {
     "stage2-clips-too-many": (_stage2(num_clips=100_000), ValueError, r"num_clips must be a whole number in 1\.\.4000"),
     "stage2-plain-clips-too-many": (_stage2(num_plain_clips=5000), ValueError,
                                     r"num_plain_clips must be a whole number in 1\.\.1500"),
-    "stage2-share-start-nan": (_stage2(share_start=math.nan), ValueError, r"share_start must be a finite number in \[0, 1\]"),
+    "stage2-share-start-nan": (_stage2(share_start=math.nan), ValueError,
+                               r"share_start must be a finite number in \[0, 1\]"),
     "stage2-share-end-above-1": (_stage2(share_end=1.5), ValueError, r"share_end must be a finite number in \[0, 1\]"),
     "stage2-ramp-beyond-steps": (_stage2(ramp_steps=10, config=TrainConfig(steps=5)), ValueError,
                                  r"ramp_steps must be a whole number in 0\.\.5"),
-    "stage2-audio-tokens-zero": (_stage2(audio_tokens=0), ValueError, r"audio_tokens must be a whole number in 1\.\.256"),
+    "stage2-audio-tokens-zero": (_stage2(audio_tokens=0), ValueError,
+                                 r"audio_tokens must be a whole number in 1\.\.256"),
     "stage2-audio-dropout-nan": (_stage2(audio_dropout=math.nan), ValueError, "audio_dropout must be a finite number"),
-    "stage2-eval-clips-negative": (_stage2(eval_clips=-1), ValueError, r"eval_clips must be a whole number in 0\.\.200"),
+    "stage2-eval-clips-negative": (_stage2(eval_clips=-1), ValueError,
+                                   r"eval_clips must be a whole number in 0\.\.200"),
     "stage2-preset-disagrees": (_stage2(preset="humo-micro"), ValueError, "made for preset 'humo-nano'"),
     "vae-steps-negative": (_vae(steps=-1), ValueError, r"steps must be a whole number in 1\.\.1000000 .*untrained VAE"),
     "vae-steps-zero": (_vae(steps=0), ValueError, r"steps must be a whole number in 1\.\.1000000"),
@@ -382,8 +391,10 @@ ROWS = {
     "vae-mouth-weight-negative": (_vae(mouth_weight=-1.0), ValueError, "mouth_weight must be a finite number"),
     # training runs and their checkpoints
     "train-loss-nan": (_diverge("nan"), TrainingDiverged,
-                       r"training diverged at step 3: loss nan.*last good checkpoint, .*checkpoint \(step 2\), is kept"),
-    "train-gradient-inf": (_diverge("inf"), TrainingDiverged, r"training diverged at step 3: .*gradient norm (inf|nan)"),
+                       r"training diverged at step 3: loss nan.*last good checkpoint, "
+                       r".*checkpoint \(step 2\), is kept"),
+    "train-gradient-inf": (_diverge("inf"), TrainingDiverged,
+                           r"training diverged at step 3: .*gradient norm (inf|nan)"),
     "train-save-nan-weights": (_save_nan, ValueError, r"not saving .*checkpoint at step 0: model-net.safetensors: "
                                                       r"tensor 'weight' holds 4 NaN"),
     "pipeline-save-inf-weights": (_save_nan_pipeline, ValueError, r"not saving .*pipeline: the transformer: tensor "
@@ -460,7 +471,8 @@ CLI_ROWS = {
     "cli-out-parent-is-a-file": (lambda t: [*GEN, "--out", str(_file(t) / "o.mp4")], "is a file, not a folder"),
     "cli-image-with-stage-0": (lambda t: [*GEN, "--image", str(_png(t)), "--stage", "0", "--out", str(t / "o.mp4")],
                                "--image needs a checkpoint trained with references: --stage 1 or 2"),
-    "cli-audio-with-stage-1": (lambda t: [*GEN, "--audio", str(_wav(t, 0.5)), "--stage", "1", "--out", str(t / "o.mp4")],
+    "cli-audio-with-stage-1": (lambda t: [*GEN, "--audio", str(_wav(t, 0.5)), "--stage", "1",
+                               "--out", str(t / "o.mp4")],
                                "--audio needs a checkpoint with audio layers: --stage 2"),
     "cli-preset-disagrees": (lambda t: [*GEN[:2], "humo-micro", *GEN[3:], "--checkpoint", str(NANO), "--out",
                                         str(t / "o.mp4")], "made for preset 'humo-nano'"),
@@ -475,7 +487,8 @@ CLI_ROWS = {
                                                "--out", str(t / "o.mp4")], "model_index.json: invalid JSON"),
     "cli-checkpoint-bit-flip": (lambda t: [*GEN, "--checkpoint", str(_edit_weights("transformer", "flip")(t)), "--out",
                                            str(t / "o.mp4")], "its SHA-256 differs"),
-    "cli-checkpoint-z-dim-edited": (lambda t: [*GEN, "--checkpoint", str(_edit_json("vae/config.json", {"z_dim": 4})(t)),
+    "cli-checkpoint-z-dim-edited": (lambda t: [*GEN,
+                                    "--checkpoint", str(_edit_json("vae/config.json", {"z_dim": 4})(t)),
                                                "--out", str(t / "o.mp4")], r"has shape .*check field.*z_dim"),
     "cli-stage0-sigma-shift-nan": (lambda t: [*ST0, "--sigma-shift", "nan", "--out", str(t / "o")],
                                    "--sigma-shift: expected a finite number, got 'nan'"),
@@ -491,8 +504,10 @@ CLI_ROWS = {
                               r"num_clips must be a whole number in 1\.\.6000"),
     "cli-stage0-lr-nan": (lambda t: [*ST0, "--lr", "nan", "--out", str(t / "o")], "--lr: expected a finite number"),
     "cli-stage0-lr-zero": (lambda t: [*ST0, "--lr", "0", "--out", str(t / "o")], "TrainConfig.lr must be a positive"),
-    "cli-stage0-batch-size-0": (lambda t: [*ST0, "--batch-size", "0", "--out", str(t / "o")], r"expected a whole number >= 1"),
-    "cli-stage0-vae-missing": (lambda t: [*ST0[:4], "--vae", str(t / "none"), "--out", str(t / "o")], "no VAE folder at"),
+    "cli-stage0-batch-size-0": (lambda t: [*ST0, "--batch-size", "0", "--out", str(t / "o")],
+                                r"expected a whole number >= 1"),
+    "cli-stage0-vae-missing": (lambda t: [*ST0[:4], "--vae", str(t / "none"), "--out", str(t / "o")],
+                               "no VAE folder at"),
     "cli-stage0-out-is-a-file": (lambda t: [*ST0, "--out", str(_file(t))], "is a file; expected a folder"),
     "cli-stage1-clips-huge": (lambda t: [*ST1, "--clips", "100000", "--out", str(t / "o")],
                               r"num_clips must be a whole number in 1\.\.1500"),
@@ -731,7 +746,8 @@ def _run_and_kill(out: str, op: str, nth: int) -> None:
             if op == "rmtree" and counts["rmtree"] == nth:
                 os._exit(137)
         result = real["rmtree"](path, ignore_errors=ignore_errors)
-        if op == "rmtree" and nth == 2 and swap_level(path) and Path(path).name == ".checkpoint.old" and saves["n"] == 2:
+        if (op == "rmtree" and nth == 2 and swap_level(path) and Path(path).name == ".checkpoint.old"
+                and saves["n"] == 2):
             os._exit(137)
         return result
 
