@@ -175,6 +175,29 @@ def test_the_stage2_voices_plan_keeps_every_held_out_voice_and_sentence_unseen()
     assert len({r["key"] for r in rows}) == 60 and rows[0]["key"].startswith("train_stage2_040_")
 
 
+def test_the_validation_voices_plan_reads_validation_sentences_in_voices_used_nowhere_else():
+    """``scripts/make_speech_bank.py``'s ``validation_voice`` plan: the 4 held-out sentences the validation pool hears
+    in training voices, read by 2 voices that no other planned recording uses (not the test's voice, no Scottish
+    accent, not its variant); and the shipped bank holds exactly those 8 recordings."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_speech_bank.py"
+    spec = importlib.util.spec_from_file_location("make_speech_bank", path)
+    bank = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bank)
+    rows = bank.validation_plan(99)
+    base = bank.plan()
+    validation_texts = {r["text"] for r in base if r["split"] == "heldout" and r["voice"] != bank.HELDOUT_ONLY_VOICE}
+    assert len(rows) == 8 and {r["text"] for r in rows} == validation_texts and len(validation_texts) == 4
+    others = {r["voice"] for r in base + bank.stage2_plan(40)}
+    assert {r["voice"] for r in rows} == set(bank.VALIDATION_VOICES) and not others & set(bank.VALIDATION_VOICES)
+    assert not any("scotland" in v or v.endswith("+f3") for v in bank.VALIDATION_VOICES)
+    shipped = {e["key"]: e for e in bank_manifest() if e["split"] == "validation_voice"}
+    assert set(shipped) == {r["key"] for r in rows}
+    assert all(e["voice"] in bank.VALIDATION_VOICES for e in shipped.values())
+
+
 def test_only_the_stage2_pool_plays_the_stage2_voices():
     """The shipped bank: 30 ``train`` recordings in 6 voices, 59 ``train_stage2`` in 12 more, 10 held out. The stage-2
     pool's bank clips play all 18 voices; every other pool and the judge's clips play none of the 12, so the earlier
