@@ -71,6 +71,7 @@ from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, Wa
 from einops import rearrange
 from tqdm.auto import tqdm
 
+from humo_lite import io as hio
 from humo_lite.data import make_clip, make_pool
 from humo_lite.data.pools import POOL_CONFIGS
 from humo_lite.data.render import mouth_darkness
@@ -80,8 +81,6 @@ from humo_lite.io import (
     check_finite_tensors,
     check_output_path,
     check_real,
-    machine_info,
-    record_checksums,
     write_json,
 )
 from humo_lite.models.vae import build_vae, decode_latents, encode_video
@@ -382,7 +381,7 @@ def save_vae(vae, out_dir: str | os.PathLike, manifest: dict, overwrite: bool = 
         check_finite_tensors(vae.state_dict(), f"not saving {out_dir}: the VAE")
         vae.save_pretrained(tmp, safe_serialization=True)
         write_json(Path(tmp) / "manifest.json", manifest)
-        record_checksums(tmp)  # each weights file's SHA-256, checked on load
+        hio.record_checksums(tmp)  # each weights file's SHA-256, checked on load
         for file in Path(tmp).iterdir():  # safetensors writes 0600; make every file world-readable
             file.chmod(0o644)
     return Path(out_dir)
@@ -435,7 +434,7 @@ def fit_vae(preset: Preset | str = "humo-micro", out_dir: str | os.PathLike | No
         "settings": asdict(config),  # and the VAETrainConfig whole: VAETrainConfig(**manifest["settings"])
         "num_params": sum(p.numel() for p in vae.parameters()),
         "wall_time_s": round(time.time() - start_time, 1),
-        "machine": machine_info(),
+        "machine": hio.machine_info(),
         "metrics": evaluate_vae(vae, heldout),
         "eval_pool": "heldout_identity",
         "train_pool": "foundation",
