@@ -27,6 +27,7 @@ import time
 
 import torch
 
+from humo_lite.data.pools import VALIDATION_POOLS
 from humo_lite.eval import load_judge
 from humo_lite.eval.guidance_check import choose_checkpoint
 from humo_lite.io import machine_info, write_json
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidate", type=candidate, nargs="+", required=True, metavar="NAME=PIPELINE")
     parser.add_argument("--preset", default="humo-micro")
     parser.add_argument("--clips", type=int, default=32, help="validation clips")
-    parser.add_argument("--pool", default="validation", choices=("validation", "validation_voice"),
+    parser.add_argument("--pool", default="validation", choices=VALIDATION_POOLS,
                         help="the validation pool to choose on (validation_voice: speakers no other pool has)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20)

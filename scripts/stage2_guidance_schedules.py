@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from humo_lite.data.pools import VALIDATION_POOLS
 from humo_lite.eval.guidance_check import CHOICE_POOL, evaluate, row_names, summarise, wall_time
 from humo_lite.io import read_json, sha256_file, write_json
 from humo_lite.pipeline import HuMoLitePipeline
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=48, help="test clips of heldout_voice")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="sampling seeds")
     parser.add_argument("--val-clips", type=int, default=32, help="validation clips that choose A and B")
-    parser.add_argument("--val-pool", default=CHOICE_POOL, choices=("validation", "validation_voice"),
+    parser.add_argument("--val-pool", default=CHOICE_POOL, choices=VALIDATION_POOLS,
                         help="the pool that chooses A, B and the default (%(default)s: speakers no other pool has; "
                              "validation: training voices)")
     parser.add_argument("--choose-only", action="store_true",

@@ -172,6 +172,23 @@ def test_every_ratio_metric_is_a_key_the_scorer_writes():
     assert np.isclose(ratio_summary([row], "TIA", row)["Sync-D-lite"]["mean"], 1.0)
 
 
+def test_the_default_row_is_the_shipped_check_and_the_other_pools_choice_is_kept():
+    """Chapter 07's TIA default row and the shipped stage 2's check score the same clips, seeds and guidance, so their
+    lip-sync targets agree (a schedule or a checkpoint changed without rescoring one of them fails here); the choice
+    made on the other validation pool keeps its rows and ceilings, summarised the same way."""
+    results = json.loads((ROOT / "data_samples/ablations/stage2_guidance_schedules.json").read_text())
+    manifest = json.loads((ROOT / "data_samples/checkpoints/humo-micro-stage2/manifest.json").read_text())
+    sync = guidance_check.summarise(results, results["seeds"])["TIA, default guidance"]["sync"]
+    shipped = manifest["metrics"]["summary"]
+    assert round(sync["sync_c_margin_share"]["mean"], 3) == shipped["sync_c_margin_share"]
+    assert round(sync["sync_d_margin_share"]["mean"], 3) == shipped["sync_d_margin_share"]
+    assert f"{sync['r_within_clip']['mean']:.3f}" == shipped["r_within_clip"].split(" ")[0]
+    other = results["other_validation_pool"]
+    assert other["pool"] == "validation" != results["validation"]["pool"] and other["chosen"] != results[
+        "validation"]["chosen"]
+    assert {"static A", "TIA, default guidance"} <= set(guidance_check.summarise(other, other["seeds"]))
+
+
 def test_choose_checkpoint_takes_the_higher_b_score_on_the_validation_pool(monkeypatch):
     """The rule, apart from the models: each candidate's validation rows at the default guidance, the higher mean
     of ID-lite and Sync-C-lite over the reconstruction wins, whichever order the candidates come in."""

@@ -3,7 +3,14 @@
 import pytest
 
 from humo_lite.data import make_pool
-from humo_lite.data.pools import POOL_CONFIGS, TRAINING_POOLS, identity_split, scene_pair_split, validation_identities
+from humo_lite.data.pools import (
+    POOL_CONFIGS,
+    TRAINING_POOLS,
+    VALIDATION_POOLS,
+    identity_split,
+    scene_pair_split,
+    validation_identities,
+)
 from humo_lite.data.speech import bank_keys, bank_manifest
 
 
@@ -97,6 +104,7 @@ def test_validation_voice_pool_speaks_in_voices_no_other_pool_plays():
         if name != "validation_voice":
             assert not {s.speech.key for s in make_pool(name).specs} & keys, name
     assert set(bank_keys("unseen_voice")) == {k for k in bank_keys("heldout") if voice_of[k] == "en-gb-scotland+f3"}
+    assert set(VALIDATION_POOLS) == {"validation", "validation_voice"} <= set(POOL_CONFIGS)  # the scripts' choices
 
 
 def test_pools_are_deterministic_and_seeded():

@@ -86,6 +86,7 @@ POOL_CONFIGS = {
     #                  pools above draw from streams numbered by their place, so they are unchanged
 }
 TRAINING_POOLS = ("foundation", "stage1", "stage2")
+VALIDATION_POOLS = ("validation", "validation_voice")  # where settings are chosen: neither trains nor tests
 
 
 @dataclass(frozen=True)

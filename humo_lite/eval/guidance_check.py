@@ -255,9 +255,19 @@ def evaluate(pipe, results: dict, seeds, rows=None, judge=None, save=None, log=p
     return results
 
 
+def sync_summary(per_seed: list[dict], recon: dict) -> dict[str, dict[str, float]]:
+    """The lip-sync targets of the sampling seeds' rows, mean and std: the Sync-C-lite and Sync-D-lite margins over
+    chance as shares of the reconstruction's (:func:`~humo_lite.eval.sync_check.margin_shares`) and r of mouth vs lip
+    law within a clip."""
+    shares = [margin_shares(row, recon) for row in per_seed]
+    values = {key: [share[key] for share in shares] for key in ("sync_c_margin_share", "sync_d_margin_share")}
+    values["r_within_clip"] = [row["r_within_clip"] for row in per_seed]
+    return {key: {"mean": float(np.mean(v)), "std": float(np.std(v))} for key, v in values.items()}
+
+
 def summarise(results: dict, seeds) -> dict:
-    """Each row scored for every seed: its mode and ratios to the reconstruction ceiling (mean ± std); ``{}`` before
-    any test clip is scored (a ``choose_only`` run)."""
+    """Each row scored for every seed: its mode, ratios to the reconstruction ceiling and, where there is audio,
+    :func:`sync_summary` (mean ± std); ``{}`` before any test clip is scored (a ``choose_only`` run)."""
     if not results.get("rows"):
         return {}
     recon = results["ceilings"]["reconstruction"]
@@ -266,10 +276,13 @@ def summarise(results: dict, seeds) -> dict:
         per_seed = [row["per_seed"][str(s)] for s in seeds if str(s) in row["per_seed"]]
         if len(per_seed) == len(list(seeds)):
             out[name] = {"mode": row["mode"], "ratios": ratio_summary(per_seed, row["mode"], recon)}
+            if "Sync-C-lite" in MODE_METRICS[row["mode"]]:
+                out[name]["sync"] = sync_summary(per_seed, recon)
     return out
 
 
 __all__ = ["CHOICE_POOL", "MODE_METRICS", "RATIO_METRICS", "STATIC_A_CANDIDATES", "STATIC_B_CANDIDATES", "SWITCH_SWEEP",
            "ceiling", "choose_checkpoint", "choose_default", "choose_static", "evaluate", "ratio_summary",
-           "recipe_scores", "row_names", "schedule_rows", "score_row", "static", "summarise", "validation_ceilings",
+           "recipe_scores", "row_names", "schedule_rows", "score_row", "static", "summarise", "sync_summary",
+           "validation_ceilings",
            "validation_rows", "wall_time"]
