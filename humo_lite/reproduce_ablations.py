@@ -78,7 +78,8 @@ def _chapter03(preset: str, out: Path, seeds: list[int], s: AblationSettings, co
     summary = write_results(out / "stage1.json", preset, runs, list(VARIANTS), {"command": command})
     manifests = {f"{r['variant']}, seed {r['seed']}": relative_path(Path(r["folder"]) / "pipeline" / "manifest.json")
                  for r in runs}
-    return {"summary": summary, "manifests": manifests, "scores": list(STAGE1_SCORES)}
+    return {"summary": summary, "manifests": manifests, "scores": list(STAGE1_SCORES),
+            "time_s": round(sum(r["wall_time_s"] for r in runs), 1)}
 
 
 def _chapters0506(preset: str, out: Path, seeds: list[int], s: AblationSettings, command: str) -> dict:
@@ -89,7 +90,8 @@ def _chapters0506(preset: str, out: Path, seeds: list[int], s: AblationSettings,
     runs = sorted(p for p in folder.glob("*-seed*") if p.is_dir())
     manifests = {p.name: relative_path(p / "pipeline" / "manifest.json") for p in runs}
     return {"summary": result["table"], "comparisons": result["comparisons"], "manifests": manifests,
-            "focus_weight": Stage2Config().focus_weight, "scores": list(STAGE2_SCORES)}
+            "focus_weight": Stage2Config().focus_weight, "scores": list(STAGE2_SCORES),
+            "time_s": read_json(out / "stage2.json")["time_s"]["total"]}
 
 
 def _chapter07(preset: str, out: Path, seeds: list[int], s: AblationSettings) -> dict:
@@ -108,7 +110,8 @@ def _chapter07(preset: str, out: Path, seeds: list[int], s: AblationSettings) ->
     evaluate(pipe, results, seeds, save=lambda r: write_json(path, r), log=lambda line: print(line, flush=True))
     write_json(path, results)
     return {"summary": summarise(results, seeds), "chosen": results["validation"]["chosen"],
-            "manifests": {"stage 2 (every row)": relative_path(checkpoint / "manifest.json")}, "setup": setup}
+            "manifests": {"stage 2 (every row)": relative_path(checkpoint / "manifest.json")}, "setup": setup,
+            "time_s": results["wall_time_s"]}
 
 
 def _cell(stats: dict | None) -> str:
@@ -131,7 +134,9 @@ def markdown(results: dict) -> str:
     lines = [f"# Ablations at {results['preset']}, {n} seeds", "",
              f"`{results['command']}` — {results['wall_time_s'] / 60:.1f} min on {machine['cpu_count']} CPUs "
              f"({machine['torch_threads']} torch threads)"
-             f"{'; caps ' + str(results['limits']) if any(results['limits'].values()) else ''}.", ""]
+             f"{'; caps ' + str(results['limits']) if any(results['limits'].values()) else ''}. The runs' own "
+             f"times add up to {results['compute_time_s']['total'] / 3600:.1f} core-hours "
+             f"({results['compute_time_s']['note']}).", ""]
     ch03, ch56, ch07 = results["chapter 03"], results["chapters 05-06"], results["chapter 07"]
     lines += ["## Chapter 03: what stage 1 trains", ""] + _table(ch03["summary"], ch03["scores"]) + [""]
     lines += ["## Chapters 05–06: focus-by-predicting, progressive vs joint", ""]
@@ -162,9 +167,14 @@ def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | N
     parts = {"chapter 03": _chapter03(preset, out, seeds, settings, command),
              "chapters 05-06": _chapters0506(preset, out, seeds, settings, command),
              "chapter 07": _chapter07(preset, out, seeds, settings)}
+    compute = {part: result["time_s"] for part, result in parts.items()}
+    compute = {**compute, "total": round(sum(compute.values()), 1),
+               "note": "each run's own time (training, its check or its rows), so a run counts once however many "
+                       "invocations it took; each on one core"}
     record = {"preset": get_preset(preset).name, "seeds": seeds, "command": command, "limits": asdict(limits),
               "settings": asdict(settings), "wall_time_s": round(time.perf_counter() - start, 1),
-              "wall_time_note": "this command's run; runs read back from an earlier run add no time",
+              "wall_time_note": "this command's run; runs read back from an earlier run add no time (compute_time_s "
+                                "counts them)", "compute_time_s": compute,
               "machine": machine_info(), **parts}
     path = Path(results) if results else default_results(preset)
     write_json(path, record)

@@ -11,12 +11,15 @@ variant (against HuMo's recipe)        results file (``data_samples/ablations/``
 full fine-tuning                       ``stage1.json`` (stage 1, chapter 03)          ``stage1_ablations.py``
 without progressive training           ``stage2.json`` (chapter 06)                   ``stage2_ablations.py``
 without focus-by-predicting            ``stage2.json`` (chapter 05)                   ``stage2_ablations.py``
+static guidance, weights A or B        ``stage2_guidance_schedules.json`` (chapter 07)  ``stage2_guidance_schedules.py``
 ====================================  =============================================  ==========================
 
 :func:`toy_table3` reads them and, per variant and metric, gives the per-seed values of the variant and of HuMo's
 recipe trained beside it, the difference paired by seed (mean ± std, paired t-test), the relative difference
-beside the paper's, and a verdict on the paper's direction. The paper shows static vs time-adaptive guidance
-only as pictures, so it has no row here (chapter 07 measures it).
+beside the paper's, and a verdict on the paper's direction. The training variants pair *training* seeds. The paper
+shows static against time-adaptive guidance only as pictures (its Fig. 4: weights A alone keep the text but lose
+identity, weights B alone keep identity but lose text), so those rows carry the paper's direction without a number,
+and pair the *sampling* seeds of one model (the shipped stage 2) under each schedule.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ PAPER = {"HuMo-17B": {"TVA": 6.508, "ID-Cur": 0.747, "Sync-C": 6.252},
 """HuMo-17B's Table 3 (the AES column left out: we have no aesthetic stand-in)."""
 METRICS = {"TVA": "TVA-lite", "ID-Cur": "ID-lite", "Sync-C": "Sync-C-lite"}
 """Paper metric → our stand-in."""
+PAPER_DIRECTIONS = {"static guidance, weights A": {"ID-lite": -1.0}, "static guidance, weights B": {"TVA-lite": -1.0}}
+"""What HuMo's Fig. 4 shows of static guidance against the time-adaptive schedule, without numbers: the sign of the
+difference on the metric it names (A: weaker identity; B: weaker text adherence)."""
+GUIDANCE_ROWS = {"static guidance, weights A": "static A", "static guidance, weights B": "static B"}
+"""Table 3's static-guidance variants → chapter 07's rows; each is paired with ``"adaptive (paper)"``."""
 
 
 def _stage1_rows(path: Path) -> dict:
@@ -60,6 +68,25 @@ def _seed_values(runs: dict, run: str) -> dict[str, list[float]]:
         for key, value in values.items():
             out.setdefault(key, []).append(float(value))
     return out
+
+
+def _guidance_rows(path: Path) -> dict:
+    """Static guidance (weights A, weights B) against the time-adaptive schedule, per sampling seed, from chapter
+    07's results file: TVA-lite, ID-lite and Sync-C-lite (absolute and as ratios to both ceilings)."""
+    results = json.loads(path.read_text())
+    ceilings = results["ceilings"]
+
+    def values(row: str) -> dict[str, list[float]]:
+        per_seed = results["rows"][row]["per_seed"]
+        seeds = [per_seed[s] for s in sorted(per_seed, key=int)]
+        return {"TVA-lite": [r["tva_lite"] for r in seeds], "ID-lite": [r["id_lite"] for r in seeds],
+                "Sync-C-lite": [r["sync_c"] for r in seeds],
+                "Sync-C-lite / recon": [r["sync_c"] / ceilings["reconstruction"]["sync_c"] for r in seeds],
+                "Sync-C-lite / real": [r["sync_c"] / ceilings["real"]["sync_c"] for r in seeds]}
+
+    adaptive = values("adaptive (paper)")
+    return {variant: {key: (mine, adaptive[key]) for key, mine in values(row).items()}
+            for variant, row in GUIDANCE_ROWS.items() if row in results["rows"]}
 
 
 def _stage2_rows(path: Path) -> dict:
@@ -93,7 +120,7 @@ def verdict(toy: dict, paper_relative: float, alpha: float = 0.05) -> str:
     """Whether the paper's direction (the sign of its relative difference) reproduces in the toy."""
     if abs(paper_relative) < 1e-3:
         return "the paper shows no difference"
-    if toy["difference"] == 0:
+    if abs(toy["difference"]) < 1e-9:  # equal up to float rounding (e.g. the same share of clips, seeds swapped)
         return "no difference in the toy"
     same = np.sign(toy["difference"]) == np.sign(paper_relative)
     significant = toy["p_value"] is not None and toy["p_value"] < alpha
@@ -104,27 +131,34 @@ def verdict(toy: dict, paper_relative: float, alpha: float = 0.05) -> str:
 
 def toy_table3(folder: str | os.PathLike | None = None) -> dict:
     """Every variant the results files in ``folder`` (default: the shipped ``data_samples/ablations``) hold:
-    ``{variant: {metric: {..compare.., "paper_relative", "verdict"}}}`` plus, per stage-2 variant, Sync-C-lite as
-    ratios to the reconstruction and real ceilings."""
+    ``{variant: {metric: {..compare.., "paper_relative" or "paper_direction", "verdict"}}}`` plus, per stage-2 and
+    guidance variant, Sync-C-lite as ratios to the reconstruction and real ceilings."""
     folder = Path(folder) if folder is not None else data_samples_dir() / "ablations"
     rows = {}
-    for name, reader in (("stage1.json", _stage1_rows), ("stage2.json", _stage2_rows)):
-        if (folder / name).is_file():
-            rows.update(reader(folder / name))
+    for names, reader in ((("stage1.json",), _stage1_rows), (("stage2.json",), _stage2_rows),
+                          (("stage2_guidance_schedules.json", "guidance_schedules.json"), _guidance_rows)):
+        path = next((folder / n for n in names if (folder / n).is_file()), None)
+        if path is not None:
+            rows.update(reader(path))
     if not rows:
-        raise FileNotFoundError(f"no ablation results in {folder}; expected stage1.json and/or stage2.json "
-                                "(scripts/stage1_ablations.py, scripts/stage2_ablations.py)")
+        raise FileNotFoundError(f"no ablation results in {folder}; expected stage1.json, stage2.json and/or "
+                                "stage2_guidance_schedules.json (scripts/stage1_ablations.py, "
+                                "scripts/stage2_ablations.py, scripts/stage2_guidance_schedules.py)")
     table = {}
     for variant, values in rows.items():
         table[variant] = {}
         for key, (mine, humo) in values.items():
             entry = compare(mine, humo)
             paper = next((p for p, ours in METRICS.items() if ours == key), None)
-            if paper is not None:
+            if variant in PAPER_DIRECTIONS:
+                if key in PAPER_DIRECTIONS[variant]:
+                    entry["paper_direction"] = PAPER_DIRECTIONS[variant][key]
+                    entry["verdict"] = verdict(entry, entry["paper_direction"])
+            elif paper is not None:
                 entry["paper_relative"] = PAPER[variant][paper] / PAPER["HuMo-17B"][paper] - 1
                 entry["verdict"] = verdict(entry, entry["paper_relative"])
             table[variant][key] = entry
     return table
 
 
-__all__ = ["METRICS", "PAPER", "compare", "toy_table3", "verdict"]
+__all__ = ["GUIDANCE_ROWS", "METRICS", "PAPER", "PAPER_DIRECTIONS", "compare", "toy_table3", "verdict"]

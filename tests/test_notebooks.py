@@ -62,7 +62,8 @@ def check_08_evaluation(r):
     ceiling, through = r["reconstruction_ceiling"], r["through_vae_recon_ratios"]
     assert ceiling["Sync-C-lite"] > 0.1 and 0.8 <= through["TVA-lite"] <= 1.2, r  # reconstructions ~ their ceiling
     wanted = {"full fine-tuning, ID-lite", "without progressive training, ID-lite",
-              "without focus-by-predicting, Sync-C-lite"}  # the toy's Table 3: every variant, a verdict each
+              "without focus-by-predicting, Sync-C-lite", "static guidance, weights A, ID-lite",
+              "static guidance, weights B, TVA-lite"}  # the toy's Table 3: every variant, a verdict each
     assert wanted <= set(r["table3_directions"]) and min(r["table3_seeds"].values()) >= 3, r["table3_directions"]
 
 

@@ -258,6 +258,16 @@ def test_ablations_write_one_results_file_with_every_runs_manifest(tmp_path):
     for heading in ("## Chapter 03", "## Chapters 05–06", "## Chapter 07", "## Manifests"):
         assert heading in table
     assert "| full fine-tuning |" in table and "| static A |" in table
+    compute = record["compute_time_s"]
+    assert min(compute[p] for p in ("chapter 03", "chapters 05-06", "chapter 07")) > 0
+    assert compute["total"] == pytest.approx(compute["chapter 03"] + compute["chapters 05-06"] + compute["chapter 07"])
+    assert "core-hours" in table
+    from humo_lite.table3 import toy_table3  # the toy's Table 3 reads the command's run folder
+    assert {"full fine-tuning", "without focus-by-predicting", "static guidance, weights A"} <= set(
+        toy_table3(tmp_path / "r" / "ablations"))
     first = record["wall_time_s"]
     assert main(argv) == 0
-    assert read_json(results)["wall_time_s"] < first / 2  # every run read back, only chapter 07's rows rescored
+    again = read_json(results)
+    assert again["wall_time_s"] < first / 2  # every run read back, only chapter 07's rows rescored
+    for part in ("chapter 03", "chapters 05-06"):  # read back: each run's own time, counted once
+        assert again["compute_time_s"][part] == compute[part]

@@ -15,6 +15,7 @@ def test_compare_pairs_seeds_and_verdict_reads_the_papers_direction():
     noisy = compare([0.70, 0.80, 0.60], [0.72, 0.70, 0.70])
     assert verdict(noisy, -0.05) in ("same direction, not significant", "opposite direction, not significant")
     assert verdict(compare([0.5, 0.6], [0.5, 0.6]), -0.05) == "no difference in the toy"
+    assert verdict(compare([0.99, 0.99, 0.99], [0.984375, 0.99, 0.995625]), -1) == "no difference in the toy"  # rounding
     assert verdict(worse, 0.0) == "the paper shows no difference"
     with pytest.raises(ValueError, match="same seeds"):
         compare([0.1, 0.2, 0.3], [0.1, 0.2])
@@ -45,3 +46,22 @@ def test_toy_table3_reads_the_results_files(tmp_path):
         PAPER["full fine-tuning"]["TVA"] / PAPER["HuMo-17B"]["TVA"] - 1)
     with pytest.raises(FileNotFoundError, match="no ablation results"):
         toy_table3(tmp_path / "empty")
+
+
+def _guidance_row(tva, id_lite, sync):
+    return {"per_seed": {str(s): {"tva_lite": tva[s], "id_lite": id_lite[s], "sync_c": sync[s]} for s in range(3)}}
+
+
+def test_toy_table3_static_guidance_carries_the_papers_direction_without_a_number(tmp_path):
+    rows = {"adaptive (paper)": _guidance_row([0.98, 0.99, 1.0], [0.75, 0.76, 0.77], [0.16, 0.16, 0.15]),
+            "static A": _guidance_row([1.0, 1.0, 1.0], [0.70, 0.71, 0.73], [0.10, 0.10, 0.09]),
+            "static B": _guidance_row([0.99, 0.99, 0.99], [0.75, 0.76, 0.77], [0.16, 0.16, 0.16])}
+    results = {"rows": rows, "ceilings": {"reconstruction": {"sync_c": 0.2}, "real": {"sync_c": 0.25}}}
+    (tmp_path / "guidance_schedules.json").write_text(json.dumps(results))  # the name `reproduce --ablations` writes
+    table = toy_table3(tmp_path)
+    assert set(table) == {"static guidance, weights A", "static guidance, weights B"}
+    a, b = table["static guidance, weights A"], table["static guidance, weights B"]
+    assert a["ID-lite"]["verdict"] == "reproduces" and a["ID-lite"]["paper_direction"] == -1  # A loses identity
+    assert "paper_relative" not in a["ID-lite"] and "verdict" not in a["TVA-lite"]  # Fig. 4 names ID only for A
+    assert b["TVA-lite"]["verdict"] == "no difference in the toy"  # B's text adherence: unchanged here
+    assert a["Sync-C-lite / recon"]["variant"][0] == pytest.approx(0.5)  # 0.10 / 0.2
