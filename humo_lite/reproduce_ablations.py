@@ -154,10 +154,16 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+PART_FILES = ("stage1.json", "stage2.json", "guidance_schedules.json")
+"""Each part's own results file (per-seed rows), copied into the folder beside the results JSON so that
+:func:`humo_lite.table3.toy_table3` can pair the seeds."""
+
+
 def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | None = None,
                   results: str | os.PathLike | None = None, command: str = "") -> tuple[Path, Path]:
     """Train and score every part for ``seeds`` (runs under ``out/ablations``, resuming); write the results JSON
-    (default :func:`default_results`) and the markdown table beside it. Returns both paths."""
+    (default :func:`default_results`), the markdown table beside it, and each part's own file (:data:`PART_FILES`)
+    in the folder of the same name (``ablations-<preset>/``). Returns the JSON's and the table's paths."""
     seeds, out = list(seeds), Path(out) / "ablations"
     if len(seeds) < 2:
         raise ValueError(f"--seeds must be at least 2 (a spread needs two seeds; the chapters use 3), got {len(seeds)}")
@@ -181,7 +187,9 @@ def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | N
     md = path.with_suffix(".md")
     with atomic_path(md) as tmp:
         tmp.write_text(markdown(record))
+    for name in PART_FILES:
+        write_json(path.with_suffix("") / name, read_json(out / name))
     return path, md
 
 
-__all__ = ["AblationSettings", "default_results", "markdown", "run_ablations"]
+__all__ = ["PART_FILES", "AblationSettings", "default_results", "markdown", "run_ablations"]

@@ -1,18 +1,22 @@
-"""The toy's Table 3: HuMo's ablations, each measured here over training seeds, beside the paper's numbers.
+"""The toy's Table 3: HuMo's ablations, each measured here over seeds, beside the paper's numbers.
 
 HuMo's Table 3 (HuMo-17B; ``docs/paper_notes.md`` §9.3) removes one ingredient at a time — full fine-tuning
 instead of self-attention only, one joint stage instead of progressive training, no focus-by-predicting — and
 reports AES, TVA, ID-Cur and Sync-C. Our stand-ins are TVA-lite, ID-lite and Sync-C-lite (chapter 08); each of
 our ablations lives in its own results file, written by its script:
 
-====================================  =============================================  ==========================
-variant (against HuMo's recipe)        results file (``data_samples/ablations/``)     script
-====================================  =============================================  ==========================
-full fine-tuning                       ``stage1.json`` (stage 1, chapter 03)          ``stage1_ablations.py``
-without progressive training           ``stage2.json`` (chapter 06)                   ``stage2_ablations.py``
-without focus-by-predicting            ``stage2.json`` (chapter 05)                   ``stage2_ablations.py``
-static guidance, weights A or B        ``stage2_guidance_schedules.json`` (chapter 07)  ``stage2_guidance_schedules.py``
-====================================  =============================================  ==========================
+=================================  ==================================================  ================================
+variant (against HuMo's recipe)     results file (``data_samples/ablations/``)          script (``scripts/``)
+=================================  ==================================================  ================================
+full fine-tuning                    ``stage1.json`` (stage 1, chapter 03)               ``stage1_ablations.py``
+without progressive training        ``stage2.json`` (chapter 06)                        ``stage2_ablations.py``
+without focus-by-predicting         ``stage2.json`` (chapter 05)                        ``stage2_ablations.py``
+static guidance, weights A or B     ``stage2_guidance_schedules.json`` (chapter 07)     ``stage2_guidance_schedules.py``
+=================================  ==================================================  ================================
+
+``humo-lite reproduce --ablations`` writes all three again, from one command, into
+``data_samples/results/ablations-<preset>/`` (the guidance file as ``guidance_schedules.json``); where that folder
+is shipped, the table reads it (:func:`default_folder`).
 
 :func:`toy_table3` reads them and, per variant and metric, gives the per-seed values of the variant and of HuMo's
 recipe trained beside it, the difference paired by seed (mean ± std, paired t-test), the relative difference
@@ -129,11 +133,19 @@ def verdict(toy: dict, paper_relative: float, alpha: float = 0.05) -> str:
     return "opposite direction" + ("" if significant else ", not significant")
 
 
+def default_folder(preset: str = "humo-micro") -> Path:
+    """Where the shipped Table 3 comes from: ``data_samples/results/ablations-<preset>/``, the part files that
+    ``humo-lite reproduce --ablations`` wrote, when they are there; else the chapter scripts' files in
+    ``data_samples/ablations``."""
+    reproduced = data_samples_dir() / "results" / f"ablations-{preset}"
+    return reproduced if reproduced.is_dir() else data_samples_dir() / "ablations"
+
+
 def toy_table3(folder: str | os.PathLike | None = None) -> dict:
-    """Every variant the results files in ``folder`` (default: the shipped ``data_samples/ablations``) hold:
+    """Every variant the results files in ``folder`` (default: :func:`default_folder`) hold:
     ``{variant: {metric: {..compare.., "paper_relative" or "paper_direction", "verdict"}}}`` plus, per stage-2 and
     guidance variant, Sync-C-lite as ratios to the reconstruction and real ceilings."""
-    folder = Path(folder) if folder is not None else data_samples_dir() / "ablations"
+    folder = Path(folder) if folder is not None else default_folder()
     rows = {}
     for names, reader in ((("stage1.json",), _stage1_rows), (("stage2.json",), _stage2_rows),
                           (("stage2_guidance_schedules.json", "guidance_schedules.json"), _guidance_rows)):
@@ -161,4 +173,5 @@ def toy_table3(folder: str | os.PathLike | None = None) -> dict:
     return table
 
 
-__all__ = ["GUIDANCE_ROWS", "METRICS", "PAPER", "PAPER_DIRECTIONS", "compare", "toy_table3", "verdict"]
+__all__ = ["GUIDANCE_ROWS", "METRICS", "PAPER", "PAPER_DIRECTIONS", "compare", "default_folder", "toy_table3",
+           "verdict"]

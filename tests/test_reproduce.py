@@ -264,7 +264,7 @@ def test_ablations_write_one_results_file_with_every_runs_manifest(tmp_path):
     assert "core-hours" in table
     from humo_lite.table3 import toy_table3  # the toy's Table 3 reads the command's run folder
     assert {"full fine-tuning", "without focus-by-predicting", "static guidance, weights A"} <= set(
-        toy_table3(tmp_path / "r" / "ablations"))
+        toy_table3(results.with_suffix("")))  # the part files beside the results JSON
     first = record["wall_time_s"]
     assert main(argv) == 0
     again = read_json(results)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from humo_lite.table3 import PAPER, compare, toy_table3, verdict
+from humo_lite.table3 import PAPER, compare, default_folder, toy_table3, verdict
 
 
 def test_compare_pairs_seeds_and_verdict_reads_the_papers_direction():
@@ -67,3 +67,14 @@ def test_toy_table3_static_guidance_carries_the_papers_direction_without_a_numbe
     assert "paper_relative" not in a["ID-lite"] and "verdict" not in a["TVA-lite"]  # Fig. 4 names ID only for A
     assert b["TVA-lite"]["verdict"] == "no difference in the toy"  # B's text adherence: unchanged here
     assert a["Sync-C-lite / recon"]["variant"][0] == pytest.approx(0.5)  # 0.10 / 0.2
+
+
+def test_table3_defaults_to_what_reproduce_ablations_shipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUMO_LITE_DATA_SAMPLES", str(tmp_path))
+    assert default_folder() == tmp_path / "ablations"  # nothing reproduced: the chapter scripts' files
+    rows = {name: _guidance_row([1.0] * 3, [0.7, 0.71, 0.72], [0.1] * 3) for name in ("adaptive (paper)", "static A")}
+    shipped = tmp_path / "results" / "ablations-humo-micro"
+    shipped.mkdir(parents=True)
+    results = {"rows": rows, "ceilings": {"reconstruction": {"sync_c": 0.2}, "real": {"sync_c": 0.25}}}
+    (shipped / "guidance_schedules.json").write_text(json.dumps(results))
+    assert default_folder() == shipped and set(toy_table3()) == {"static guidance, weights A"}
