@@ -99,13 +99,14 @@ def plot_frame_leak(changes: dict[str, np.ndarray], changed_frame: int):
     return fig
 
 
-def plot_mouth_vs_lips(rows: dict[str, tuple[np.ndarray, np.ndarray]]):
-    """One panel per row name: the judged mouth of a generated clip and the lip law of the audio it was given."""
+def plot_mouth_vs_lips(rows: dict[str, tuple[np.ndarray, np.ndarray]], label: str = "judged mouth"):
+    """One panel per row name: the judged mouth of a generated clip (or another estimate of the opening, named by
+    ``label``) and the lip law of the audio it was given."""
     fig, axes = plt.subplots(1, len(rows), figsize=(4.3 * len(rows), 2.7), squeeze=False)
     for ax, (name, (mouth, lips)) in zip(axes[0], rows.items(), strict=True):
         t = np.arange(len(lips)) / FPS
         ax.plot(t, lips, color="C3", lw=2, label="lip law of its audio")
-        ax.plot(t, mouth, color="C0", lw=1.5, marker="o", ms=3, label="judged mouth")
+        ax.plot(t, mouth, color="C0", lw=1.5, marker="o", ms=3, label=label)
         r = np.corrcoef(mouth, lips)[0, 1] if mouth.std() > 1e-6 and lips.std() > 1e-6 else 0.0
         ax.set_title(f"{name}: r = {r:.2f}", fontsize=9)
         ax.set_xlabel("time (s)", fontsize=8)
