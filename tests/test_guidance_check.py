@@ -251,6 +251,18 @@ def test_the_voices_script_runs_and_refuses_bad_candidates(tmp_path, capsys):
             script.main(bad)
     err = capsys.readouterr().err
     assert "expected NAME=PIPELINE" in err and "at least two models" in err
+    added = tmp_path / "added.json"  # a candidate trained later joins without the others being scored again
+    assert script.main(["--preset", "humo-nano", "--clips", "2", "--seeds", "0", "--steps", "2", "--out", str(added),
+                        "--candidate", f"later, seed 0={nano}", "--add-to", str(out)]) == 0
+    merged = json.loads(added.read_text())
+    assert set(merged["candidates"]) == {"first", "again", "later, seed 0"} and merged["question"] == "which?"
+    assert merged["candidates"]["later, seed 0"]["per_seed"] == first["per_seed"]  # the same model, the same rows
+    assert set(merged["recipes"]) == {"first", "again", "later"} and " && " in merged["command"]
+    for clash in (["--candidate", f"first={nano}"], ["--candidate", f"x={nano}", "--seeds", "1"]):
+        with pytest.raises(SystemExit, match="already holds|not the same validation setting"):
+            script.main(["--preset", "humo-nano", "--clips", "2", "--seeds", "0", "--steps", "2", "--out",
+                         str(tmp_path / "no.json"), "--add-to", str(out), *clash])
+    assert not (tmp_path / "no.json").exists()
 
 
 def test_the_shipped_stage2_hears_the_voices_the_validation_pool_chose():
