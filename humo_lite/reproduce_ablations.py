@@ -132,11 +132,11 @@ def markdown(results: dict) -> str:
     chapters 05–06, and where each run's manifest is."""
     n, machine = len(results["seeds"]), results["machine"]
     lines = [f"# Ablations at {results['preset']}, {n} seeds", "",
-             f"`{results['command']}` — {results['wall_time_s'] / 60:.1f} min on {machine['cpu_count']} CPUs "
-             f"({machine['torch_threads']} torch threads)"
-             f"{'; caps ' + str(results['limits']) if any(results['limits'].values()) else ''}. The runs' own "
-             f"times add up to {results['compute_time_s']['total'] / 3600:.1f} core-hours "
-             f"({results['compute_time_s']['note']}).", ""]
+             f"`{results['command']}`{'; caps ' + str(results['limits']) if any(results['limits'].values()) else ''}."
+             f" The runs' own times add up to {results['compute_time_s']['total'] / 3600:.1f} core-hours "
+             f"({results['compute_time_s']['note']}). This invocation took {results['wall_time_s'] / 60:.1f} min on "
+             f"{machine['cpu_count']} CPUs ({machine['torch_threads']} torch threads); runs read back from an earlier "
+             "invocation add nothing to it.", ""]
     ch03, ch56, ch07 = results["chapter 03"], results["chapters 05-06"], results["chapter 07"]
     lines += ["## Chapter 03: what stage 1 trains", ""] + _table(ch03["summary"], ch03["scores"]) + [""]
     lines += ["## Chapters 05–06: focus-by-predicting, progressive vs joint", ""]
@@ -162,8 +162,9 @@ PART_FILES = ("stage1.json", "stage2.json", "guidance_schedules.json")
 def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | None = None,
                   results: str | os.PathLike | None = None, command: str = "") -> tuple[Path, Path]:
     """Train and score every part for ``seeds`` (runs under ``out/ablations``, resuming); write the results JSON
-    (default :func:`default_results`), the markdown table beside it, and each part's own file (:data:`PART_FILES`)
-    in the folder of the same name (``ablations-<preset>/``). Returns the JSON's and the table's paths."""
+    (default :func:`default_results`), the markdown table beside it, and, in the folder of the same name
+    (``ablations-<preset>/``), each part's own file (:data:`PART_FILES`) and a copy of every run's manifest, which the
+    results name. Returns the JSON's and the table's paths."""
     seeds, out = list(seeds), Path(out) / "ablations"
     if len(seeds) < 2:
         raise ValueError(f"--seeds must be at least 2 (a spread needs two seeds; the chapters use 3), got {len(seeds)}")
@@ -173,6 +174,8 @@ def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | N
     parts = {"chapter 03": _chapter03(preset, out, seeds, settings, command),
              "chapters 05-06": _chapters0506(preset, out, seeds, settings, command),
              "chapter 07": _chapter07(preset, out, seeds, settings)}
+    path = Path(results) if results else default_results(preset)
+    _ship_manifests(parts, path.with_suffix(""))
     compute = {part: result["time_s"] for part, result in parts.items()}
     compute = {**compute, "total": round(sum(compute.values()), 1),
                "note": "each run's own time (training, its check or its rows), so a run counts once however many "
@@ -182,7 +185,6 @@ def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | N
               "wall_time_note": "this command's run; runs read back from an earlier run add no time (compute_time_s "
                                 "counts them)", "compute_time_s": compute,
               "machine": machine_info(), **parts}
-    path = Path(results) if results else default_results(preset)
     write_json(path, record)
     md = path.with_suffix(".md")
     with atomic_path(md) as tmp:
@@ -190,6 +192,21 @@ def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | N
     for name in PART_FILES:
         write_json(path.with_suffix("") / name, read_json(out / name))
     return path, md
+
+
+def _ship_manifests(parts: dict, folder: Path) -> None:
+    """Copy every run's manifest from its run folder (under ``--out``, not shipped) into ``folder/manifests/<part>/``
+    and point ``parts`` at the copies (``run_folders`` keeps where each run was trained). A manifest already in the
+    shipped data (chapter 07's stage 2) stays where it is."""
+    for part, result in parts.items():
+        for run, name in list(result["manifests"].items()):
+            source = Path(name)
+            if name.startswith("data_samples/") or not source.is_file():
+                continue
+            copy = folder / "manifests" / part.replace(" ", "").replace("-", "") / f"{source.parent.parent.name}.json"
+            write_json(copy, read_json(source))
+            result.setdefault("run_folders", {})[run] = str(source.parent.parent)
+            result["manifests"][run] = relative_path(copy)
 
 
 __all__ = ["PART_FILES", "AblationSettings", "default_results", "markdown", "run_ablations"]

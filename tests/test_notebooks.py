@@ -120,6 +120,7 @@ def check_04(r):
     assert r["band_norm_recipe"] == "18 voices + band norm" and r["band_norm_shipped"], r  # chosen, and shipped
     assert r["band_norm_recipe_voices"] == "18 voices + band norm", r  # and again on unfamiliar voices
     assert r["band_norm_leak_outside"] > 0, r  # the clip's average spectrum reaches every frame (the attention: 0)
+    assert r["more_voices_recipe"] == "18 voices + band norm", r  # 36 voices did not beat the shipped recipe
     readout = r["readout"]  # the lip law is in a new voice's log-mels, linearly; more voices read it better
     assert readout["18 voices, band norm False"]["held-out voice (test)"] > 0.9, readout
     assert readout["18 voices, band norm False"]["held-out voice (test)"] > readout["6 voices, band norm False"][

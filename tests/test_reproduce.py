@@ -250,9 +250,12 @@ def test_ablations_write_one_results_file_with_every_runs_manifest(tmp_path):
     assert set(ch56["summary"]) == {"progressive, focus (HuMo)", "progressive, no focus", "joint, focus"}
     assert ch56["comparisons"]["focus-by-predicting"]["seeds"] == [0, 1]
     assert {"static A", "static B", "adaptive (paper)"} <= set(ch07["summary"])
-    for part in (ch03, ch56, ch07):
-        for path in part["manifests"].values():
-            assert Path(path).is_file() or (Path(os.getcwd()) / path).is_file(), path
+    for part in (ch03, ch56):  # each run's manifest copied beside the results, where it ships
+        for run, path in part["manifests"].items():
+            assert Path(path).is_file() and Path(path).is_relative_to(results.with_suffix("") / "manifests"), path
+            assert read_json(path) == read_json(Path(part["run_folders"][run]) / "pipeline" / "manifest.json")
+    for path in ch07["manifests"].values():  # the shipped stage 2's, where it is
+        assert (Path(os.getcwd()) / path).is_file() or Path(path).is_file(), path
     assert len(ch03["manifests"]) == 5 and len(ch56["manifests"]) == 8  # 2 seeds: 2 + 2 + 1; 4 runs each
     table = results.with_suffix(".md").read_text()
     for heading in ("## Chapter 03", "## Chapters 05–06", "## Chapter 07", "## Manifests"):
