@@ -154,9 +154,11 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-PART_FILES = ("stage1.json", "stage2.json", "guidance_schedules.json")
-"""Each part's own results file (per-seed rows), copied into the folder beside the results JSON so that
-:func:`humo_lite.table3.toy_table3` can pair the seeds."""
+PART_FILES = {"stage1.json": "stage1.json", "stage2.json": "stage2.json",
+              "guidance_schedules.json": "stage2_guidance_schedules.json"}
+"""Each part's own results file (per-seed rows) under ``out/ablations`` → its name in the folder beside the results
+JSON: the names of the chapter scripts' files in ``data_samples/ablations``, which
+:func:`humo_lite.table3.toy_table3` reads either way."""
 
 
 def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | None = None,
@@ -189,8 +191,8 @@ def run_ablations(preset: str, out: str | os.PathLike, seeds, limits: Limits | N
     md = path.with_suffix(".md")
     with atomic_path(md) as tmp:
         tmp.write_text(markdown(record))
-    for name in PART_FILES:
-        write_json(path.with_suffix("") / name, read_json(out / name))
+    for name, shipped in PART_FILES.items():
+        write_json(path.with_suffix("") / shipped, read_json(out / name))
     return path, md
 
 

@@ -15,8 +15,8 @@ static guidance, weights A or B     ``stage2_guidance_schedules.json`` (chapter 
 =================================  ==================================================  ================================
 
 ``humo-lite reproduce --ablations`` writes all three again, from one command, into
-``data_samples/results/ablations-<preset>/`` (the guidance file as ``guidance_schedules.json``); where that folder
-is shipped, the table reads it (:func:`default_folder`).
+``data_samples/results/ablations-<preset>/``, under the same names; where that folder is shipped, the table reads it
+(:func:`default_folder`).
 
 :func:`toy_table3` reads them and, per variant and metric, gives the per-seed values of the variant and of HuMo's
 recipe trained beside it, the difference paired by seed (mean ± std, paired t-test), the relative difference
@@ -59,34 +59,33 @@ def _stage1_rows(path: Path) -> dict:
     return {"full fine-tuning": {ours: (full[key]["values"], humo[key]["values"]) for ours, key in pick.items()}}
 
 
-def _seed_values(runs: dict, run: str) -> dict[str, list[float]]:
-    """TVA-lite, ID-lite and Sync-C-lite (absolute and as ratios to both ceilings) of one stage-2 run, per seed."""
+def _metric_values(rows: list[tuple[dict, dict]]) -> dict[str, list[float]]:
+    """TVA-lite, ID-lite and Sync-C-lite (absolute and as ratios to both ceilings), one value per ``(scores,
+    ceilings)`` pair — one per seed."""
     out: dict[str, list[float]] = {}
-    for seed in sorted(runs[run], key=int):
-        check = runs[run][seed]["check"]
-        ceilings = check["ceilings"]
-        values = {"TVA-lite": check["mean"]["tva_lite"], "ID-lite": check["mean"]["id_lite"],
-                  "Sync-C-lite": check["mean"]["sync_c"],
-                  "Sync-C-lite / recon": check["mean"]["sync_c"] / ceilings["reconstruction"]["sync_c"],
-                  "Sync-C-lite / real": check["mean"]["sync_c"] / ceilings["real"]["sync_c"]}
+    for scores, ceilings in rows:
+        values = {"TVA-lite": scores["tva_lite"], "ID-lite": scores["id_lite"], "Sync-C-lite": scores["sync_c"],
+                  "Sync-C-lite / recon": scores["sync_c"] / ceilings["reconstruction"]["sync_c"],
+                  "Sync-C-lite / real": scores["sync_c"] / ceilings["real"]["sync_c"]}
         for key, value in values.items():
             out.setdefault(key, []).append(float(value))
     return out
 
 
+def _seed_values(runs: dict, run: str) -> dict[str, list[float]]:
+    """:func:`_metric_values` of one stage-2 run, per training seed."""
+    checks = [runs[run][seed]["check"] for seed in sorted(runs[run], key=int)]
+    return _metric_values([(check["mean"], check["ceilings"]) for check in checks])
+
+
 def _guidance_rows(path: Path) -> dict:
     """Static guidance (weights A, weights B) against the time-adaptive schedule, per sampling seed, from chapter
-    07's results file: TVA-lite, ID-lite and Sync-C-lite (absolute and as ratios to both ceilings)."""
+    07's results file (:func:`_metric_values`; every row shares the test clips' ceilings)."""
     results = json.loads(path.read_text())
-    ceilings = results["ceilings"]
 
     def values(row: str) -> dict[str, list[float]]:
         per_seed = results["rows"][row]["per_seed"]
-        seeds = [per_seed[s] for s in sorted(per_seed, key=int)]
-        return {"TVA-lite": [r["tva_lite"] for r in seeds], "ID-lite": [r["id_lite"] for r in seeds],
-                "Sync-C-lite": [r["sync_c"] for r in seeds],
-                "Sync-C-lite / recon": [r["sync_c"] / ceilings["reconstruction"]["sync_c"] for r in seeds],
-                "Sync-C-lite / real": [r["sync_c"] / ceilings["real"]["sync_c"] for r in seeds]}
+        return _metric_values([(per_seed[s], results["ceilings"]) for s in sorted(per_seed, key=int)])
 
     adaptive = values("adaptive (paper)")
     return {variant: {key: (mine, adaptive[key]) for key, mine in values(row).items()}
@@ -147,11 +146,10 @@ def toy_table3(folder: str | os.PathLike | None = None) -> dict:
     guidance variant, Sync-C-lite as ratios to the reconstruction and real ceilings."""
     folder = Path(folder) if folder is not None else default_folder()
     rows = {}
-    for names, reader in ((("stage1.json",), _stage1_rows), (("stage2.json",), _stage2_rows),
-                          (("stage2_guidance_schedules.json", "guidance_schedules.json"), _guidance_rows)):
-        path = next((folder / n for n in names if (folder / n).is_file()), None)
-        if path is not None:
-            rows.update(reader(path))
+    for name, reader in (("stage1.json", _stage1_rows), ("stage2.json", _stage2_rows),
+                         ("stage2_guidance_schedules.json", _guidance_rows)):
+        if (folder / name).is_file():
+            rows.update(reader(folder / name))
     if not rows:
         raise FileNotFoundError(f"no ablation results in {folder}; expected stage1.json, stage2.json and/or "
                                 "stage2_guidance_schedules.json (scripts/stage1_ablations.py, "

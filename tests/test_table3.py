@@ -59,7 +59,7 @@ def test_toy_table3_static_guidance_carries_the_papers_direction_without_a_numbe
             "static A": _guidance_row([1.0, 1.0, 1.0], [0.70, 0.71, 0.73], [0.10, 0.10, 0.09]),
             "static B": _guidance_row([0.99, 0.99, 0.99], [0.75, 0.76, 0.77], [0.16, 0.16, 0.16])}
     results = {"rows": rows, "ceilings": {"reconstruction": {"sync_c": 0.2}, "real": {"sync_c": 0.25}}}
-    (tmp_path / "guidance_schedules.json").write_text(json.dumps(results))  # the name `reproduce --ablations` writes
+    (tmp_path / "stage2_guidance_schedules.json").write_text(json.dumps(results))
     table = toy_table3(tmp_path)
     assert set(table) == {"static guidance, weights A", "static guidance, weights B"}
     a, b = table["static guidance, weights A"], table["static guidance, weights B"]
@@ -76,5 +76,5 @@ def test_table3_defaults_to_what_reproduce_ablations_shipped(tmp_path, monkeypat
     shipped = tmp_path / "results" / "ablations-humo-micro"
     shipped.mkdir(parents=True)
     results = {"rows": rows, "ceilings": {"reconstruction": {"sync_c": 0.2}, "real": {"sync_c": 0.25}}}
-    (shipped / "guidance_schedules.json").write_text(json.dumps(results))
+    (shipped / "stage2_guidance_schedules.json").write_text(json.dumps(results))
     assert default_folder() == shipped and set(toy_table3()) == {"static guidance, weights A"}

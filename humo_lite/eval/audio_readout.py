@@ -49,18 +49,25 @@ def _pairs(keys: list[str], context: int, band_norm: bool) -> list[tuple[np.ndar
     return [recording_frames(k, context, band_norm) for k in keys]
 
 
-def fit_readout(train_keys: list[str], context: int = 2, ridge: float = 1.0, band_norm: bool = False) -> np.ndarray:
-    """The ridge regression's weights (the last one the bias) from ``train_keys``' frame contexts to their openings."""
-    pairs = _pairs(train_keys, context, band_norm)
+def _predict(weights: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+    return np.c_[contexts, np.ones(len(contexts))] @ weights
+
+
+def _fit(pairs: list[tuple[np.ndarray, np.ndarray]], ridge: float) -> np.ndarray:
     x, y = np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
     design = np.c_[x, np.ones(len(x))]
     return np.linalg.solve(design.T @ design + ridge * np.eye(design.shape[1]), design.T @ y)
 
 
+def fit_readout(train_keys: list[str], context: int = 2, ridge: float = 1.0, band_norm: bool = False) -> np.ndarray:
+    """The ridge regression's weights (the last one the bias) from ``train_keys``' frame contexts to their openings."""
+    return _fit(_pairs(train_keys, context, band_norm), ridge)
+
+
 def read_out(weights: np.ndarray, key: str, context: int = 2, band_norm: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One recording: (the read-out's opening per video frame, the lip law's)."""
     x, y = recording_frames(key, context, band_norm)
-    return np.c_[x, np.ones(len(x))] @ weights, y
+    return _predict(weights, x), y
 
 
 def lip_law_readout(train_keys: list[str], test_keys: dict[str, list[str]], context: int = 2, ridge: float = 1.0,
@@ -69,18 +76,17 @@ def lip_law_readout(train_keys: list[str], test_keys: dict[str, list[str]], cont
     (``{name: keys}``). Returns ``{"train": {...}, name: {...}}``, each ``{"r"`` (over all frames),
     ``"r_within_recording"`` (mean over recordings, as chapter 08's r within a clip), ``"frames", "recordings"}``,
     plus the settings."""
-    weights = fit_readout(train_keys, context, ridge, band_norm)
+    train = _pairs(train_keys, context, band_norm)
+    weights = _fit(train, ridge)
 
-    def score(keys: list[str]) -> dict:
-        if not keys:
-            raise ValueError("expected at least one recording key")
-        preds, truth = zip(*(read_out(weights, k, context, band_norm) for k in keys), strict=True)
+    def score(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+        preds, truth = [_predict(weights, x) for x, _ in pairs], [y for _, y in pairs]
         within = [np.corrcoef(p, t)[0, 1] for p, t in zip(preds, truth, strict=True) if t.std() > 0]
         return {"r": float(np.corrcoef(np.concatenate(preds), np.concatenate(truth))[0, 1]),
                 "r_within_recording": float(np.mean(within)), "frames": int(sum(len(t) for t in truth)),
-                "recordings": len(keys)}
+                "recordings": len(pairs)}
 
-    out = {"train": score(train_keys)} | {name: score(keys) for name, keys in test_keys.items()}
+    out = {"train": score(train)} | {name: score(_pairs(keys, context, band_norm)) for name, keys in test_keys.items()}
     return {**out, "context": context, "ridge": ridge, "band_norm": band_norm}
 
 
