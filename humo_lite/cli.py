@@ -284,6 +284,7 @@ def nonempty(text: str) -> str:
 
 positive_int = whole(1)  # argparse type: a whole number >= 1, with an error that says so
 SEED = whole(0, 2**63 - 1)  # what torch.Generator.manual_seed takes
+REPRODUCE_STAGES = ("judge", "vae", "stage0", "stage1", "stage2")  # humo_lite.reproduce.STAGES, without importing torch
 
 
 def _add(subparsers, name, func, help_text, out=None) -> argparse.ArgumentParser:
@@ -469,7 +470,9 @@ def _add_demo_command(sub) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from .reproduce import Limits, reproduce, ship_results, summary_rows
+    from .reproduce import Limits, reproduce, ship_results
+    from .reproduce_spread import JUDGED_STAGES, rescore_with_shipped_judge, spread_rows, write_record
+    from .shipped import data_samples_dir
 
     if args.world_seed != 0:
         raise ValueError(f"--world-seed must be 0 for reproduce (the shipped checkpoints were trained on world 0), "
@@ -482,10 +485,20 @@ def cmd_reproduce(args) -> None:
                                            command=args.command_line)
         print(f"wrote {json_path} and {md_path}")
         return
-    state = reproduce(args.preset, args.out, limits, command=args.command_line)
-    print(_table(summary_rows(state)))
-    print(f"{args.out}: every stage done, {state['wall_time_s_this_run']:.0f} s this run; plan and times in "
-          f"{Path(args.out) / 'reproduce.json'}")
+    if args.ship and (args.seed is not None or args.until != REPRODUCE_STAGES[-1]):
+        raise ValueError("--ship ships a whole reproduction with the recorded seeds: leave out --seed and --until")
+    state = reproduce(args.preset, args.out, limits, command=args.command_line, seed=args.seed, until=args.until)
+    if args.same_judge:
+        for stage in JUDGED_STAGES:
+            print(f"{stage}: scored again with the shipped judge: {rescore_with_shipped_judge(args.out, stage)}")
+    print(_table(spread_rows(state, args.spread)))
+    print(f"{args.out}: every stage up to {args.until} done, {state['wall_time_s_this_run']:.0f} s this run; plan "
+          f"and times in {Path(args.out) / 'reproduce.json'}")
+    record = args.record
+    if args.ship and record is None:
+        record = data_samples_dir() / "results" / f"reproduce-{state['preset']}.json"
+    if record is not None:  # before --ship replaces the shipped manifests it compares with
+        print(f"wrote {write_record(state, record, args.spread)}")
     if args.ship:
         for line in ship_results(args.out, args.preset, command=args.command_line):
             print(line)
@@ -501,6 +514,20 @@ def _add_reproduce_command(sub) -> None:
     rep.add_argument("--seeds", type=whole(2, 100), default=3, help="--ablations: seeds 0..N-1 (default 3)")
     rep.add_argument("--results", default=None,
                      help="--ablations: the results file (default data_samples/results/ablations-PRESET.json)")
+    rep.add_argument("--seed", type=SEED, default=None,
+                     help="train every stage with this seed instead of the recorded ones: another seed of the same "
+                          "recipes, to measure how far a seed moves the numbers (cannot --ship)")
+    rep.add_argument("--until", choices=REPRODUCE_STAGES, default=REPRODUCE_STAGES[-1],
+                     help="stop after this stage (default: all)")
+    rep.add_argument("--spread", action="append", default=[], metavar="FOLDER",
+                     help="a reproduction run with --seed: its numbers join the seeds' spread each stage's number "
+                          "is judged against (repeatable)")
+    rep.add_argument("--same-judge", action="store_true",
+                     help="score stages 0-2 again with the shipped judge, the ruler of the shipped numbers and the "
+                          "seeds' records, and judge 'back' on that (minutes: each stage's check runs once more)")
+    rep.add_argument("--record", default=None, metavar="PATH",
+                     help="write the run's record (times; each number beside the shipped one and the seeds') to PATH "
+                          "(--ship writes it to data_samples/results/reproduce-PRESET.json)")
     rep.add_argument("--max-steps", type=whole(20), default=None,
                      help="cap every stage's steps (a quick look, the tests; default: the recorded recipes)")
     rep.add_argument("--max-clips", type=whole(8), default=None,

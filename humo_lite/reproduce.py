@@ -27,6 +27,10 @@ every manifest record the caps.
 manifest is done and is not run again; the stage that was running when the run stopped starts again and its
 trainer resumes from its own checkpoint (``<stage>/checkpoint``). ``out/reproduce.json`` records the plan and,
 per stage, its status and time, after every stage.
+
+**Another seed.** ``seed=`` (``--seed``) trains every stage with that seed instead of the recorded one and changes
+nothing else; ``until=`` (``--until``) stops after a stage. Such a run measures how far a seed moves each stage's
+number, against which :mod:`humo_lite.reproduce_spread` judges whether a rebuilt number is back; it never ships.
 """
 
 from __future__ import annotations
@@ -180,12 +184,23 @@ def _capped(config, limits: Limits):
     return replace(config, **changes)
 
 
-def recorded_recipe(preset: str, stage: str, limits: Limits = Limits()) -> dict:
+def _reseeded(config, seed: int):
+    """``config`` with training seed ``seed`` (the VAE's own field, stages 0–2 their trainer's); the checks' sampling
+    seeds stay as recorded, so two seeds' numbers are scored on the same noise."""
+    if hasattr(config, "train"):
+        return replace(config, train=replace(config.train, seed=seed))
+    return replace(config, seed=seed)
+
+
+def recorded_recipe(preset: str, stage: str, limits: Limits = Limits(), seed: int | None = None) -> dict:
     """The recipe of a stage as its shipped manifest records it (capped by ``limits``): ``{"config": ...}``, and for
-    the judge the ``preset`` and ``seed`` it was trained with too."""
+    the judge the ``preset`` and ``seed`` it was trained with too. ``seed``: another training seed of the same
+    recipe (None: the recorded one)."""
     manifest = recorded_manifest(preset, stage)
-    recipe = {"config": _capped(_CONFIGS[stage](manifest), limits)}
-    return recipe | ({"preset": manifest["preset"], "seed": manifest["seed"]} if stage == "judge" else {})
+    config = _capped(_CONFIGS[stage](manifest), limits)
+    if stage == "judge":
+        return {"config": config, "preset": manifest["preset"], "seed": manifest["seed"] if seed is None else seed}
+    return {"config": config if seed is None else _reseeded(config, seed)}
 
 
 def result_folder(out: str | os.PathLike, stage: str) -> Path:
@@ -217,9 +232,10 @@ def _run_stage(stage: str, preset: str, out: Path, recipe: dict, command: str, p
 def _finish_vae(out: Path) -> None:
     """A VAE folder written before its ceiling was (the run stopped in between): measure the ceiling now."""
     manifest = read_json(out / "vae" / "manifest.json")
+    if "reconstruction_ceiling" in manifest:
+        return
     judge = load_judge(out / "judge")
-    same_world = get_preset(judge.manifest.get("preset", "humo-micro")).world == get_preset(manifest["preset"]).world
-    if same_world and "reconstruction_ceiling" not in manifest:
+    if get_preset(judge.manifest.get("preset", "humo-micro")).world == get_preset(manifest["preset"]).world:
         write_reconstruction_ceiling(out / "vae", judge)
 
 
@@ -227,19 +243,24 @@ def _describe(recipe: dict) -> dict:
     return {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in recipe.items()}
 
 
-def plan(preset: str, limits: Limits = Limits()) -> dict:
-    """Every stage's recipe, in order (read before any work, so a missing manifest stops the run at once)."""
-    return {stage: recorded_recipe(preset, stage, limits) for stage in STAGES}
+def plan(preset: str, limits: Limits = Limits(), seed: int | None = None, until: str = STAGES[-1]) -> dict:
+    """Every stage's recipe up to ``until``, in order (read before any work, so a missing manifest stops the run at
+    once)."""
+    if until not in STAGES:
+        raise ValueError(f"until must be one of {', '.join(STAGES)}, got {until!r}")
+    return {stage: recorded_recipe(preset, stage, limits, seed) for stage in STAGES[:STAGES.index(until) + 1]}
 
 
-def _start_state(out: Path, preset: str, limits: Limits, command: str, recipes: dict) -> dict:
-    """The state of ``out``: an earlier run's stages kept; a folder of another preset or other caps is an error."""
+def _start_state(out: Path, preset: str, limits: Limits, seed: int | None, command: str, recipes: dict) -> dict:
+    """The state of ``out``: an earlier run's stages kept; a folder of another preset, other caps or another seed is
+    an error."""
     path = out / STATE_FILE
     old = read_json(path) if path.is_file() else {}
-    if old and (old.get("preset"), old.get("limits")) != (preset, asdict(limits)):
-        raise ValueError(f"{out} holds a reproduction of {old.get('preset')} with limits {old.get('limits')}; "
-                         f"resume it with the same --preset and caps, or choose another --out")
-    return {"preset": preset, "out": str(out), "limits": asdict(limits), "command": command,
+    if old and (old.get("preset"), old.get("limits"), old.get("seed")) != (preset, asdict(limits), seed):
+        raise ValueError(f"{out} holds a reproduction of {old.get('preset')} with limits {old.get('limits')} and "
+                         f"seed {old.get('seed')} (None: the recorded ones); resume it with the same --preset, caps "
+                         f"and --seed, or choose another --out")
+    return {"preset": preset, "out": str(out), "limits": asdict(limits), "seed": seed, "command": command,
             "plan": {s: _describe(r) for s, r in recipes.items()}, "stages": old.get("stages", {})}
 
 
@@ -250,17 +271,19 @@ def _done_record(stage: str, preset: str, out: Path, manifest: dict, seconds: fl
 
 
 def reproduce(preset: str = "humo-micro", out: str | os.PathLike = "outputs/reproduce", limits: Limits = Limits(),
-              command: str | None = None, progress: bool = True, log=print) -> dict:
-    """Rebuild every stage of :data:`STAGES` into ``out`` (resuming where a stopped run was); returns the state
-    written to ``out/reproduce.json``: the plan, and per stage its status, wall time, result folder and the
-    shipped folder it reproduces."""
+              command: str | None = None, progress: bool = True, log=print, seed: int | None = None,
+              until: str = STAGES[-1]) -> dict:
+    """Rebuild every stage of :data:`STAGES` (up to ``until``) into ``out``, resuming where a stopped run was; returns
+    the state written to ``out/reproduce.json``: the plan, and per stage its status, wall time, result folder and
+    the shipped folder it reproduces. ``seed``: train every stage with this seed instead of the recorded ones (the
+    same recipes; how far another seed moves the numbers is what :mod:`humo_lite.reproduce_spread` measures)."""
     preset, out = get_preset(preset).name, Path(out)
     command = command or f"humo_lite.reproduce.reproduce(preset={preset!r}, out={str(out)!r})"
-    recipes = plan(preset, limits)
-    state = _start_state(out, preset, limits, command, recipes)
+    recipes = plan(preset, limits, seed, until)
+    state = _start_state(out, preset, limits, seed, command, recipes)
     start = time.perf_counter()
-    for i, stage in enumerate(STAGES, 1):
-        head = f"[{i}/{len(STAGES)}] {stage}"
+    for i, stage in enumerate(recipes, 1):
+        head = f"[{i}/{len(recipes)}] {stage}"
         if is_done(out, stage):
             if stage == "vae":
                 _finish_vae(out)
@@ -290,12 +313,14 @@ KEY_NUMBERS = {"judge": ("attribute accuracy", ("validation", "attribute_accurac
 """Per stage, the number :func:`summary_rows` sets beside the shipped checkpoint's: (name, where in the manifest)."""
 
 
-def _number(manifest: dict, path: tuple) -> float | None:
-    for key in path:
+def key_number(manifest: dict, stage: str, digits: int | None = 3) -> float | None:
+    """A stage's key number (:data:`KEY_NUMBERS`) in its manifest, rounded to ``digits`` (None: as recorded); None
+    where the manifest has none."""
+    for key in KEY_NUMBERS[stage][1]:
         if not isinstance(manifest, dict) or key not in manifest:
             return None
         manifest = manifest[key]
-    return round(float(manifest), 3)
+    return float(manifest) if digits is None else round(float(manifest), digits)
 
 
 def summary_rows(state: dict) -> list[dict]:
@@ -303,14 +328,14 @@ def summary_rows(state: dict) -> list[dict]:
     and its key number (:data:`KEY_NUMBERS`) beside the shipped one's (scored by the shipped judge)."""
     rows = []
     for stage in STAGES:
-        record, (name, path) = state["stages"].get(stage, {}), KEY_NUMBERS[stage]
+        record, name = state["stages"].get(stage, {}), KEY_NUMBERS[stage][0]
         written = result_folder(state["out"], stage) / "manifest.json"
         new = read_json(written) if written.is_file() else {}
         shipped = recorded_manifest(state["preset"], stage)
         rows.append({"stage": stage, "status": record.get("status", "to do"),
                      "this run s": record.get("wall_time_s", "—"), "trained s": new.get("wall_time_s", "—"),
                      "shipped s": shipped.get("wall_time_s", "—"), "number": name,
-                     "reproduced": _number(new, path), "shipped": _number(shipped, path)})
+                     "reproduced": key_number(new, stage), "shipped": key_number(shipped, stage)})
     return rows
 
 
@@ -330,6 +355,8 @@ def ship_results(out: str | os.PathLike, preset: str, dest: str | os.PathLike | 
     from .ship import ship_checkpoint
 
     out, dest = Path(out), Path(dest) if dest is not None else data_samples_dir() / "checkpoints"
+    if (out / STATE_FILE).is_file() and read_json(out / STATE_FILE).get("seed") is not None:
+        raise ValueError(f"{out} was trained with --seed: another seed measures the spread, it does not ship")
     missing = [stage for stage in STAGES if not is_done(out, stage)]
     if missing:
         raise ValueError(f"{out} has not finished {', '.join(missing)}: run humo-lite reproduce with the same --out "
@@ -344,6 +371,6 @@ def ship_results(out: str | os.PathLike, preset: str, dest: str | os.PathLike | 
     return lines
 
 
-__all__ = ["CLIP_FIELDS", "KEY_NUMBERS", "STAGES", "STATE_FILE", "STEP_FIELDS", "Limits", "is_done", "plan",
-           "recorded_manifest", "recorded_recipe", "reproduce", "result_folder", "ship_results", "ship_target",
+__all__ = ["CLIP_FIELDS", "KEY_NUMBERS", "STAGES", "STATE_FILE", "STEP_FIELDS", "Limits", "is_done", "key_number",
+           "plan", "recorded_manifest", "recorded_recipe", "reproduce", "result_folder", "ship_results", "ship_target",
            "shipped_folder", "summary_rows"]

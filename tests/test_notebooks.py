@@ -65,6 +65,10 @@ def check_08_evaluation(r):
               "without focus-by-predicting, Sync-C-lite", "static guidance, weights A, ID-lite",
               "static guidance, weights B, TVA-lite"}  # the toy's Table 3: every variant, a verdict each
     assert wanted <= set(r["table3_directions"]) and min(r["table3_seeds"].values()) >= 3, r["table3_directions"]
+    back = r["reproduction_back"]  # the shipped reproduction's record: every stage, a verdict where seeds were measured
+    assert list(back) == ["judge", "vae", "stage0", "stage1", "stage2"] and set(back.values()) <= {"yes", "no",
+                                                                                                 "no other seed"}
+    assert back["stage1"] != "no other seed" != back["stage2"] and r["reproduction_wall_time_s"] > 0, back
 
 
 def check_02(r):

@@ -59,7 +59,7 @@ def test_nano_reproduction_rebuilds_the_chain_from_the_recorded_recipes(nano_run
     state = read_json(out / "reproduce.json")
     assert [s for s in STAGES if state["stages"][s]["status"] == "done"] == list(STAGES), state["stages"]
     assert all(is_done(out, stage) for stage in STAGES)
-    for line in ("[1/5] judge: training", "[5/5] stage2: done", "Sync-C-lite / recon", "every stage done"):
+    for line in ("[1/5] judge: training", "[5/5] stage2: done", "Sync-C-lite / recon", "every stage up to stage2 done"):
         assert line in printed, printed
     manifests = {stage: read_json(result_folder(out, stage) / "manifest.json") for stage in STAGES}
     for stage, manifest in manifests.items():
@@ -85,6 +85,23 @@ def test_nano_reproduction_rebuilds_the_chain_from_the_recorded_recipes(nano_run
     rows = summary_rows(state)  # the table printed at the end: each key number beside the shipped one's
     assert [r["stage"] for r in rows] == list(STAGES) and all(r["reproduced"] is not None for r in rows), rows
     assert all(r["shipped"] is not None for r in rows), rows
+
+
+@pytest.mark.slow
+def test_a_rebuilt_stage_is_scored_again_with_the_shipped_judge_once(nano_run, monkeypatch):
+    """``--same-judge``: the rebuilt stage's recorded check, with the shipped judge instead of the rebuilt one; kept
+    beside the stage, so asking again runs nothing."""
+    from humo_lite import ship
+    from humo_lite.reproduce_spread import RESCORED_FILE, rescore_with_shipped_judge
+
+    out, _ = nano_run
+    value = rescore_with_shipped_judge(out, "stage0")
+    kept = read_json(out / "stage0" / RESCORED_FILE)
+    assert value == kept["key_number"] and 0.0 <= value <= 1.0 and kept["metrics"]["num_clips"] == 16
+    assert kept["judge_sha256"] == read_json(data_samples_dir() / "checkpoints" / "judge" / "manifest.json")["sha256"]
+    monkeypatch.setattr(ship, "rescore", lambda *a, **k: pytest.fail("scored twice"))
+    assert rescore_with_shipped_judge(out, "stage0") == value
+    assert rescore_with_shipped_judge(out, "vae") is None and rescore_with_shipped_judge(out, "judge") is None
 
 
 @pytest.mark.slow
@@ -227,7 +244,7 @@ def test_another_preset_in_the_same_folder_is_an_error(tmp_path):
     from humo_lite.reproduce import reproduce
 
     write_json(tmp_path / "reproduce.json", {"preset": "humo-micro", "limits": asdict(Limits()), "stages": {}})
-    with pytest.raises(ValueError, match="holds a reproduction of humo-micro.*same --preset and caps"):
+    with pytest.raises(ValueError, match="holds a reproduction of humo-micro.*same --preset, caps and --seed"):
         reproduce("humo-nano", tmp_path, progress=False)
     assert not any(p.name != "reproduce.json" for p in tmp_path.iterdir())
 

@@ -61,9 +61,6 @@ def plot_curves(curves: dict[str, list[list[dict]]], keys: dict[str, str], offse
     return fig
 
 
-__all__ = ["plot_ablation_dots", "plot_curves", "plot_table3"]
-
-
 def plot_table3(table: dict, metrics: list[str]):
     """One panel per metric: for each variant, the relative difference to HuMo's recipe in the toy (each seed a dot,
     the mean ± std a bar) and in the paper (a diamond). Left of zero: the variant is worse on that metric."""
@@ -91,3 +88,37 @@ def plot_table3(table: dict, metrics: list[str]):
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def plot_reproduction(numbers: dict[str, dict], names: dict[str, str]):
+    """One panel per rebuilt stage: its key number as each training seed of the recipe gave it (dots, the shipped
+    checkpoint's seed 0 hollow), the shaded band the reproduction had to land in (the shipped number ± the seeds'
+    range) and the rebuilt number (a cross; a plus: read by the shipped judge). ``numbers``: the ``numbers`` of a
+    reproduction's record; a stage no second seed was measured for has no band. ``names``: the panels, in order
+    (stage -> what its number is)."""
+    stages = list(names)
+    fig, axes = plt.subplots(1, len(stages), figsize=(2.1 * len(stages), 2.5), squeeze=False)
+    for ax, stage in zip(axes[0], stages, strict=True):
+        n = numbers[stage]
+        seeds = {int(k): v for k, v in n["seeds"].items()}
+        if len(seeds) > 1:
+            spread = max(seeds.values()) - min(seeds.values())
+            ax.axhspan(n["shipped"] - spread, n["shipped"] + spread, color="C2", alpha=0.15, label="shipped ± range")
+        for seed, value in seeds.items():
+            ax.plot(0, value, "o", mfc="none" if value == n["shipped"] else "C0", color="C0", alpha=0.8,
+                    label="seeds (hollow: shipped)" if seed == min(seeds) else None)
+        if n["reproduced"] is not None:
+            ax.plot(1, n["reproduced"], "x", color="C3", ms=9, mew=2, label="rebuilt, its own judge")
+        if n.get("reproduced_shipped_judge") is not None:
+            ax.plot(1.25, n["reproduced_shipped_judge"], "+", color="C1", ms=10, mew=2, label="rebuilt, shipped judge")
+        ax.set_xlim(-0.8, 1.8)
+        ax.set_xticks([0, 1], ["seeds", "rebuilt"], fontsize=7)
+        ax.set_title(f"{stage}\n{names[stage]}", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(legend.values(), legend.keys(), fontsize=7, loc="lower center", ncol=4)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+__all__ = ["plot_ablation_dots", "plot_curves", "plot_reproduction", "plot_table3"]
