@@ -23,6 +23,7 @@ LAYERS = [  # bottom to top; a module may import from its own layer and the ones
     ("top", ("humo_lite.pipeline", "humo_lite.long_video", "humo_lite.recipes", "humo_lite.ablations",
              "humo_lite.stage2_ablations", "humo_lite.table3", "humo_lite.demo",
              "humo_lite.ship", "humo_lite.site", "humo_lite.reproduce", "humo_lite.reproduce_ablations",
+             "humo_lite.reproduce_spread",
              "humo_lite.cli")),
 ]
 
