@@ -488,9 +488,12 @@ def cmd_reproduce(args) -> None:
     if args.ship and (args.seed is not None or args.until != REPRODUCE_STAGES[-1]):
         raise ValueError("--ship ships a whole reproduction with the recorded seeds: leave out --seed and --until")
     state = reproduce(args.preset, args.out, limits, command=args.command_line, seed=args.seed, until=args.until)
-    if args.same_judge:
-        for stage in JUDGED_STAGES:
-            print(f"{stage}: scored again with the shipped judge: {rescore_with_shipped_judge(args.out, stage)}")
+    if args.same_judge:  # the rebuilt stages and the other seeds' alike
+        for folder in [args.out, *args.spread]:
+            for stage in JUDGED_STAGES:
+                number = rescore_with_shipped_judge(folder, stage)
+                if number is not None:
+                    print(f"{folder} {stage}: scored again with the shipped judge: {number}")
     print(_table(spread_rows(state, args.spread)))
     print(f"{args.out}: every stage up to {args.until} done, {state['wall_time_s_this_run']:.0f} s this run; plan "
           f"and times in {Path(args.out) / 'reproduce.json'}")
@@ -524,7 +527,8 @@ def _add_reproduce_command(sub) -> None:
                           "is judged against (repeatable)")
     rep.add_argument("--same-judge", action="store_true",
                      help="score stages 0-2 again with the shipped judge, the ruler of the shipped numbers and the "
-                          "seeds' records, and judge 'back' on that (minutes: each stage's check runs once more)")
+                          "seeds' records, in this run and the --spread runs, and judge 'back' on that (minutes: "
+                          "each stage's check runs once more)")
     rep.add_argument("--record", default=None, metavar="PATH",
                      help="write the run's record (times; each number beside the shipped one and the seeds') to PATH "
                           "(--ship writes it to data_samples/results/reproduce-PRESET.json)")

@@ -5,13 +5,16 @@ version of a library, floating-point sums run in another order, and training car
 number came back" cannot mean "equal". It means: **the reproduced number differs from the shipped one by no more
 than training seeds of the same recipe differ from one another** (:func:`is_back`: the range of the seeds' values).
 
-The seeds' values of a stage (:func:`seed_values`) come from
+The seeds' values of a stage (:func:`seed_values`), each named by the training it comes from:
 
-* the shipped checkpoint (its recorded seed);
-* reproductions run with another seed (``humo-lite reproduce --seed 1 --until stage0 --out …``, given to the
-  command as ``--spread FOLDER``): the same recipes, every stage trained with that seed;
-* shipped records that trained the shipped recipe with other seeds (:data:`SEED_RECORDS`): chapter 03's ablation
-  (stage 1, self-attention only, three seeds) and stage 2's second training (chapter 04 §6).
+* ``seed 0, shipped``: the shipped checkpoint (its recorded seed);
+* ``seed N, whole chain``: a reproduction run with another seed (``humo-lite reproduce --seed 1 --until stage1 --out
+  …``, given to the command as ``--spread FOLDER``): the same recipes, every stage, the VAE and the judge included,
+  trained again with that seed. This is how far a whole rebuild can move a number, which is the question a
+  reproduction asks;
+* ``seed N, stage 1 only`` / ``seed N, stage 2 only``: shipped records that trained one stage's recipe with other
+  seeds on the shipped stages below it (:data:`SEED_RECORDS`): chapter 03's ablation (stage 1, self-attention only,
+  three seeds) and stage 2's second training (chapter 04 §6). They move less than a whole chain can.
 
 A stage no other seed has been measured for gets no verdict (``None``), never a made-up one.
 """
@@ -44,40 +47,57 @@ def _second_stage2(preset: str) -> dict[int, float]:
     return {record["training_seed"]: record["summary"]["sync_c_over_reconstruction"]}
 
 
+RESCORED_FILE = "rescored_by_shipped_judge.json"
+"""Where :func:`rescore_with_shipped_judge` keeps a rebuilt stage's check, beside its pipeline folder."""
+JUDGED_STAGES = ("stage0", "stage1", "stage2")
+"""The stages whose key number a judge reads (the judge is the ruler itself; the VAE's PSNR reads no judge)."""
+
+
 SEED_RECORDS = {"stage1": _chapter03_seeds, "stage2": _second_stage2}
 """Per stage, a reader of shipped records holding the shipped recipe trained with other seeds."""
 
 
-def seed_values(preset: str, stage: str, spread_runs=()) -> dict[int, float]:
-    """The stage's key number (:data:`~humo_lite.reproduce.KEY_NUMBERS`) by training seed: the shipped checkpoint's,
-    those of the reproductions in ``spread_runs`` (folders of ``reproduce --seed``) and :data:`SEED_RECORDS`'."""
+SHIPPED_LABEL = "seed {seed}, shipped"
+CHAIN_LABEL = "seed {seed}, whole chain"
+RECORD_LABEL = {"stage1": "seed {seed}, stage 1 only", "stage2": "seed {seed}, stage 2 only"}
+"""How :func:`seed_values` names each training: the shipped one, a whole chain rebuilt with another seed, one
+stage's recipe trained again with another seed on the shipped stages below it."""
+
+
+def _spread_run_number(folder: Path, stage: str) -> float | None:
+    """A ``reproduce --seed`` folder's key number for ``stage``: read by the shipped judge when
+    :func:`rescore_with_shipped_judge` ran on it (the ruler the shipped number was read with), else by its own."""
+    cache = result_folder(folder, stage).parent / RESCORED_FILE
+    if stage in JUDGED_STAGES and cache.is_file():
+        return read_json(cache)["key_number"]
+    written = result_folder(folder, stage) / "manifest.json"
+    return key_number(read_json(written), stage, None) if written.is_file() else None
+
+
+def seed_values(preset: str, stage: str, spread_runs=()) -> dict[str, float]:
+    """The stage's key number (:data:`~humo_lite.reproduce.KEY_NUMBERS`) for each training of its recipe, named as
+    :data:`SHIPPED_LABEL`, :data:`CHAIN_LABEL` (the reproductions in ``spread_runs``, folders of ``reproduce --seed``)
+    and :data:`RECORD_LABEL` (:data:`SEED_RECORDS`; a record of the shipped seed is the shipped training itself)."""
     shipped = recorded_manifest(preset, stage)
-    values = {int(shipped.get("seed", 0)): key_number(shipped, stage, None)}
-    for folder in spread_runs:
-        state = read_json(Path(folder) / STATE_FILE)
+    shipped_seed = int(shipped.get("seed", 0))
+    values = {SHIPPED_LABEL.format(seed=shipped_seed): key_number(shipped, stage, None)}
+    for folder in map(Path, spread_runs):
+        state = read_json(folder / STATE_FILE)
         if state["preset"] != preset or state.get("seed") is None:
             raise ValueError(f"{folder} is not a reproduction of {preset} with --seed (seed {state.get('seed')}, "
                              f"preset {state['preset']})")
-        written = result_folder(folder, stage) / "manifest.json"
-        if written.is_file():
-            values.setdefault(int(state["seed"]), key_number(read_json(written), stage, None))
+        values[CHAIN_LABEL.format(seed=int(state["seed"]))] = _spread_run_number(folder, stage)
     for seed, value in SEED_RECORDS.get(stage, lambda p: {})(preset).items():
-        values.setdefault(int(seed), float(value))
-    return {seed: value for seed, value in sorted(values.items()) if value is not None}
+        if int(seed) != shipped_seed:
+            values[RECORD_LABEL[stage].format(seed=int(seed))] = float(value)
+    return {label: value for label, value in values.items() if value is not None}
 
-
-def is_back(reproduced: float, shipped: float, seeds: dict[int, float]) -> bool | None:
+def is_back(reproduced: float, shipped: float, seeds: dict[str, float]) -> bool | None:
     """Whether ``reproduced`` lies as close to ``shipped`` as the seeds' values lie to each other (their range);
     None when fewer than two seeds were measured."""
     if len(seeds) < 2:
         return None
     return abs(reproduced - shipped) <= max(seeds.values()) - min(seeds.values())
-
-
-RESCORED_FILE = "rescored_by_shipped_judge.json"
-"""Where :func:`rescore_with_shipped_judge` keeps a rebuilt stage's check, beside its pipeline folder."""
-JUDGED_STAGES = ("stage0", "stage1", "stage2")
-"""The stages whose key number a judge reads (the judge is the ruler itself; the VAE's PSNR reads no judge)."""
 
 
 def rescore_with_shipped_judge(out: str | os.PathLike, stage: str) -> float | None:
@@ -129,7 +149,7 @@ def spread_rows(state: dict, spread_runs=()) -> list[dict]:
         spread = max(seeds.values()) - min(seeds.values()) if len(seeds) > 1 else None
         same_judge = numbers["reproduced_shipped_judge"]
         row |= {"rebuilt, shipped judge": "—" if same_judge is None else round(same_judge, 3),
-                "seeds": ", ".join(f"{v:.3f} ({s})" for s, v in seeds.items()),
+                "seeds": ", ".join(f"{v:.3f} ({label})" for label, v in seeds.items()),
                 "seed range": "—" if spread is None else round(spread, 4),
                 "back": {None: "no other seed", True: "yes", False: "no"}[numbers["back"]]}
     return rows
@@ -153,5 +173,5 @@ def write_record(state: dict, path: str | os.PathLike, spread_runs=()) -> Path:
     return path
 
 
-__all__ = ["JUDGED_STAGES", "RESCORED_FILE", "SEED_RECORDS", "is_back", "rescore_with_shipped_judge", "seed_values",
-           "spread_rows", "stage_numbers", "write_record"]
+__all__ = ["CHAIN_LABEL", "JUDGED_STAGES", "RECORD_LABEL", "RESCORED_FILE", "SEED_RECORDS", "SHIPPED_LABEL", "is_back",
+           "rescore_with_shipped_judge", "seed_values", "spread_rows", "stage_numbers", "write_record"]

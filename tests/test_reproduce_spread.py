@@ -53,18 +53,26 @@ def test_back_means_no_further_from_the_shipped_number_than_seeds_are_from_each_
 
 def test_the_shipped_records_give_stage_1_three_seeds_and_stage_2_two():
     stage1 = seed_values("humo-micro", "stage1")
-    assert sorted(stage1) == [0, 1, 2] and stage1[0] == SHIPPED["stage1"]  # the shipped checkpoint's own, not the copy
+    assert list(stage1) == ["seed 0, shipped", "seed 1, stage 1 only", "seed 2, stage 1 only"]
+    assert stage1["seed 0, shipped"] == SHIPPED["stage1"]  # the shipped checkpoint's own, not chapter 03's copy
     stage2 = seed_values("humo-micro", "stage2")
-    assert sorted(stage2) == [0, 1] and stage2[0] == SHIPPED["stage2"] and stage2[1] != stage2[0]
-    assert seed_values("humo-micro", "vae") == {0: SHIPPED["vae"]}
-    assert seed_values("humo-nano", "stage2") == {0: key_number(recorded_manifest("humo-nano", "stage2"), "stage2",
-                                                                  None)}
+    assert list(stage2) == ["seed 0, shipped", "seed 1, stage 2 only"]
+    assert stage2["seed 1, stage 2 only"] != stage2["seed 0, shipped"] == SHIPPED["stage2"]
+    assert seed_values("humo-micro", "vae") == {"seed 0, shipped": SHIPPED["vae"]}
+    assert seed_values("humo-nano", "stage2") == {
+        "seed 0, shipped": key_number(recorded_manifest("humo-nano", "stage2"), "stage2", None)}
 
 
 def test_a_run_with_another_seed_joins_the_spread_and_a_run_without_one_is_refused(tmp_path):
-    fake_run(tmp_path / "seed1", {"judge": 0.99, "vae": SHIPPED["vae"] - 0.4}, seed=1)
-    assert seed_values("humo-micro", "vae", [tmp_path / "seed1"]) == {0: SHIPPED["vae"], 1: SHIPPED["vae"] - 0.4}
-    assert seed_values("humo-micro", "stage0", [tmp_path / "seed1"]) == {0: SHIPPED["stage0"]}  # not trained there
+    fake_run(tmp_path / "seed1", {"judge": 0.99, "vae": SHIPPED["vae"] - 0.4, "stage1": 0.5}, seed=1)
+    assert seed_values("humo-micro", "vae", [tmp_path / "seed1"]) == {"seed 0, shipped": SHIPPED["vae"],
+                                                                      "seed 1, whole chain": SHIPPED["vae"] - 0.4}
+    assert seed_values("humo-micro", "stage0", [tmp_path / "seed1"]) == {"seed 0, shipped": SHIPPED["stage0"]}
+    # a whole chain of seed 1 and chapter 03's stage 1 of seed 1 are two trainings: both count
+    stage1 = seed_values("humo-micro", "stage1", [tmp_path / "seed1"])
+    assert stage1["seed 1, whole chain"] == 0.5 and stage1["seed 1, stage 1 only"] != 0.5 and len(stage1) == 4
+    write_json(result_folder(tmp_path / "seed1", "stage1").parent / RESCORED_FILE, {"key_number": 0.6})
+    assert seed_values("humo-micro", "stage1", [tmp_path / "seed1"])["seed 1, whole chain"] == 0.6  # shipped judge's
     fake_run(tmp_path / "recorded", {"judge": 0.99})
     with pytest.raises(ValueError, match="is not a reproduction of humo-micro with --seed"):
         seed_values("humo-micro", "judge", [tmp_path / "recorded"])
@@ -140,6 +148,29 @@ def test_the_command_prints_the_verdicts_and_writes_the_record_it_is_asked_for(t
                     "stage2": "yes"}
 
 
+def test_same_judge_scores_the_run_and_every_spread_run_again(tmp_path, monkeypatch, capsys):
+    """``--same-judge`` reads the other seeds' chains with the shipped judge too: their stage 0-2 numbers came from
+    the judge each chain rebuilt."""
+    import humo_lite.reproduce_spread as spread
+    from humo_lite.cli import main
+
+    fake_run(tmp_path / "seed1", {"judge": SHIPPED["judge"] - 0.01}, seed=1)
+    fake_run(tmp_path / "run", dict(SHIPPED))
+    scored = []
+
+    def rescore(folder, stage):
+        scored.append((str(folder), stage))
+        return 0.5 if stage == "stage1" else None
+
+    monkeypatch.setattr(spread, "rescore_with_shipped_judge", rescore)
+    assert main(["reproduce", "--out", str(tmp_path / "run"), "--spread", str(tmp_path / "seed1"),
+                 "--same-judge"]) == 0
+    assert scored == [(str(tmp_path / folder), stage) for folder in ("run", "seed1") for stage in spread.JUDGED_STAGES]
+    printed = capsys.readouterr().out
+    assert f"{tmp_path / 'seed1'} stage1: scored again with the shipped judge: 0.5" in printed
+    assert "stage0: scored again" not in printed  # nothing to score is not reported as a score
+
+
 def test_back_reads_the_shipped_judges_score_when_the_rebuilt_stage_was_scored_again(tmp_path):
     """Its own judge read the rebuilt stage 1 outside the seed range; the shipped judge, the seeds' ruler, inside."""
     state = fake_run(tmp_path / "run", {"stage1": SHIPPED["stage1"] + 0.03, "vae": SHIPPED["vae"]})
@@ -165,3 +196,8 @@ def test_the_plot_draws_a_band_only_where_seeds_were_measured(tmp_path):
     fig = plot_reproduction(numbers, {stage: "its key number" for stage in STAGES})  # the panels' order
     bands = [len(ax.patches) for ax in fig.axes]
     assert bands == [0, 0, 0, 1, 1], bands  # stage 1 and stage 2 have other seeds' records
+    fake_run(tmp_path / "seed1", {"judge": 0.99, "vae": SHIPPED["vae"] - 0.4}, seed=1)
+    numbers = read_json(write_record(state, tmp_path / "record.json", [tmp_path / "seed1"]))["numbers"]
+    fig = plot_reproduction(numbers, {"vae": "PSNR", "stage1": "ID-lite"})
+    markers = [[line.get_marker() for line in ax.lines] for ax in fig.axes]
+    assert markers[0] == ["o", "s", "x"] and markers[1] == ["o", "o", "o", "x"], markers  # square: a whole chain

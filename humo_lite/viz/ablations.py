@@ -91,22 +91,24 @@ def plot_table3(table: dict, metrics: list[str]):
 
 
 def plot_reproduction(numbers: dict[str, dict], names: dict[str, str]):
-    """One panel per rebuilt stage: its key number as each training seed of the recipe gave it (dots, the shipped
-    checkpoint's seed 0 hollow), the shaded band the reproduction had to land in (the shipped number ± the seeds'
-    range) and the rebuilt number (a cross; a plus: read by the shipped judge). ``numbers``: the ``numbers`` of a
-    reproduction's record; a stage no second seed was measured for has no band. ``names``: the panels, in order
-    (stage -> what its number is)."""
+    """One panel per rebuilt stage: its key number as each training of the recipe gave it (the shipped checkpoint
+    hollow, another seed of one stage a dot, a whole chain rebuilt with another seed a square), the shaded band the
+    reproduction had to land in (the shipped number ± the range of those trainings) and the rebuilt number (a cross;
+    a plus: read by the shipped judge). ``numbers``: the ``numbers`` of a reproduction's record; a stage no second
+    training was measured for has no band. ``names``: the panels, in order (stage -> what its number is)."""
     stages = list(names)
     fig, axes = plt.subplots(1, len(stages), figsize=(2.1 * len(stages), 2.5), squeeze=False)
     for ax, stage in zip(axes[0], stages, strict=True):
         n = numbers[stage]
-        seeds = {int(k): v for k, v in n["seeds"].items()}
+        seeds = n["seeds"]  # training -> value, the shipped one first
         if len(seeds) > 1:
             spread = max(seeds.values()) - min(seeds.values())
             ax.axhspan(n["shipped"] - spread, n["shipped"] + spread, color="C2", alpha=0.15, label="shipped ± range")
-        for seed, value in seeds.items():
-            ax.plot(0, value, "o", mfc="none" if value == n["shipped"] else "C0", color="C0", alpha=0.8,
-                    label="seeds (hollow: shipped)" if seed == min(seeds) else None)
+        for k, (training, value) in enumerate(seeds.items()):
+            chain = "whole chain" in training
+            ax.plot(0.15 if chain else 0, value, "s" if chain else "o", color="C0", alpha=0.8,
+                    mfc="none" if k == 0 else "C0",
+                    label="shipped" if k == 0 else "another seed, whole chain" if chain else "another seed, one stage")
         if n["reproduced"] is not None:
             ax.plot(1, n["reproduced"], "x", color="C3", ms=9, mew=2, label="rebuilt, its own judge")
         if n.get("reproduced_shipped_judge") is not None:
