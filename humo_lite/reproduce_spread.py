@@ -52,7 +52,6 @@ RESCORED_FILE = "rescored_by_shipped_judge.json"
 JUDGED_STAGES = ("stage0", "stage1", "stage2")
 """The stages whose key number a judge reads (the judge is the ruler itself; the VAE's PSNR reads no judge)."""
 
-
 SEED_RECORDS = {"stage1": _chapter03_seeds, "stage2": _second_stage2}
 """Per stage, a reader of shipped records holding the shipped recipe trained with other seeds."""
 
@@ -64,14 +63,23 @@ RECORD_LABEL = {"stage1": "seed {seed}, stage 1 only", "stage2": "seed {seed}, s
 stage's recipe trained again with another seed on the shipped stages below it."""
 
 
+def _shipped_judge_reading(folder: str | os.PathLike, stage: str) -> float | None:
+    """The key number :func:`rescore_with_shipped_judge` kept for ``stage`` of the run in ``folder``, if it ran."""
+    cache = result_folder(folder, stage).parent / RESCORED_FILE
+    return read_json(cache)["key_number"] if stage in JUDGED_STAGES and cache.is_file() else None
+
+
+def _own_reading(folder: str | os.PathLike, stage: str) -> float | None:
+    """The key number the run in ``folder`` recorded for ``stage`` (read by its own judge); None until it is done."""
+    written = result_folder(folder, stage) / "manifest.json"
+    return key_number(read_json(written), stage, None) if written.is_file() else None
+
+
 def _spread_run_number(folder: Path, stage: str) -> float | None:
     """A ``reproduce --seed`` folder's key number for ``stage``: read by the shipped judge when
     :func:`rescore_with_shipped_judge` ran on it (the ruler the shipped number was read with), else by its own."""
-    cache = result_folder(folder, stage).parent / RESCORED_FILE
-    if stage in JUDGED_STAGES and cache.is_file():
-        return read_json(cache)["key_number"]
-    written = result_folder(folder, stage) / "manifest.json"
-    return key_number(read_json(written), stage, None) if written.is_file() else None
+    same_judge = _shipped_judge_reading(folder, stage)
+    return same_judge if same_judge is not None else _own_reading(folder, stage)
 
 
 def seed_values(preset: str, stage: str, spread_runs=()) -> dict[str, float]:
@@ -91,6 +99,7 @@ def seed_values(preset: str, stage: str, spread_runs=()) -> dict[str, float]:
         if int(seed) != shipped_seed:
             values[RECORD_LABEL[stage].format(seed=int(seed))] = float(value)
     return {label: value for label, value in values.items() if value is not None}
+
 
 def is_back(reproduced: float, shipped: float, seeds: dict[str, float]) -> bool | None:
     """Whether ``reproduced`` lies as close to ``shipped`` as the seeds' values lie to each other (their range);
@@ -128,10 +137,7 @@ def stage_numbers(state: dict, stage: str, spread_runs=()) -> dict:
     """A stage's key number as recorded (unrounded): ``shipped``, ``reproduced`` (None until the stage is done),
     ``reproduced_shipped_judge`` (:func:`rescore_with_shipped_judge`'s, when it ran), ``seeds``
     (:func:`seed_values`) and ``back`` (:func:`is_back`, on the shipped judge's reading where there is one)."""
-    written = result_folder(state["out"], stage) / "manifest.json"
-    new = key_number(read_json(written), stage, None) if written.is_file() else None
-    cache = result_folder(state["out"], stage).parent / RESCORED_FILE
-    same_judge = read_json(cache)["key_number"] if stage in JUDGED_STAGES and cache.is_file() else None
+    new, same_judge = _own_reading(state["out"], stage), _shipped_judge_reading(state["out"], stage)
     shipped = key_number(recorded_manifest(state["preset"], stage), stage, None)
     seeds = seed_values(state["preset"], stage, spread_runs)
     compared = same_judge if same_judge is not None else new
